@@ -1,0 +1,138 @@
+// Package config reads pinroll's function configuration from the environment.
+//
+// Every PINROLL_* variable is known here; an unknown one, or a known one with a bad
+// value, is a start-up error that names it, so a typo never silently changes behaviour.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Config is the function's configuration (DESIGN.md, "Function configuration").
+type Config struct {
+	// Clusters in scope, names or ARNs. Empty: every cluster in the account and region.
+	Clusters []string
+	// DryRun plans and reports but changes nothing.
+	DryRun bool
+	// RequireOptIn limits pinroll to services tagged pinroll:enabled=true.
+	RequireOptIn bool
+	// RegistryAccounts whose ECR images may be deployed. Empty: the account pinroll runs in
+	// (the Lambda's own account; for a local replay, the event's account).
+	RegistryAccounts []string
+	// NotifyTopicARN receives every non-trivial report. Empty: no notifications.
+	NotifyTopicARN string
+	// ParameterPrefix, when set, is where pinned images are written in SSM Parameter Store.
+	ParameterPrefix string
+}
+
+// Variable names, exported so the CLI and the CDK app speak of the same things.
+const (
+	EnvClusters         = "PINROLL_CLUSTERS"
+	EnvDryRun           = "PINROLL_DRY_RUN"
+	EnvRequireOptIn     = "PINROLL_REQUIRE_OPT_IN"
+	EnvRegistryAccounts = "PINROLL_REGISTRY_ACCOUNTS"
+	EnvNotifyTopicARN   = "PINROLL_NOTIFY_TOPIC_ARN"
+	EnvParameterPrefix  = "PINROLL_PARAMETER_PREFIX"
+)
+
+var (
+	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	clusterPattern   = regexp.MustCompile(`^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255})$`)
+	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	parameterPattern = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
+)
+
+// FromEnv builds a Config from environment entries in "KEY=value" form (os.Environ()).
+// All problems are reported together.
+func FromEnv(environ []string) (Config, error) {
+	var cfg Config
+	var problems []error
+	for _, kv := range environ {
+		key, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(key, "PINROLL_") {
+			continue
+		}
+		if err := cfg.set(key, value); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) set(key, value string) error {
+	value = strings.TrimSpace(value)
+	var err error
+	switch key {
+	case EnvClusters:
+		c.Clusters, err = list(key, value, clusterPattern, "a cluster name or ARN")
+	case EnvDryRun:
+		c.DryRun, err = boolean(key, value)
+	case EnvRequireOptIn:
+		c.RequireOptIn, err = boolean(key, value)
+	case EnvRegistryAccounts:
+		c.RegistryAccounts, err = list(key, value, accountPattern, "a 12-digit account id")
+	case EnvNotifyTopicARN:
+		if value != "" && !topicPattern.MatchString(value) {
+			err = fmt.Errorf("%s=%q: not an SNS topic ARN", key, value)
+		}
+		c.NotifyTopicARN = value
+	case EnvParameterPrefix:
+		if value != "" && (!parameterPattern.MatchString(value) || strings.HasPrefix(strings.ToLower(value), "/aws") || strings.HasPrefix(strings.ToLower(value), "/ssm")) {
+			err = fmt.Errorf("%s=%q: want a parameter path such as /pinroll/images (starts with /, no trailing /, not under /aws or /ssm)", key, value)
+		}
+		c.ParameterPrefix = value
+	default:
+		err = fmt.Errorf("%s: unknown variable (known: %s)", key, strings.Join(Known(), ", "))
+	}
+	return err
+}
+
+// Known lists the PINROLL_* variables pinroll reads.
+func Known() []string {
+	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix}
+}
+
+func boolean(key, value string) (bool, error) {
+	if value == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", key, value)
+	}
+	return b, nil
+}
+
+func list(key, value string, valid *regexp.Regexp, what string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !valid.MatchString(item) {
+			return nil, fmt.Errorf("%s: %q is not %s", key, item, what)
+		}
+		if !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
+
+// RegistryAllowed reports whether images of the given registry account may be deployed.
+// home is the account pinroll runs in, used when RegistryAccounts is empty.
+func (c Config) RegistryAllowed(account, home string) bool {
+	if len(c.RegistryAccounts) == 0 {
+		return account == home
+	}
+	return slices.Contains(c.RegistryAccounts, account)
+}

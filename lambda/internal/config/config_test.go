@@ -1,0 +1,84 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestFromEnv(t *testing.T) {
+	got, err := FromEnv([]string{
+		"HOME=/root",
+		"PINROLL_CLUSTERS=prod, arn:aws:ecs:us-east-1:123456789012:cluster/staging,prod",
+		"PINROLL_DRY_RUN=true",
+		"PINROLL_REQUIRE_OPT_IN=false",
+		"PINROLL_REGISTRY_ACCOUNTS=123456789012,210987654321",
+		"PINROLL_NOTIFY_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:pinroll",
+		"PINROLL_PARAMETER_PREFIX=/pinroll/images",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Clusters:         []string{"prod", "arn:aws:ecs:us-east-1:123456789012:cluster/staging"},
+		DryRun:           true,
+		RegistryAccounts: []string{"123456789012", "210987654321"},
+		NotifyTopicARN:   "arn:aws:sns:us-east-1:123456789012:pinroll",
+		ParameterPrefix:  "/pinroll/images",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestFromEnvDefaults(t *testing.T) {
+	got, err := FromEnv(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Config{}, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestFromEnvRejects(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want string // must appear in the error
+	}{
+		{"PINROLL_DRYRUN=true", "PINROLL_DRYRUN: unknown variable"},
+		{"PINROLL_DRY_RUN=yes", `PINROLL_DRY_RUN="yes"`},
+		{"PINROLL_REQUIRE_OPT_IN=1x", `PINROLL_REQUIRE_OPT_IN="1x"`},
+		{"PINROLL_CLUSTERS=prod,bad name", `"bad name" is not a cluster name or ARN`},
+		{"PINROLL_REGISTRY_ACCOUNTS=12345", `"12345" is not a 12-digit account id`},
+		{"PINROLL_NOTIFY_TOPIC_ARN=pinroll", "not an SNS topic ARN"},
+		{"PINROLL_PARAMETER_PREFIX=pinroll/", "want a parameter path"},
+		{"PINROLL_PARAMETER_PREFIX=/aws/x", "want a parameter path"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			_, err := FromEnv([]string{tc.env})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("FromEnv(%q) error = %v, want it to contain %q", tc.env, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFromEnvReportsEveryProblem(t *testing.T) {
+	_, err := FromEnv([]string{"PINROLL_DRY_RUN=maybe", "PINROLL_TYPO=1"})
+	if err == nil || !strings.Contains(err.Error(), "PINROLL_DRY_RUN") || !strings.Contains(err.Error(), "PINROLL_TYPO") {
+		t.Fatalf("want both problems named, got %v", err)
+	}
+}
+
+func TestRegistryAllowed(t *testing.T) {
+	def := Config{}
+	if !def.RegistryAllowed("123456789012", "123456789012") || def.RegistryAllowed("210987654321", "123456789012") {
+		t.Error("default: only the home account may be deployed")
+	}
+	listed := Config{RegistryAccounts: []string{"210987654321"}}
+	if !listed.RegistryAllowed("210987654321", "123456789012") || listed.RegistryAllowed("123456789012", "123456789012") {
+		t.Error("listed: exactly the listed accounts may be deployed")
+	}
+}

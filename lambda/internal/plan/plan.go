@@ -1,0 +1,169 @@
+// Package plan decides, without any I/O, what a push changes: which containers of which
+// task definitions move to the pushed digest, which services then update, and which
+// services are left alone and why.
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/report"
+)
+
+// Service tags that owners set on their services (DESIGN.md, "Service tags").
+const (
+	TagEnabled = "pinroll:enabled"
+	TagPolicy  = "pinroll:policy"
+	TagPaused  = "pinroll:paused"
+)
+
+// DefaultNearMissLimit caps the near misses a plan lists, so a report stays small.
+const DefaultNearMissLimit = 20
+
+// Input is everything the planner looks at.
+type Input struct {
+	Target       imageref.Target // the pushed repository, tag and digest
+	Fleet        *discover.Fleet
+	RequireOptIn bool // only services tagged pinroll:enabled=true
+	// NearMissLimit caps Plan.NearMisses; zero means DefaultNearMissLimit.
+	NearMissLimit int
+}
+
+// Plan is what a push changes.
+type Plan struct {
+	// Registrations holds one entry per task definition to re-register, in a stable order.
+	Registrations     []Registration
+	Unchanged         []report.Service // already pinned to the digest
+	Skipped           []report.Service // would match, but pinroll may not touch them
+	NearMisses        []report.NearMiss
+	NearMissesOmitted int
+}
+
+// Registration is one task definition to copy with some container images replaced, and
+// the services to move to the copy.
+type Registration struct {
+	From       *discover.TaskDefinition
+	Images     map[string]string // container name → new image
+	Containers []report.ContainerChange
+	Services   []discover.Service
+}
+
+// FromARN is the ARN of the revision the registration copies.
+func (r Registration) FromARN() string { return aws.ToString(r.From.Definition.TaskDefinitionArn) }
+
+// Empty reports whether the plan changes nothing.
+func (p Plan) Empty() bool { return len(p.Registrations) == 0 }
+
+// Services counts the services the plan updates.
+func (p Plan) Services() int {
+	n := 0
+	for _, r := range p.Registrations {
+		n += len(r.Services)
+	}
+	return n
+}
+
+// Make plans a push. It is a pure function of its input.
+func Make(in Input) Plan {
+	limit := cmp.Or(in.NearMissLimit, DefaultNearMissLimit)
+	services := slices.Clone(in.Fleet.Services)
+	slices.SortFunc(services, func(a, b discover.Service) int {
+		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Name, b.Name))
+	})
+
+	var p Plan
+	byTaskDef := map[string]*Registration{}
+	var order []string
+	for _, svc := range services {
+		td := in.Fleet.TaskDefinitions[svc.TaskDefinition]
+		if td == nil || td.Definition == nil {
+			continue
+		}
+		changes, pinned, misses := containers(in.Target, svc, td)
+		p.addNearMisses(misses, limit)
+		if len(changes) == 0 && pinned == 0 {
+			continue // the service does not use the pushed repository and tag
+		}
+		if why := excluded(svc, in.RequireOptIn); why != "" {
+			p.Skipped = append(p.Skipped, report.Service{Cluster: svc.Cluster, Service: svc.Name, Why: why})
+			continue
+		}
+		if len(changes) == 0 {
+			p.Unchanged = append(p.Unchanged, report.Service{Cluster: svc.Cluster, Service: svc.Name,
+				Why: "already pinned to " + in.Target.Digest})
+			continue
+		}
+		reg := byTaskDef[svc.TaskDefinition]
+		if reg == nil {
+			reg = &Registration{From: td, Images: map[string]string{}, Containers: changes}
+			for _, c := range changes {
+				reg.Images[c.Name] = c.To
+			}
+			byTaskDef[svc.TaskDefinition] = reg
+			order = append(order, svc.TaskDefinition)
+		}
+		reg.Services = append(reg.Services, svc)
+	}
+	for _, arn := range order {
+		p.Registrations = append(p.Registrations, *byTaskDef[arn])
+	}
+	return p
+}
+
+// containers compares each container of td with the target: the changes to make, how many
+// containers already run the digest, and the near misses.
+func containers(t imageref.Target, svc discover.Service, td *discover.TaskDefinition) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
+	to := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
+	for _, c := range td.Definition.ContainerDefinitions {
+		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
+		v, err := imageref.Compare(t, image)
+		switch {
+		case err != nil:
+			continue // an image reference ECS would not pull either; nothing of ours
+		case v.AlreadyPinned:
+			pinned++
+		case v.Match:
+			changes = append(changes, report.ContainerChange{Name: name, From: image, To: to})
+		case v.NearMiss:
+			misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
+		}
+	}
+	return changes, pinned, misses
+}
+
+func (p *Plan) addNearMisses(misses []report.NearMiss, limit int) {
+	room := max(limit-len(p.NearMisses), 0)
+	n := min(room, len(misses))
+	p.NearMisses = append(p.NearMisses, misses[:n]...)
+	p.NearMissesOmitted += len(misses) - n
+}
+
+// excluded says why pinroll may not deploy to svc, or "" when it may.
+func excluded(svc discover.Service, requireOptIn bool) string {
+	switch {
+	case svc.Status != "ACTIVE":
+		return fmt.Sprintf("service is %s", svc.Status)
+	case svc.Controller != "ECS":
+		return fmt.Sprintf("deployment controller is %s; pinroll deploys only services that ECS itself deploys", svc.Controller)
+	}
+	enabled, tagged := svc.Tags[TagEnabled]
+	switch {
+	case tagged && strings.EqualFold(enabled, "false"):
+		return TagEnabled + "=false"
+	case requireOptIn && !strings.EqualFold(enabled, "true"):
+		return "not opted in: PINROLL_REQUIRE_OPT_IN=true and the service is not tagged " + TagEnabled + "=true"
+	}
+	if who, paused := svc.Tags[TagPaused]; paused {
+		return "paused (" + TagPaused + "=" + who + ")"
+	}
+	if policy := svc.Tags[TagPolicy]; policy != "" && policy != "track" {
+		return fmt.Sprintf("%s=%s is not a policy this version of pinroll knows (known: track)", TagPolicy, policy)
+	}
+	return ""
+}

@@ -1,0 +1,155 @@
+// Package report is the one JSON document pinroll produces for every event it handles
+// (DESIGN.md, "Report"). The function returns it, logs it, and may publish it; the CLI
+// prints it. Field names are a contract: change them only together with README and tests.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Outcome says how an event ended.
+type Outcome string
+
+const (
+	Deployed   Outcome = "deployed"    // services now run a new, digest-pinned revision
+	Planned    Outcome = "planned"     // dry run: what would have been deployed
+	Unchanged  Outcome = "unchanged"   // every matching service already pinned to the digest
+	Skipped    Outcome = "skipped"     // nothing to do, with the reason
+	Verified   Outcome = "verified"    // every running task runs the pinned digest
+	Mismatch   Outcome = "mismatch"    // a running task does not run the pinned digest
+	RolledBack Outcome = "rolled_back" // the deployment failed and ECS rolled it back
+)
+
+// Report is the result of handling one event.
+type Report struct {
+	EventID    string     `json:"event_id"`
+	Kind       string     `json:"kind"`
+	Image      string     `json:"image,omitempty"`
+	Outcome    Outcome    `json:"outcome"`
+	Reason     string     `json:"reason"`
+	Changes    []Change   `json:"changes"`
+	Unchanged  []Service  `json:"unchanged,omitempty"`
+	Skipped    []Service  `json:"skipped,omitempty"`
+	NearMisses []NearMiss `json:"near_misses"`
+	// NearMissesOmitted counts near misses left out to keep the report small.
+	NearMissesOmitted int            `json:"near_misses_omitted,omitempty"`
+	Verifications     []Verification `json:"verifications,omitempty"`
+}
+
+// Change is one service moved to a new task-definition revision.
+type Change struct {
+	Cluster                string            `json:"cluster"`
+	Service                string            `json:"service"`
+	TaskDefinition         string            `json:"task_definition"`
+	PreviousTaskDefinition string            `json:"previous_task_definition"`
+	Containers             []ContainerChange `json:"containers"`
+}
+
+// ContainerChange is one container's image, before and after.
+type ContainerChange struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Service names a service that was left alone, and why.
+type Service struct {
+	Cluster string `json:"cluster"`
+	Service string `json:"service"`
+	Why     string `json:"why"`
+}
+
+// NearMiss is a container whose image looks related to the pushed one but is not it.
+type NearMiss struct {
+	Cluster   string `json:"cluster"`
+	Service   string `json:"service"`
+	Container string `json:"container"`
+	Image     string `json:"image"`
+	Why       string `json:"why"`
+}
+
+// Verification compares what one container of one task runs with what it should run.
+type Verification struct {
+	Cluster   string `json:"cluster"`
+	Service   string `json:"service"`
+	Task      string `json:"task,omitempty"`
+	Container string `json:"container"`
+	Want      string `json:"want"`
+	Running   string `json:"running"`
+	OK        bool   `json:"ok"`
+	Why       string `json:"why,omitempty"`
+}
+
+// Normalize makes empty lists encode as [] rather than null, so scripts can rely on them.
+func (r *Report) Normalize() {
+	if r.Changes == nil {
+		r.Changes = []Change{}
+	}
+	if r.NearMisses == nil {
+		r.NearMisses = []NearMiss{}
+	}
+}
+
+// MarshalJSON encodes the report with its lists normalized.
+func (r Report) MarshalJSON() ([]byte, error) {
+	r.Normalize()
+	type plain Report
+	return json.Marshal(plain(r))
+}
+
+// Failed reports whether the outcome is a failure an operator must look at.
+func (r Report) Failed() bool { return r.Outcome == Mismatch || r.Outcome == RolledBack }
+
+// Summary is a readable rendering for terminals: the outcome line, then one line per change,
+// skip and near miss.
+func (r Report) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s", strings.ToUpper(string(r.Outcome)), r.Reason)
+	if r.Image != "" {
+		fmt.Fprintf(&b, "\n  image  %s", r.Image)
+	}
+	for _, c := range r.Changes {
+		for _, cc := range c.Containers {
+			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", c.Cluster+"/"+c.Service, cc.Name, cc.From, "", "", cc.To)
+		}
+		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", shortARN(c.PreviousTaskDefinition), shortARN(c.TaskDefinition))
+	}
+	for _, s := range r.Unchanged {
+		fmt.Fprintf(&b, "\n  %-28s unchanged: %s", s.Cluster+"/"+s.Service, s.Why)
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "\n  %-28s skipped: %s", s.Cluster+"/"+s.Service, s.Why)
+	}
+	for _, n := range r.NearMisses {
+		fmt.Fprintf(&b, "\n  %-28s near miss, not touched: %s (%s)", n.Cluster+"/"+n.Service, n.Image, n.Why)
+	}
+	if r.NearMissesOmitted > 0 {
+		fmt.Fprintf(&b, "\n  … and %d more near misses", r.NearMissesOmitted)
+	}
+	for _, v := range r.Verifications {
+		mark := "ok"
+		if !v.OK {
+			mark = "MISMATCH"
+		}
+		fmt.Fprintf(&b, "\n  %-28s %-10s %-8s running %s, want %s %s", v.Cluster+"/"+v.Service, v.Container, mark, short(v.Running), short(v.Want), v.Why)
+	}
+	return b.String()
+}
+
+// shortARN turns a task definition ARN into family:revision.
+func shortARN(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+// short abbreviates a digest to sha256: and 12 hex digits for tables.
+func short(digest string) string {
+	if strings.HasPrefix(digest, "sha256:") && len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
+}

@@ -1,0 +1,51 @@
+package rollout_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/pinroll/pinroll/lambda/internal/awstest"
+)
+
+// The scenario suite runs, from one set of definitions, against every backend that speaks
+// the AWS protocol: moto (a third-party emulator) and pinroll's own emulator.
+var moto *awstest.Moto
+
+func TestMain(m *testing.M) {
+	var err error
+	moto, err = awstest.StartMoto()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scenario tests need moto_server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	moto.Close()
+	os.Exit(code)
+}
+
+type backend struct {
+	name string
+	// start gives a fresh, empty world and returns its SDK configuration.
+	start func(t *testing.T) aws.Config
+}
+
+func backends() []backend {
+	return []backend{
+		{"moto", func(t *testing.T) aws.Config {
+			if err := moto.Reset(); err != nil {
+				t.Fatal(err)
+			}
+			return awstest.Config(t, moto.URL)
+		}},
+	}
+}
+
+// eachBackend runs test once per backend, each in a fresh world.
+func eachBackend(t *testing.T, test func(t *testing.T, cfg aws.Config)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
+	}
+}

@@ -1,0 +1,226 @@
+// Package rollout is pinroll's engine: it turns one decoded event into one report, by way of
+// the currency check, discovery, the plan and its application. The Lambda handler and the
+// CLI both call it, so a local replay takes exactly the function's code path.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/pinroll/pinroll/lambda/internal/apply"
+	"github.com/pinroll/pinroll/lambda/internal/config"
+	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/plan"
+	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/trigger"
+)
+
+// ECR is the part of the ECR API the engine uses.
+type ECR interface {
+	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
+}
+
+var _ ECR = (*ecr.Client)(nil)
+
+// ECS is every ECS operation the engine's parts use.
+type ECS interface {
+	discover.ECS
+	apply.ECS
+}
+
+// Engine handles events. Build it once per process (New) and reuse it.
+type Engine struct {
+	Config     config.Config
+	ECR        ECR
+	Discoverer *discover.Discoverer
+	Applier    *apply.Applier
+	Log        *slog.Logger
+}
+
+// New wires an engine from its clients.
+func New(cfg config.Config, ecsClient ECS, ecrClient ECR, log *slog.Logger) *Engine {
+	return &Engine{
+		Config:     cfg,
+		ECR:        ecrClient,
+		Discoverer: discover.New(ecsClient),
+		Applier:    &apply.Applier{ECS: ecsClient},
+		Log:        log,
+	}
+}
+
+type homeAccountKey struct{}
+
+// WithHomeAccount records the account pinroll runs in (the Lambda's own account). Without
+// it, the event's account is taken as home: right for a local replay.
+func WithHomeAccount(ctx context.Context, account string) context.Context {
+	return context.WithValue(ctx, homeAccountKey{}, account)
+}
+
+func homeAccount(ctx context.Context, fallback string) string {
+	if a, _ := ctx.Value(homeAccountKey{}).(string); a != "" {
+		return a
+	}
+	return fallback
+}
+
+// Handle dispatches a decoded event to the code for its kind.
+func (e *Engine) Handle(ctx context.Context, ev trigger.Event) (report.Report, error) {
+	switch ev.Kind {
+	case trigger.KindPush:
+		return e.Push(ctx, *ev.Push)
+	default:
+		return report.Report{}, fmt.Errorf("event %s: pinroll does not handle %s events yet", ev.ID, ev.Kind)
+	}
+}
+
+// CurrencyError is returned when ECR does not hold the pushed digest in the pushed
+// repository at all. (A stale event, whose tag has merely moved on, is a skip, not an error.)
+type CurrencyError struct {
+	Repository, Digest string
+	Err                error
+}
+
+func (e *CurrencyError) Error() string {
+	return fmt.Sprintf("currency check: %s is not an image of repository %s: %v", e.Digest, e.Repository, e.Err)
+}
+
+func (e *CurrencyError) Unwrap() error { return e.Err }
+
+// Push deploys a pushed image to every service that tracks its repository and tag.
+func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error) {
+	t := p.Target()
+	pinned := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
+	rep := report.Report{EventID: p.EventID, Kind: string(trigger.KindPush), Image: pinned}
+	log := e.Log.With("event_id", p.EventID, "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
+	if why := p.Ignore(); why != "" {
+		rep.Image = ""
+		return skipped(rep, why), nil
+	}
+	if home := homeAccount(ctx, p.Account); !e.Config.RegistryAllowed(p.Account, home) {
+		return skipped(rep, fmt.Sprintf("registry account %s may not deploy here (allowed: %s)", p.Account, e.allowedAccounts(home))), nil
+	}
+
+	current, err := e.tagIsCurrent(ctx, p)
+	if err != nil {
+		return report.Report{}, err
+	}
+	if !current {
+		return skipped(rep, fmt.Sprintf("stale event: tag %s of %s no longer points to %s; a newer push has moved it", p.Tag, p.Repository, p.Digest)), nil
+	}
+
+	fleet, err := e.Discoverer.Discover(ctx, e.Config.Clusters)
+	if err != nil {
+		return report.Report{}, fmt.Errorf("discover services: %w", err)
+	}
+	pl := plan.Make(plan.Input{Target: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
+	rep.Unchanged, rep.Skipped = pl.Unchanged, pl.Skipped
+	rep.NearMisses, rep.NearMissesOmitted = pl.NearMisses, pl.NearMissesOmitted
+	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
+		"registrations", len(pl.Registrations), "updates", pl.Services(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
+
+	switch {
+	case pl.Empty() && len(pl.Unchanged) > 0:
+		rep.Outcome = report.Unchanged
+		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(pl.Unchanged), "service"), p.Digest)
+		return rep, nil
+	case pl.Empty():
+		why := fmt.Sprintf("no service in scope tracks %s:%s", t.Host+"/"+t.Path, t.Tag)
+		if n := len(pl.Skipped); n > 0 {
+			why = fmt.Sprintf("%s tracks %s:%s but may not be deployed (see skipped)", count(n, "service"), p.Repository, p.Tag)
+		}
+		return skipped(rep, why), nil
+	case e.Config.DryRun:
+		rep.Outcome = report.Planned
+		rep.Changes = planned(pl)
+		rep.Reason = "dry run: " + summary(rep.Changes, p.Digest, "would be")
+		return rep, nil
+	}
+
+	changes, err := e.Applier.Apply(ctx, pl, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID})
+	rep.Changes = changes
+	if err != nil {
+		log.Error("apply failed", "error", err, "services_updated", len(changes))
+		return report.Report{}, err
+	}
+	rep.Outcome = report.Deployed
+	rep.Reason = summary(changes, p.Digest, "now")
+	log.Info("deployed", "services_updated", len(changes))
+	return rep, nil
+}
+
+// tagIsCurrent asks ECR whether the event's tag still points at its digest. One
+// DescribeImages call by digest answers both questions: is the digest in this repository
+// (else an error), and is the tag among its tags (else the event is stale).
+func (e *Engine) tagIsCurrent(ctx context.Context, p trigger.Push) (bool, error) {
+	out, err := e.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RegistryId:     aws.String(p.Account),
+		RepositoryName: aws.String(p.Repository),
+		ImageIds:       []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(p.Digest)}},
+	})
+	var notFound *ecrtypes.ImageNotFoundException
+	var noRepo *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &notFound), errors.As(err, &noRepo):
+		return false, &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: err}
+	case err != nil:
+		return false, fmt.Errorf("currency check: describe image %s in %s: %w", p.Digest, p.Repository, err)
+	}
+	for _, img := range out.ImageDetails {
+		if aws.ToString(img.ImageDigest) == p.Digest && slices.Contains(img.ImageTags, p.Tag) {
+			return true, nil
+		}
+	}
+	if len(out.ImageDetails) == 0 {
+		return false, &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: errors.New("ECR returned no image")}
+	}
+	return false, nil
+}
+
+func (e *Engine) allowedAccounts(home string) string {
+	if len(e.Config.RegistryAccounts) == 0 {
+		return home + " (this account; set " + config.EnvRegistryAccounts + " to allow others)"
+	}
+	return fmt.Sprint(e.Config.RegistryAccounts)
+}
+
+func skipped(rep report.Report, why string) report.Report {
+	rep.Outcome, rep.Reason = report.Skipped, why
+	return rep
+}
+
+// planned renders a dry-run plan as the changes it would make.
+func planned(pl plan.Plan) []report.Change {
+	var changes []report.Change
+	for _, reg := range pl.Registrations {
+		for _, svc := range reg.Services {
+			changes = append(changes, report.Change{
+				Cluster: svc.Cluster, Service: svc.Name,
+				PreviousTaskDefinition: svc.TaskDefinition, Containers: reg.Containers,
+			})
+		}
+	}
+	return changes
+}
+
+func summary(changes []report.Change, digest, verb string) string {
+	clusters := map[string]bool{}
+	for _, c := range changes {
+		clusters[c.Cluster] = true
+	}
+	return fmt.Sprintf("%s in %s %s pinned to %s", count(len(changes), "service"), count(len(clusters), "cluster"), verb, digest)
+}
+
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
