@@ -493,12 +493,12 @@ func checkDigest(s string) string {
 		return "want sha256:<64 lowercase hex digits>"
 	case alg != "sha256":
 		return fmt.Sprintf("algorithm %q, want sha256", alg)
-	case len(hex) != 64:
-		return fmt.Sprintf("%d hex digits, want 64", len(hex))
+	case strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "":
+		return "not hexadecimal; want sha256:<64 lowercase hex digits>"
 	case strings.ToLower(hex) != hex:
 		return "upper-case hex digits; want lower case"
 	}
-	return "want sha256:<64 lowercase hex digits>"
+	return fmt.Sprintf("%d hex digits, want 64", len(hex))
 }
 
 func checkTag(s string) string {
