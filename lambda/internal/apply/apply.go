@@ -66,25 +66,41 @@ func (e *IncompleteError) Error() string {
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // Apply registers the plan's revisions and updates its services, returning the changes made.
+// A failure in one task definition does not stop the others (unless the context is done);
+// the error lists every step that failed and the changes made before and after it.
 func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit) ([]report.Change, error) {
 	var done []report.Change
+	var failed []*IncompleteError
 	for _, reg := range p.Registrations {
+		if ctx.Err() != nil {
+			failed = append(failed, &IncompleteError{Step: "register a new revision of " + shortARN(reg.FromARN()), Err: ctx.Err()})
+			continue
+		}
 		arn, err := a.register(ctx, reg, audit)
 		if err != nil {
-			return done, &IncompleteError{Step: "register a new revision of " + shortARN(reg.FromARN()), Done: done, Err: err}
+			failed = append(failed, &IncompleteError{Step: "register a new revision of " + shortARN(reg.FromARN()), Err: err})
+			continue
 		}
 		changes, err := a.update(ctx, reg, arn)
 		done = append(done, changes...)
-		if err != nil {
-			var ie *IncompleteError
-			if errors.As(err, &ie) {
-				ie.Done = done
-				return done, ie
-			}
-			return done, err
+		var ie *IncompleteError
+		if errors.As(err, &ie) {
+			failed = append(failed, ie)
 		}
 	}
-	return done, nil
+	switch len(failed) {
+	case 0:
+		return done, nil
+	case 1:
+		failed[0].Done = done
+		return done, failed[0]
+	}
+	steps := make([]string, len(failed))
+	errs := make([]error, len(failed))
+	for i, f := range failed {
+		steps[i], errs[i] = f.Step, f.Err
+	}
+	return done, &IncompleteError{Step: strings.Join(steps, "; "), Done: done, Err: errors.Join(errs...)}
 }
 
 // Input builds the registration input for reg: a field-for-field copy of the original with
@@ -150,34 +166,39 @@ func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, aud
 	return aws.ToString(latest.TaskDefinitionArn), nil
 }
 
-// update moves every service of reg to arn, a few at a time.
+// update moves every service of reg to arn, a few at a time. One service failing does not
+// stop the others: each update is independent, and the more are done, the less a retry has
+// to do.
 func (a *Applier) update(ctx context.Context, reg plan.Registration, arn string) ([]report.Change, error) {
-	changes := make([]report.Change, len(reg.Services))
-	ok := make([]bool, len(reg.Services))
-	g, gctx := errgroup.WithContext(ctx)
+	errs := make([]error, len(reg.Services))
+	var g errgroup.Group
 	g.SetLimit(updateConcurrency)
 	for i, svc := range reg.Services {
 		g.Go(func() error {
-			if err := a.updateService(gctx, svc, arn); err != nil {
-				return &IncompleteError{Step: "update service " + svc.Cluster + "/" + svc.Name, Err: err}
+			if err := a.updateService(ctx, svc, arn); err != nil {
+				errs[i] = fmt.Errorf("%s/%s: %w", svc.Cluster, svc.Name, err)
 			}
-			changes[i] = report.Change{
-				Cluster: svc.Cluster, Service: svc.Name,
-				TaskDefinition: arn, PreviousTaskDefinition: svc.TaskDefinition,
-				Containers: reg.Containers,
-			}
-			ok[i] = true
 			return nil
 		})
 	}
-	err := g.Wait()
+	_ = g.Wait() // the goroutines report through errs
 	var done []report.Change
-	for i := range changes {
-		if ok[i] {
-			done = append(done, changes[i])
+	var failed []string
+	for i, svc := range reg.Services {
+		if errs[i] != nil {
+			failed = append(failed, svc.Cluster+"/"+svc.Name)
+			continue
 		}
+		done = append(done, report.Change{
+			Cluster: svc.Cluster, Service: svc.Name,
+			TaskDefinition: arn, PreviousTaskDefinition: svc.TaskDefinition,
+			Containers: reg.Containers,
+		})
 	}
-	return done, err
+	if len(failed) > 0 {
+		return done, &IncompleteError{Step: "update service " + strings.Join(failed, ", "), Err: errors.Join(errs...)}
+	}
+	return done, nil
 }
 
 func (a *Applier) updateService(ctx context.Context, svc discover.Service, arn string) error {

@@ -213,3 +213,8 @@ func PushEvent(id, account, repository, tag, digest string) []byte {
 	}
 	return raw
 }
+
+// LaunchType sets the service's launch type.
+func LaunchType(lt types.LaunchType) ServiceOption {
+	return func(in *ecs.CreateServiceInput) { in.LaunchType = lt }
+}

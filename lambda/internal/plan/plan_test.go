@@ -1,0 +1,228 @@
+package plan
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/report"
+)
+
+const (
+	registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+	digest   = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
+	old      = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
+)
+
+var target = imageref.Target{Host: registry, Path: "backend", Tag: "latest", Digest: digest}
+
+// fleet builds a discovered fleet: each service runs a task definition of the given images
+// (container name → image).
+type fleet struct{ discover.Fleet }
+
+func newFleet() *fleet {
+	return &fleet{discover.Fleet{TaskDefinitions: map[string]*discover.TaskDefinition{}}}
+}
+
+func (f *fleet) taskDef(family string, containers ...[2]string) string {
+	arn := "arn:aws:ecs:us-east-1:123456789012:task-definition/" + family + ":1"
+	td := &types.TaskDefinition{TaskDefinitionArn: aws.String(arn), Family: aws.String(family)}
+	for _, c := range containers {
+		td.ContainerDefinitions = append(td.ContainerDefinitions, types.ContainerDefinition{Name: aws.String(c[0]), Image: aws.String(c[1])})
+	}
+	f.TaskDefinitions[arn] = &discover.TaskDefinition{Definition: td}
+	return arn
+}
+
+func (f *fleet) service(cluster, name, td string, mods ...func(*discover.Service)) {
+	s := discover.Service{Cluster: cluster, ClusterARN: "arn:aws:ecs:us-east-1:123456789012:cluster/" + cluster, Name: name,
+		Status: "ACTIVE", TaskDefinition: td, Controller: "ECS", Tags: map[string]string{}}
+	for _, m := range mods {
+		m(&s)
+	}
+	f.Services = append(f.Services, s)
+}
+
+func tag(k, v string) func(*discover.Service) { return func(s *discover.Service) { s.Tags[k] = v } }
+
+// summary is the part of a plan the tests compare: for each registration, the task
+// definition it copies, its container changes and the services it moves.
+type summary struct {
+	Registrations []string
+	Unchanged     []report.Service
+	Skipped       []report.Service
+	NearMisses    []string
+	Omitted       int
+}
+
+func summarize(p Plan) summary {
+	var s summary
+	for _, r := range p.Registrations {
+		line := r.FromARN()[len("arn:aws:ecs:us-east-1:123456789012:task-definition/"):]
+		for _, c := range r.Containers {
+			line += fmt.Sprintf(" %s:%s→%s", c.Name, c.From, c.To)
+		}
+		for _, svc := range r.Services {
+			line += " " + svc.Cluster + "/" + svc.Name
+		}
+		s.Registrations = append(s.Registrations, line)
+	}
+	s.Unchanged, s.Skipped = p.Unchanged, p.Skipped
+	for _, n := range p.NearMisses {
+		s.NearMisses = append(s.NearMisses, n.Cluster+"/"+n.Service+"/"+n.Container+": "+n.Why)
+	}
+	s.Omitted = p.NearMissesOmitted
+	return s
+}
+
+func TestMake(t *testing.T) {
+	latest := registry + "/backend:latest"
+	pinned := registry + "/backend:latest@" + digest
+	for _, tc := range []struct {
+		name         string
+		build        func(f *fleet)
+		requireOptIn bool
+		want         summary
+	}{
+		{
+			name: "the incident: only the exact repository changes, the look-alike is a near miss",
+			build: func(f *fleet) {
+				f.service("prod", "api", f.taskDef("backend", [2]string{"app", latest}))
+				f.service("dev", "api", f.taskDef("backend-dev", [2]string{"app", registry + "/backend-dev:latest"}))
+			},
+			want: summary{
+				Registrations: []string{"backend:1 app:" + latest + "→" + pinned + " prod/api"},
+				NearMisses:    []string{"dev/api/app: different repository: backend-dev is not backend"},
+			},
+		},
+		{
+			name: "an image without a tag tracks latest; one pinned to an older digest moves on",
+			build: func(f *fleet) {
+				f.service("prod", "bare", f.taskDef("bare", [2]string{"app", registry + "/backend"}))
+				f.service("prod", "old", f.taskDef("old", [2]string{"app", registry + "/backend:latest@" + old}))
+			},
+			want: summary{Registrations: []string{
+				"bare:1 app:" + registry + "/backend→" + pinned + " prod/bare",
+				"old:1 app:" + registry + "/backend:latest@" + old + "→" + pinned + " prod/old",
+			}},
+		},
+		{
+			name: "a shared task definition is registered once for all its services",
+			build: func(f *fleet) {
+				td := f.taskDef("shared", [2]string{"app", latest})
+				f.service("prod", "c", td)
+				f.service("prod", "a", td)
+				f.service("prod", "b", td)
+			},
+			want: summary{Registrations: []string{"shared:1 app:" + latest + "→" + pinned + " prod/a prod/b prod/c"}},
+		},
+		{
+			name: "only the matching container of a task definition changes",
+			build: func(f *fleet) {
+				f.service("prod", "api", f.taskDef("api",
+					[2]string{"app", latest},
+					[2]string{"migrate", registry + "/backend:stable"},
+					[2]string{"envoy", "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29"},
+					[2]string{"nginx", "nginx:1.27"}))
+			},
+			want: summary{
+				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/api"},
+				NearMisses:    []string{"prod/api/migrate: tracks tag stable, not latest"},
+			},
+		},
+		{
+			name: "already pinned is unchanged",
+			build: func(f *fleet) {
+				f.service("prod", "api", f.taskDef("api", [2]string{"app", pinned}))
+			},
+			want: summary{Unchanged: []report.Service{{Cluster: "prod", Service: "api", Why: "already pinned to " + digest}}},
+		},
+		{
+			name: "another account's registry is a near miss, never a match",
+			build: func(f *fleet) {
+				f.service("prod", "api", f.taskDef("api", [2]string{"app", "210987654321.dkr.ecr.us-east-1.amazonaws.com/backend:latest"}))
+			},
+			want: summary{NearMisses: []string{"prod/api/app: same repository name in another registry: 210987654321.dkr.ecr.us-east-1.amazonaws.com"}},
+		},
+		{
+			name: "services pinroll may not touch are skipped with the reason",
+			build: func(f *fleet) {
+				td := f.taskDef("api", [2]string{"app", latest})
+				f.service("prod", "draining", td, func(s *discover.Service) { s.Status = "DRAINING" })
+				f.service("prod", "codedeploy", td, func(s *discover.Service) { s.Controller = "CODE_DEPLOY" })
+				f.service("prod", "external", td, func(s *discover.Service) { s.Controller = "EXTERNAL" })
+				f.service("prod", "opted-out", td, tag(TagEnabled, "false"))
+				f.service("prod", "paused", td, tag(TagPaused, "alice 2026-11-28 incident 42"))
+				f.service("prod", "semver", td, tag(TagPolicy, "semver:^2"))
+				f.service("prod", "ok", td, tag(TagPolicy, "track"))
+			},
+			want: summary{
+				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/ok"},
+				Skipped: []report.Service{
+					{Cluster: "prod", Service: "codedeploy", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
+					{Cluster: "prod", Service: "draining", Why: "service is DRAINING"},
+					{Cluster: "prod", Service: "external", Why: "deployment controller is EXTERNAL; pinroll deploys only services that ECS itself deploys"},
+					{Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
+					{Cluster: "prod", Service: "paused", Why: "paused (pinroll:paused=alice 2026-11-28 incident 42)"},
+					{Cluster: "prod", Service: "semver", Why: "pinroll:policy=semver:^2 is not a policy this version of pinroll knows (known: track)"},
+				},
+			},
+		},
+		{
+			name:         "opt-in required: only services tagged pinroll:enabled=true",
+			requireOptIn: true,
+			build: func(f *fleet) {
+				td := f.taskDef("api", [2]string{"app", latest})
+				f.service("prod", "in", td, tag(TagEnabled, "true"))
+				f.service("prod", "untagged", td)
+			},
+			want: summary{
+				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/in"},
+				Skipped:       []report.Service{{Cluster: "prod", Service: "untagged", Why: "not opted in: PINROLL_REQUIRE_OPT_IN=true and the service is not tagged pinroll:enabled=true"}},
+			},
+		},
+		{
+			name: "unrelated images are neither changes nor near misses",
+			build: func(f *fleet) {
+				f.service("prod", "web", f.taskDef("web", [2]string{"nginx", "nginx:latest"}, [2]string{"other", registry + "/payments:latest"}))
+			},
+			want: summary{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFleet()
+			tc.build(f)
+			got := summarize(Make(Input{Target: target, Fleet: &f.Fleet, RequireOptIn: tc.requireOptIn}))
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNearMissesAreCapped(t *testing.T) {
+	f := newFleet()
+	for i := range 30 {
+		f.service("dev", fmt.Sprintf("svc-%02d", i), f.taskDef(fmt.Sprintf("td-%02d", i), [2]string{"app", registry + "/backend-dev:latest"}))
+	}
+	p := Make(Input{Target: target, Fleet: &f.Fleet})
+	if len(p.NearMisses) != DefaultNearMissLimit || p.NearMissesOmitted != 30-DefaultNearMissLimit {
+		t.Errorf("near misses: %d listed, %d omitted; want %d and %d", len(p.NearMisses), p.NearMissesOmitted, DefaultNearMissLimit, 30-DefaultNearMissLimit)
+	}
+}
+
+func TestMakeDoesNotModifyItsInput(t *testing.T) {
+	f := newFleet()
+	f.service("prod", "b", f.taskDef("api", [2]string{"app", registry + "/backend:latest"}))
+	f.service("prod", "a", f.taskDef("api", [2]string{"app", registry + "/backend:latest"}))
+	before := fmt.Sprint(f.Services)
+	Make(Input{Target: target, Fleet: &f.Fleet})
+	if after := fmt.Sprint(f.Services); after != before {
+		t.Errorf("Make reordered or changed the fleet's services:\n%s\n%s", before, after)
+	}
+}
