@@ -1,0 +1,602 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"time"
+)
+
+var ecrOperations = map[string]opFunc{
+	"CreateRepository":     (*Emulator).opCreateRepository,
+	"DescribeRepositories": (*Emulator).opDescribeRepositories,
+	"PutImage":             (*Emulator).opPutImage,
+	"DescribeImages":       (*Emulator).opDescribeImages,
+	"BatchGetImage":        (*Emulator).opBatchGetImage,
+	"ListImages":           (*Emulator).opListImages,
+	"BatchDeleteImage":     (*Emulator).opBatchDeleteImage,
+}
+
+// ECR limits.
+const (
+	ecrDefaultPage = 100
+	ecrMaxPage     = 1000
+	ecrMaxImageIDs = 100
+)
+
+type repository struct {
+	name, arn, uri, registryID string
+	createdAt                  time.Time
+	tagMutability              string
+	images                     []*image          // push order
+	tags                       map[string]*image // tag → image
+}
+
+type image struct {
+	digest, manifest, mediaType, artifactMediaType string
+	size                                           int64
+	pushedAt                                       time.Time
+	tags                                           []string
+}
+
+var (
+	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	imageTagPattern       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}$`)
+	digestPattern         = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+func digestOf(manifest string) string {
+	sum := sha256.Sum256([]byte(manifest))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func (e *Emulator) registryHost(region string) string {
+	return e.account + ".dkr.ecr." + region + ".amazonaws.com"
+}
+
+// createRepository adds a repository. Call with e.mu held.
+func (e *Emulator) createRepository(w *world, name, mutability string) (*repository, error) {
+	if len(name) < 2 || len(name) > 256 || !repositoryNamePattern.MatchString(name) {
+		return nil, invalidParameter("Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '%s''", repositoryNamePattern)
+	}
+	if _, exists := w.repositories[name]; exists {
+		return nil, clientError("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", name, e.account)
+	}
+	switch mutability {
+	case "":
+		mutability = "MUTABLE"
+	case "MUTABLE", "IMMUTABLE":
+	default:
+		return nil, invalidParameter("imageTagMutability %q: want MUTABLE or IMMUTABLE", mutability)
+	}
+	r := &repository{
+		name:          name,
+		arn:           "arn:aws:ecr:" + w.region + ":" + e.account + ":repository/" + name,
+		uri:           e.registryHost(w.region) + "/" + name,
+		registryID:    e.account,
+		createdAt:     e.now(),
+		tagMutability: mutability,
+		tags:          map[string]*image{},
+	}
+	w.repositories[name] = r
+	w.repoOrder = append(w.repoOrder, name)
+	return r, nil
+}
+
+// put stores a manifest (once per digest) and points tag at it, moving the tag off the image that
+// had it. wantDigest, when not empty, must be the manifest's digest.
+func (r *repository) put(manifest, mediaType, tag, wantDigest string, now time.Time) (*image, error) {
+	if manifest == "" {
+		return nil, invalidParameter("imageManifest must not be empty")
+	}
+	var doc struct {
+		MediaType string `json:"mediaType"`
+		Config    struct {
+			MediaType string `json:"mediaType"`
+			Size      int64  `json:"size"`
+		} `json:"config"`
+		Layers []struct {
+			Size int64 `json:"size"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(manifest), &doc); err != nil {
+		return nil, invalidParameter("Invalid parameter at 'imageManifest': not a JSON manifest: %v", err)
+	}
+	digest := digestOf(manifest)
+	if wantDigest != "" && wantDigest != digest {
+		return nil, invalidParameter("Invalid parameter at 'imageDigest': %s is not the digest of the manifest (%s)", wantDigest, digest)
+	}
+	if tag != "" && !imageTagPattern.MatchString(tag) {
+		return nil, invalidParameter("Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression '%s''", imageTagPattern)
+	}
+	if mediaType == "" {
+		mediaType = doc.MediaType
+	}
+	if mediaType == "" {
+		mediaType = "application/vnd.docker.distribution.manifest.v2+json"
+	}
+	img := r.image(digest)
+	if img != nil {
+		if tag == "" || slices.Contains(img.tags, tag) {
+			return nil, clientError("ImageAlreadyExistsException", "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", digest, tag, r.name, r.registryID)
+		}
+	} else {
+		size := doc.Config.Size
+		for _, l := range doc.Layers {
+			size += l.Size
+		}
+		img = &image{digest: digest, manifest: manifest, mediaType: mediaType, artifactMediaType: doc.Config.MediaType, size: size, pushedAt: now}
+		r.images = append(r.images, img)
+	}
+	if tag != "" {
+		if old, ok := r.tags[tag]; ok && old != img {
+			if r.tagMutability == "IMMUTABLE" {
+				return nil, clientError("ImageTagAlreadyExistsException", "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", tag, r.name)
+			}
+			old.tags = slices.DeleteFunc(old.tags, func(t string) bool { return t == tag })
+		}
+		r.tags[tag] = img
+		img.tags = append(img.tags, tag)
+	}
+	return img, nil
+}
+
+func (r *repository) image(digest string) *image {
+	for _, img := range r.images {
+		if img.digest == digest {
+			return img
+		}
+	}
+	return nil
+}
+
+// find resolves an image id (tag and/or digest) to an image, nil if there is none.
+func (r *repository) find(id imageID) *image {
+	var img *image
+	switch {
+	case id.ImageDigest != "":
+		img = r.image(id.ImageDigest)
+		if img != nil && id.ImageTag != "" && !slices.Contains(img.tags, id.ImageTag) {
+			return nil
+		}
+	case id.ImageTag != "":
+		img = r.tags[id.ImageTag]
+	}
+	return img
+}
+
+func (r *repository) remove(img *image) {
+	for _, t := range img.tags {
+		delete(r.tags, t)
+	}
+	r.images = slices.DeleteFunc(r.images, func(i *image) bool { return i == img })
+}
+
+// Wire shapes.
+
+type imageID struct {
+	ImageDigest string `json:"imageDigest,omitempty"`
+	ImageTag    string `json:"imageTag,omitempty"`
+}
+
+type repositoryOut struct {
+	RepositoryArn              string `json:"repositoryArn"`
+	RegistryID                 string `json:"registryId"`
+	RepositoryName             string `json:"repositoryName"`
+	RepositoryURI              string `json:"repositoryUri"`
+	CreatedAt                  epoch  `json:"createdAt"`
+	ImageTagMutability         string `json:"imageTagMutability"`
+	ImageScanningConfiguration struct {
+		ScanOnPush bool `json:"scanOnPush"`
+	} `json:"imageScanningConfiguration"`
+	EncryptionConfiguration struct {
+		EncryptionType string `json:"encryptionType"`
+	} `json:"encryptionConfiguration"`
+}
+
+func (r *repository) out() repositoryOut {
+	o := repositoryOut{
+		RepositoryArn: r.arn, RegistryID: r.registryID, RepositoryName: r.name, RepositoryURI: r.uri,
+		CreatedAt: epoch(r.createdAt), ImageTagMutability: r.tagMutability,
+	}
+	o.EncryptionConfiguration.EncryptionType = "AES256"
+	return o
+}
+
+type imageOut struct {
+	RegistryID             string  `json:"registryId"`
+	RepositoryName         string  `json:"repositoryName"`
+	ImageID                imageID `json:"imageId"`
+	ImageManifest          string  `json:"imageManifest"`
+	ImageManifestMediaType string  `json:"imageManifestMediaType"`
+}
+
+type imageDetail struct {
+	RegistryID             string   `json:"registryId"`
+	RepositoryName         string   `json:"repositoryName"`
+	ImageDigest            string   `json:"imageDigest"`
+	ImageTags              []string `json:"imageTags,omitempty"`
+	ImageSizeInBytes       int64    `json:"imageSizeInBytes"`
+	ImagePushedAt          epoch    `json:"imagePushedAt"`
+	ImageManifestMediaType string   `json:"imageManifestMediaType"`
+	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
+}
+
+func (r *repository) detail(img *image) imageDetail {
+	return imageDetail{
+		RegistryID: r.registryID, RepositoryName: r.name, ImageDigest: img.digest,
+		ImageTags: slices.Clone(img.tags), ImageSizeInBytes: img.size, ImagePushedAt: epoch(img.pushedAt),
+		ImageManifestMediaType: img.mediaType, ArtifactMediaType: img.artifactMediaType,
+	}
+}
+
+type imageFailure struct {
+	ImageID       imageID `json:"imageId"`
+	FailureCode   string  `json:"failureCode"`
+	FailureReason string  `json:"failureReason"`
+}
+
+// repositoryRequest is the part every image operation shares.
+type repositoryRequest struct {
+	RegistryID     string `json:"registryId"`
+	RepositoryName string `json:"repositoryName"`
+}
+
+// lookup finds the named repository of this emulator's registry. Call with e.mu held.
+func (e *Emulator) lookupRepository(w *world, in repositoryRequest) (*repository, error) {
+	registry := in.RegistryID
+	if registry == "" {
+		registry = e.account
+	}
+	r, ok := w.repositories[in.RepositoryName]
+	if !ok || registry != e.account {
+		return nil, clientError("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", in.RepositoryName, registry)
+	}
+	return r, nil
+}
+
+func checkImageIDs(ids []imageID) error {
+	if len(ids) > ecrMaxImageIDs {
+		return invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length less than or equal to %d (got %d)", ecrMaxImageIDs, len(ids))
+	}
+	for _, id := range ids {
+		if id.ImageDigest == "" && id.ImageTag == "" {
+			return invalidParameter("Invalid parameter at 'imageIds': an image id needs imageDigest or imageTag")
+		}
+	}
+	return nil
+}
+
+func ecrPageSize(maxResults *int) (int, error) {
+	if maxResults == nil {
+		return ecrDefaultPage, nil
+	}
+	if *maxResults < 1 || *maxResults > ecrMaxPage {
+		return 0, invalidParameter("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and %d", *maxResults, ecrMaxPage)
+	}
+	return *maxResults, nil
+}
+
+// Operations.
+
+func (e *Emulator) opCreateRepository(rc *request) (any, error) {
+	var in struct {
+		RepositoryName     string `json:"repositoryName"`
+		ImageTagMutability string `json:"imageTagMutability"`
+		RegistryID         string `json:"registryId"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.createRepository(e.world(rc.region), in.RepositoryName, in.ImageTagMutability)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"repository": r.out()}, nil
+}
+
+func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
+	var in struct {
+		RegistryID      string   `json:"registryId"`
+		RepositoryNames []string `json:"repositoryNames"`
+		NextToken       string   `json:"nextToken"`
+		MaxResults      *int     `json:"maxResults"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	size, err := ecrPageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.RepositoryNames) > 0 && (in.MaxResults != nil || in.NextToken != "") {
+		return nil, invalidParameter("Cannot specify maxResults or nextToken with repositoryNames")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.world(rc.region)
+	var repos []*repository
+	if len(in.RepositoryNames) > 0 {
+		for _, name := range in.RepositoryNames {
+			r, err := e.lookupRepository(w, repositoryRequest{RegistryID: in.RegistryID, RepositoryName: name})
+			if err != nil {
+				return nil, err
+			}
+			repos = append(repos, r)
+		}
+	} else {
+		if in.RegistryID != "" && in.RegistryID != e.account {
+			return map[string]any{"repositories": []repositoryOut{}}, nil
+		}
+		for _, name := range w.repoOrder {
+			repos = append(repos, w.repositories[name])
+		}
+	}
+	page, next, err := paginate(repos, in.NextToken, size)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]repositoryOut, 0, len(page))
+	for _, r := range page {
+		out = append(out, r.out())
+	}
+	return pageOut("repositories", out, next), nil
+}
+
+func (e *Emulator) opPutImage(rc *request) (any, error) {
+	var in struct {
+		repositoryRequest
+		ImageManifest          string `json:"imageManifest"`
+		ImageManifestMediaType string `json:"imageManifestMediaType"`
+		ImageTag               string `json:"imageTag"`
+		ImageDigest            string `json:"imageDigest"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.put(in.ImageManifest, in.ImageManifestMediaType, in.ImageTag, in.ImageDigest, e.now())
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"image": imageOut{
+		RegistryID: r.registryID, RepositoryName: r.name,
+		ImageID:       imageID{ImageDigest: img.digest, ImageTag: in.ImageTag},
+		ImageManifest: img.manifest, ImageManifestMediaType: img.mediaType,
+	}}, nil
+}
+
+type tagStatusFilter struct {
+	TagStatus string `json:"tagStatus"`
+}
+
+func (f *tagStatusFilter) keep(img *image) (bool, error) {
+	if f == nil {
+		return true, nil
+	}
+	switch f.TagStatus {
+	case "", "ANY":
+		return true, nil
+	case "TAGGED":
+		return len(img.tags) > 0, nil
+	case "UNTAGGED":
+		return len(img.tags) == 0, nil
+	}
+	return false, invalidParameter("Invalid parameter at 'filter.tagStatus': %q is not one of TAGGED, UNTAGGED, ANY", f.TagStatus)
+}
+
+func (e *Emulator) opDescribeImages(rc *request) (any, error) {
+	var in struct {
+		repositoryRequest
+		ImageIDs   []imageID        `json:"imageIds"`
+		NextToken  string           `json:"nextToken"`
+		MaxResults *int             `json:"maxResults"`
+		Filter     *tagStatusFilter `json:"filter"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	if err := checkImageIDs(in.ImageIDs); err != nil {
+		return nil, err
+	}
+	size, err := ecrPageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ImageIDs) > 0 && (in.MaxResults != nil || in.NextToken != "") {
+		return nil, invalidParameter("Cannot specify maxResults or nextToken with imageIds")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ImageIDs) > 0 {
+		var details []imageDetail
+		seen := map[*image]bool{}
+		for _, id := range in.ImageIDs {
+			img := r.find(id)
+			if img == nil {
+				return nil, clientError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'", orNull(id.ImageDigest), orNull(id.ImageTag), r.name, r.registryID)
+			}
+			if !seen[img] {
+				seen[img] = true
+				details = append(details, r.detail(img))
+			}
+		}
+		return map[string]any{"imageDetails": details}, nil
+	}
+	var matching []*image
+	for _, img := range r.images {
+		keep, err := in.Filter.keep(img)
+		if err != nil {
+			return nil, err
+		}
+		if keep {
+			matching = append(matching, img)
+		}
+	}
+	page, next, err := paginate(matching, in.NextToken, size)
+	if err != nil {
+		return nil, err
+	}
+	details := make([]imageDetail, 0, len(page))
+	for _, img := range page {
+		details = append(details, r.detail(img))
+	}
+	return pageOut("imageDetails", details, next), nil
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return s
+}
+
+func (e *Emulator) opBatchGetImage(rc *request) (any, error) {
+	var in struct {
+		repositoryRequest
+		ImageIDs           []imageID `json:"imageIds"`
+		AcceptedMediaTypes []string  `json:"acceptedMediaTypes"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	if len(in.ImageIDs) == 0 {
+		return nil, invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	if err := checkImageIDs(in.ImageIDs); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	if err != nil {
+		return nil, err
+	}
+	images := []imageOut{}
+	failures := []imageFailure{}
+	for _, id := range in.ImageIDs {
+		img := r.find(id)
+		if img == nil {
+			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+			continue
+		}
+		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.mediaType) {
+			failures = append(failures, imageFailure{ImageID: id, FailureCode: "UnsupportedImageType", FailureReason: "The image's manifest media type " + img.mediaType + " is not among acceptedMediaTypes"})
+			continue
+		}
+		images = append(images, imageOut{
+			RegistryID: r.registryID, RepositoryName: r.name,
+			ImageID:       imageID{ImageDigest: img.digest, ImageTag: id.ImageTag},
+			ImageManifest: img.manifest, ImageManifestMediaType: img.mediaType,
+		})
+	}
+	return map[string]any{"images": images, "failures": failures}, nil
+}
+
+func (e *Emulator) opListImages(rc *request) (any, error) {
+	var in struct {
+		repositoryRequest
+		NextToken  string           `json:"nextToken"`
+		MaxResults *int             `json:"maxResults"`
+		Filter     *tagStatusFilter `json:"filter"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	size, err := ecrPageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	if err != nil {
+		return nil, err
+	}
+	var ids []imageID
+	for _, img := range r.images {
+		keep, err := in.Filter.keep(img)
+		if err != nil {
+			return nil, err
+		}
+		if !keep {
+			continue
+		}
+		if len(img.tags) == 0 {
+			ids = append(ids, imageID{ImageDigest: img.digest})
+		}
+		for _, t := range img.tags {
+			ids = append(ids, imageID{ImageDigest: img.digest, ImageTag: t})
+		}
+	}
+	page, next, err := paginate(ids, in.NextToken, size)
+	if err != nil {
+		return nil, err
+	}
+	if page == nil {
+		page = []imageID{}
+	}
+	return pageOut("imageIds", page, next), nil
+}
+
+func (e *Emulator) opBatchDeleteImage(rc *request) (any, error) {
+	var in struct {
+		repositoryRequest
+		ImageIDs []imageID `json:"imageIds"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	if len(in.ImageIDs) == 0 {
+		return nil, invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	if err := checkImageIDs(in.ImageIDs); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	if err != nil {
+		return nil, err
+	}
+	deleted := []imageID{}
+	failures := []imageFailure{}
+	for _, id := range in.ImageIDs {
+		img := r.find(id)
+		if img == nil {
+			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+			continue
+		}
+		if id.ImageDigest == "" {
+			// By tag: the tag goes; the image goes with its last tag.
+			delete(r.tags, id.ImageTag)
+			img.tags = slices.DeleteFunc(img.tags, func(t string) bool { return t == id.ImageTag })
+			if len(img.tags) == 0 {
+				r.remove(img)
+			}
+			deleted = append(deleted, imageID{ImageDigest: img.digest, ImageTag: id.ImageTag})
+			continue
+		}
+		r.remove(img)
+		if len(img.tags) == 0 {
+			deleted = append(deleted, imageID{ImageDigest: img.digest})
+		}
+		for _, t := range img.tags {
+			deleted = append(deleted, imageID{ImageDigest: img.digest, ImageTag: t})
+		}
+	}
+	return map[string]any{"imageIds": deleted, "failures": failures}, nil
+}

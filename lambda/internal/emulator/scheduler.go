@@ -1,0 +1,388 @@
+package emulator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A deployment replaces a service's tasks with desiredCount tasks of one task definition revision.
+// It completes when they all run, or fails when a task cannot start (its image cannot be pulled);
+// with the circuit breaker's rollback, a failed deployment is followed by a new one on the
+// revision that ran before.
+type deployment struct {
+	id           string
+	status       string // PRIMARY | ACTIVE
+	taskDef      *taskDefinition
+	desired      int32
+	pending      int32
+	running      int32
+	failed       int32
+	createdAt    time.Time
+	updatedAt    time.Time
+	rolloutState string // IN_PROGRESS | COMPLETED | FAILED
+	rolloutWhy   string
+	rollbackFrom string // id of the failed deployment this one rolls back, if any
+	timer        *time.Timer
+}
+
+func (d *deployment) stopTimer() {
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+}
+
+func (d *deployment) out(s *service) deploymentOut {
+	return deploymentOut{
+		ID: d.id, Status: d.status, TaskDefinition: d.taskDef.arn,
+		DesiredCount: d.desired, PendingCount: d.pending, RunningCount: d.running, FailedTasks: d.failed,
+		CreatedAt: epoch(d.createdAt), UpdatedAt: epoch(d.updatedAt),
+		LaunchType: s.launchType, PlatformVersion: s.platformVersion, NetworkConfiguration: s.networkConfiguration,
+		RolloutState: d.rolloutState, RolloutStateReason: d.rolloutWhy,
+	}
+}
+
+// nextDeploymentID returns ids shaped like ECS's ("ecs-svc/" and 19 digits). Call with e.mu held.
+func (e *Emulator) nextDeploymentID() string {
+	e.ids++
+	return "ecs-svc/" + strconv.FormatInt(1000000000000000000+e.ids, 10)
+}
+
+// startDeployment makes a new PRIMARY deployment of td for s; the previous PRIMARY becomes ACTIVE
+// and keeps its tasks until the new one completes. The deployment completes now when DeployDelay
+// is 0 (or while loading a fleet), else after DeployDelay. Call with e.mu held.
+func (e *Emulator) startDeployment(w *world, s *service, td *taskDefinition) *deployment {
+	id := e.nextDeploymentID()
+	return e.beginDeployment(w, s, td, id, "", "ECS deployment "+id+" in progress.")
+}
+
+// beginDeployment is startDeployment with the id chosen and, for a circuit breaker rollback, the
+// id of the failed deployment.
+func (e *Emulator) beginDeployment(w *world, s *service, td *taskDefinition, id, rollbackFrom, reason string) *deployment {
+	now := e.now()
+	for _, d := range s.deployments {
+		if d.status == "PRIMARY" {
+			d.status = "ACTIVE"
+			d.updatedAt = now
+			d.stopTimer()
+		}
+	}
+	d := &deployment{
+		id: id, status: "PRIMARY", taskDef: td, desired: s.desired,
+		createdAt: now, updatedAt: now, rolloutState: "IN_PROGRESS", rolloutWhy: reason, rollbackFrom: rollbackFrom,
+	}
+	s.deployments = append([]*deployment{d}, s.deployments...)
+	s.taskDef = td
+	e.emitDeploymentEvent(w, s, d, "INFO", "SERVICE_DEPLOYMENT_IN_PROGRESS", reason)
+	if e.opts.DeployDelay <= 0 || e.loading {
+		e.completeDeployment(w, s, d)
+		return d
+	}
+	d.pending = d.desired
+	d.timer = time.AfterFunc(e.opts.DeployDelay, func() {
+		e.mu.Lock()
+		if !e.closed && d.timer != nil {
+			d.timer = nil
+			e.completeDeployment(w, s, d)
+		}
+		e.mu.Unlock()
+		e.deliverEvents()
+	})
+	return d
+}
+
+// completeDeployment starts the deployment's tasks and settles its outcome. Call with e.mu held.
+func (e *Emulator) completeDeployment(w *world, s *service, d *deployment) {
+	if d.status != "PRIMARY" || d.rolloutState != "IN_PROGRESS" || s.status != "ACTIVE" {
+		return
+	}
+	now := e.now()
+	d.pending = 0
+	var pullError string
+	for i := int32(0); i < d.desired; i++ {
+		t := e.startTask(w, s, d)
+		if t.lastStatus == "RUNNING" {
+			d.running++
+		} else {
+			d.failed++
+			pullError = t.stoppedReason
+		}
+	}
+	d.updatedAt = now
+	if d.failed == 0 {
+		d.rolloutState = "COMPLETED"
+		d.rolloutWhy = "ECS deployment " + d.id + " completed."
+		for _, old := range s.deployments {
+			if old != d {
+				old.stopTimer()
+				e.stopTasks(s, old, "Scaling activity initiated by (deployment "+d.id+")")
+			}
+		}
+		s.deployments = []*deployment{d}
+		e.serviceEvent(s, "has reached a steady state.")
+		e.emitDeploymentEvent(w, s, d, "INFO", "SERVICE_DEPLOYMENT_COMPLETED", d.rolloutWhy)
+		return
+	}
+	// The new tasks did not start; the previous deployment's tasks keep running.
+	e.stopTasks(s, d, "")
+	e.serviceEvent(s, "is unable to consistently start tasks successfully. %s", pullError)
+	d.rolloutState = "FAILED"
+	d.rolloutWhy = "ECS deployment circuit breaker: tasks failed to start."
+	cb := s.circuitBreaker()
+	if !cb.Enable {
+		d.rolloutWhy = "tasks failed to start: " + pullError
+	}
+	previous := e.previousDeployment(s, d)
+	if !cb.Rollback || previous == nil || d.rollbackFrom != "" {
+		e.emitDeploymentEvent(w, s, d, "ERROR", "SERVICE_DEPLOYMENT_FAILED", d.rolloutWhy)
+		return
+	}
+	// Circuit breaker rollback: a new PRIMARY deployment on the revision that ran before. Its id
+	// is chosen first so the FAILED event can name it and precede the rollback's own events.
+	rollbackID := e.nextDeploymentID()
+	d.rolloutWhy += " Rolling back to deployment " + rollbackID + "."
+	e.emitDeploymentEvent(w, s, d, "ERROR", "SERVICE_DEPLOYMENT_FAILED", d.rolloutWhy)
+	s.deployments = removeDeployment(s.deployments, d)
+	e.beginDeployment(w, s, previous.taskDef, rollbackID, d.id,
+		"ECS deployment circuit breaker: rolling back to deploymentId "+rollbackID+".")
+}
+
+// previousDeployment is the newest deployment other than d whose rollout completed.
+func (e *Emulator) previousDeployment(s *service, d *deployment) *deployment {
+	for _, old := range s.deployments {
+		if old != d && old.rolloutState == "COMPLETED" {
+			return old
+		}
+	}
+	return nil
+}
+
+func removeDeployment(ds []*deployment, d *deployment) []*deployment {
+	out := make([]*deployment, 0, len(ds))
+	for _, x := range ds {
+		if x != d {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// scale starts or stops tasks of the PRIMARY deployment to reach the service's desired count.
+// Call with e.mu held.
+func (e *Emulator) scale(w *world, s *service) {
+	d := s.primary()
+	if d == nil {
+		return
+	}
+	d.desired = s.desired
+	if d.rolloutState != "COMPLETED" {
+		return // the pending or failed rollout decides the count
+	}
+	for d.running < d.desired {
+		t := e.startTask(w, s, d)
+		if t.lastStatus != "RUNNING" {
+			d.failed++
+			break
+		}
+		d.running++
+	}
+	for _, t := range s.cluster.tasks {
+		if d.running <= d.desired {
+			break
+		}
+		if t.service == s && t.deploymentID == d.id && t.lastStatus == "RUNNING" {
+			e.stopTask(t, "Scaling activity initiated by (service "+s.name+")", "ServiceSchedulerInitiated")
+			d.running--
+		}
+	}
+	d.updatedAt = e.now()
+}
+
+// startTask creates one task of the deployment; it runs when every container's image resolves,
+// and is STOPPED with CannotPullContainerError otherwise. Call with e.mu held.
+func (e *Emulator) startTask(w *world, s *service, d *deployment) *task {
+	now := e.now()
+	id := randomHex(32)
+	t := &task{
+		id: id, arn: e.arn(w.region, "task/"+s.cluster.name+"/"+id),
+		cluster: s.cluster, service: s, deploymentID: d.id, taskDef: d.taskDef,
+		lastStatus: "RUNNING", desiredStatus: "RUNNING", createdAt: now, startedAt: now,
+		launchType: s.launchType, version: 3,
+	}
+	if s.propagateTags == "SERVICE" {
+		t.tags = append(t.tags, s.tags...)
+	} else if s.propagateTags == "TASK_DEFINITION" {
+		t.tags = append(t.tags, d.taskDef.tags...)
+	}
+	var pullError string
+	for _, spec := range d.taskDef.spec.ContainerDefinitions {
+		c := taskContainer{
+			arn:  e.arn(w.region, "container/"+s.cluster.name+"/"+id+"/"+newUUID()),
+			name: spec.Name, image: spec.Image, lastStatus: "RUNNING",
+			cpu: spec.Cpu, memory: spec.Memory, memoryReservation: spec.MemoryReservation,
+		}
+		digest, err := e.resolveImage(s.cluster, spec.Image)
+		if err != nil {
+			c.lastStatus = "STOPPED"
+			c.reason = err.Error()
+			if pullError == "" {
+				pullError = err.Error()
+			}
+		} else {
+			c.imageDigest = digest
+			c.runtimeID = id + "-" + randomHex(10)
+		}
+		t.containers = append(t.containers, c)
+	}
+	if pullError != "" {
+		t.lastStatus, t.desiredStatus = "STOPPED", "STOPPED"
+		t.startedAt = time.Time{}
+		t.stoppedAt = now
+		t.stopCode = "TaskFailedToStart"
+		t.stoppedReason = pullError
+		for i := range t.containers {
+			t.containers[i].lastStatus = "STOPPED"
+			t.containers[i].runtimeID = ""
+		}
+	}
+	s.cluster.addTask(t)
+	return t
+}
+
+// stopTasks stops the running tasks of a deployment. Call with e.mu held.
+func (e *Emulator) stopTasks(s *service, d *deployment, reason string) {
+	for _, t := range s.cluster.tasks {
+		if t.service == s && t.deploymentID == d.id && t.lastStatus == "RUNNING" {
+			e.stopTask(t, reason, "ServiceSchedulerInitiated")
+		}
+	}
+	d.running = 0
+	d.pending = 0
+}
+
+func (e *Emulator) stopTask(t *task, reason, code string) {
+	t.lastStatus, t.desiredStatus = "STOPPED", "STOPPED"
+	t.stoppedAt = e.now()
+	t.stoppedReason = reason
+	t.stopCode = code
+	t.version++
+	for i := range t.containers {
+		t.containers[i].lastStatus = "STOPPED"
+	}
+}
+
+// pullError is how a task reports an image it could not pull.
+type pullError struct{ image, why string }
+
+func (p *pullError) Error() string {
+	return "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref " + p.image + ": " + p.why
+}
+
+// resolveImage returns the digest a node of cluster c runs for an image reference:
+//   - pinned (repo@sha256:… or repo:tag@sha256:…): that digest, if the repository has it;
+//   - by tag (no tag = latest) on a cluster whose nodes cache images: the digest they pulled first
+//     for that exact reference (recorded on first pull);
+//   - by tag otherwise: what the tag points at in ECR now.
+//
+// Images outside this emulator's ECR get a stable fake digest (sha256 of the reference). Call with
+// e.mu held.
+func (e *Emulator) resolveImage(c *cluster, ref string) (string, error) {
+	host, repoName, tag, digest := splitImage(ref)
+	region, isECR := e.ecrRegion(host)
+	if !isECR {
+		if digest != "" {
+			return digest, nil
+		}
+		sum := sha256.Sum256([]byte(ref))
+		return "sha256:" + hex.EncodeToString(sum[:]), nil
+	}
+	var repo *repository
+	if w, ok := e.regions[region]; ok {
+		repo = w.repositories[repoName]
+	}
+	if repo == nil {
+		return "", &pullError{ref, "repository " + repoName + " does not exist or may require 'docker login': denied: requested access to the resource is denied"}
+	}
+	if digest != "" {
+		if repo.image(digest) == nil {
+			return "", &pullError{ref, ref + ": not found"}
+		}
+		return digest, nil
+	}
+	if c.cachesImages() {
+		if cached, ok := c.nodeCache[ref]; ok {
+			return cached, nil
+		}
+	}
+	img, ok := repo.tags[tag]
+	if !ok {
+		return "", &pullError{ref, ref + ": not found"}
+	}
+	if c.cachesImages() {
+		c.nodeCache[ref] = img.digest
+	}
+	return img.digest, nil
+}
+
+// ecrRegion reports whether host is this emulator's ECR registry, and for which region.
+func (e *Emulator) ecrRegion(host string) (string, bool) {
+	rest, ok := strings.CutPrefix(host, e.account+".dkr.ecr.")
+	if !ok {
+		return "", false
+	}
+	region, ok := strings.CutSuffix(rest, ".amazonaws.com")
+	return region, ok && region != "" && !strings.Contains(region, ".")
+}
+
+// splitImage splits an image reference into registry host, repository path, tag (default latest)
+// and digest. A first path component is a host when it has a dot or a colon or is localhost, as
+// Docker decides.
+func splitImage(ref string) (host, repo, tag, digest string) {
+	rest := ref
+	if i := strings.Index(rest, "@"); i >= 0 {
+		rest, digest = rest[:i], rest[i+1:]
+	}
+	if i := strings.Index(rest, "/"); i >= 0 {
+		first := rest[:i]
+		if strings.ContainsAny(first, ".:") || first == "localhost" {
+			host, rest = first, rest[i+1:]
+		}
+	}
+	repo, tag = rest, "latest"
+	if i := strings.LastIndex(rest, ":"); i >= 0 && !strings.Contains(rest[i:], "/") {
+		repo, tag = rest[:i], rest[i+1:]
+	}
+	return host, repo, tag, digest
+}
+
+// Settle completes every pending deployment now (including rollbacks they trigger) and waits
+// until every deployment event produced so far has been delivered. Do not call it from
+// OnDeploymentEvent.
+func (e *Emulator) Settle() {
+	for {
+		e.mu.Lock()
+		found := false
+		for _, w := range e.regions {
+			for _, c := range w.clusters {
+				for _, s := range c.services {
+					for _, d := range append([]*deployment(nil), s.deployments...) {
+						if d.timer != nil {
+							d.stopTimer()
+							e.completeDeployment(w, s, d)
+							found = true
+						}
+					}
+				}
+			}
+		}
+		e.mu.Unlock()
+		if !found {
+			break
+		}
+	}
+	e.deliverEvents()
+	e.delivery.wait()
+}

@@ -1,0 +1,537 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+type service struct {
+	name, arn  string
+	cluster    *cluster
+	status     string // ACTIVE | DRAINING | INACTIVE
+	desired    int32
+	taskDef    *taskDefinition // of the PRIMARY deployment
+	controller string
+	config     deploymentConfiguration
+	createdAt  time.Time
+	tags       []tag
+
+	launchType           string
+	platformVersion      string
+	schedulingStrategy   string
+	propagateTags        string
+	enableECSManagedTags bool
+	enableExecuteCommand bool
+	healthCheckGrace     *int32
+	networkConfiguration json.RawMessage
+	loadBalancers        json.RawMessage
+	serviceRegistries    json.RawMessage
+	capacityProviders    json.RawMessage
+	placementConstraints json.RawMessage
+	placementStrategy    json.RawMessage
+
+	deployments []*deployment // PRIMARY first, like ECS
+	events      []serviceEvent
+}
+
+type deploymentController struct {
+	Type string `json:"type"`
+}
+
+type circuitBreaker struct {
+	Enable   bool `json:"enable"`
+	Rollback bool `json:"rollback"`
+}
+
+type deploymentConfiguration struct {
+	CircuitBreaker        *circuitBreaker `json:"deploymentCircuitBreaker,omitempty"`
+	MaximumPercent        *int32          `json:"maximumPercent,omitempty"`
+	MinimumHealthyPercent *int32          `json:"minimumHealthyPercent,omitempty"`
+	Alarms                json.RawMessage `json:"alarms,omitempty"`
+	Strategy              string          `json:"strategy,omitempty"`
+	BakeTimeInMinutes     *int32          `json:"bakeTimeInMinutes,omitempty"`
+}
+
+// merge applies the fields an UpdateService request sets.
+func (c *deploymentConfiguration) merge(u *deploymentConfiguration) {
+	if u == nil {
+		return
+	}
+	if u.CircuitBreaker != nil {
+		c.CircuitBreaker = u.CircuitBreaker
+	}
+	if u.MaximumPercent != nil {
+		c.MaximumPercent = u.MaximumPercent
+	}
+	if u.MinimumHealthyPercent != nil {
+		c.MinimumHealthyPercent = u.MinimumHealthyPercent
+	}
+	if len(u.Alarms) > 0 {
+		c.Alarms = u.Alarms
+	}
+	if u.Strategy != "" {
+		c.Strategy = u.Strategy
+	}
+	if u.BakeTimeInMinutes != nil {
+		c.BakeTimeInMinutes = u.BakeTimeInMinutes
+	}
+}
+
+type serviceEvent struct {
+	ID        string `json:"id"`
+	CreatedAt epoch  `json:"createdAt"`
+	Message   string `json:"message"`
+}
+
+const maxServiceEvents = 100
+
+// event records a service event (newest first, as DescribeServices shows them).
+func (e *Emulator) serviceEvent(s *service, format string, args ...any) {
+	ev := serviceEvent{ID: newUUID(), CreatedAt: epoch(e.now()), Message: "(service " + s.name + ") " + fmt.Sprintf(format, args...)}
+	s.events = append([]serviceEvent{ev}, s.events...)
+	if len(s.events) > maxServiceEvents {
+		s.events = s.events[:maxServiceEvents]
+	}
+}
+
+func (s *service) primary() *deployment {
+	for _, d := range s.deployments {
+		if d.status == "PRIMARY" {
+			return d
+		}
+	}
+	return nil
+}
+
+func (s *service) circuitBreaker() circuitBreaker {
+	if s.config.CircuitBreaker == nil {
+		return circuitBreaker{}
+	}
+	return *s.config.CircuitBreaker
+}
+
+type createServiceInput struct {
+	Cluster                       string                   `json:"cluster"`
+	ServiceName                   string                   `json:"serviceName"`
+	TaskDefinition                string                   `json:"taskDefinition"`
+	DesiredCount                  *int32                   `json:"desiredCount"`
+	LaunchType                    string                   `json:"launchType"`
+	PlatformVersion               string                   `json:"platformVersion"`
+	SchedulingStrategy            string                   `json:"schedulingStrategy"`
+	PropagateTags                 string                   `json:"propagateTags"`
+	EnableECSManagedTags          bool                     `json:"enableECSManagedTags"`
+	EnableExecuteCommand          bool                     `json:"enableExecuteCommand"`
+	HealthCheckGracePeriodSeconds *int32                   `json:"healthCheckGracePeriodSeconds"`
+	DeploymentController          *deploymentController    `json:"deploymentController"`
+	DeploymentConfiguration       *deploymentConfiguration `json:"deploymentConfiguration"`
+	NetworkConfiguration          json.RawMessage          `json:"networkConfiguration"`
+	LoadBalancers                 json.RawMessage          `json:"loadBalancers"`
+	ServiceRegistries             json.RawMessage          `json:"serviceRegistries"`
+	CapacityProviderStrategy      json.RawMessage          `json:"capacityProviderStrategy"`
+	PlacementConstraints          json.RawMessage          `json:"placementConstraints"`
+	PlacementStrategy             json.RawMessage          `json:"placementStrategy"`
+	Tags                          []tag                    `json:"tags"`
+}
+
+// createService validates and creates a service and starts its first deployment. Call with e.mu
+// held.
+func (e *Emulator) createService(w *world, in createServiceInput) (*service, error) {
+	if !ecsNamePattern.MatchString(in.ServiceName) {
+		return nil, invalidParameter("serviceName %q: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.", in.ServiceName)
+	}
+	c, err := e.lookupCluster(w, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := c.services[in.ServiceName]; ok && old.status != "INACTIVE" {
+		return nil, invalidParameter("Creation of service was not idempotent.")
+	}
+	controller := "ECS"
+	if in.DeploymentController != nil && in.DeploymentController.Type != "" {
+		controller = in.DeploymentController.Type
+	}
+	switch controller {
+	case "ECS", "CODE_DEPLOY", "EXTERNAL":
+	default:
+		return nil, invalidParameter("deploymentController.type %q: want ECS, CODE_DEPLOY or EXTERNAL.", controller)
+	}
+	var td *taskDefinition
+	if in.TaskDefinition != "" {
+		td = e.findTaskDefinition(w, in.TaskDefinition)
+		if td == nil {
+			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+		}
+		if td.status != "ACTIVE" {
+			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)
+		}
+	} else if controller != "EXTERNAL" {
+		return nil, invalidParameter("taskDefinition is required with the %s deployment controller.", controller)
+	}
+	desired := int32(0)
+	if in.DesiredCount != nil {
+		desired = *in.DesiredCount
+	}
+	if desired < 0 {
+		return nil, invalidParameter("desiredCount must be 0 or more, got %d.", desired)
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
+	switch in.LaunchType {
+	case "", "EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES":
+	default:
+		return nil, invalidParameter("launchType %q: want EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.", in.LaunchType)
+	}
+	s := &service{
+		name: in.ServiceName, arn: e.arn(w.region, "service/"+c.name+"/"+in.ServiceName),
+		cluster: c, status: "ACTIVE", desired: desired, taskDef: td, controller: controller,
+		createdAt: e.now(), tags: in.Tags,
+		launchType: in.LaunchType, platformVersion: in.PlatformVersion,
+		schedulingStrategy: in.SchedulingStrategy, propagateTags: in.PropagateTags,
+		enableECSManagedTags: in.EnableECSManagedTags, enableExecuteCommand: in.EnableExecuteCommand,
+		healthCheckGrace:     in.HealthCheckGracePeriodSeconds,
+		networkConfiguration: in.NetworkConfiguration, loadBalancers: in.LoadBalancers,
+		serviceRegistries: in.ServiceRegistries, capacityProviders: in.CapacityProviderStrategy,
+		placementConstraints: in.PlacementConstraints, placementStrategy: in.PlacementStrategy,
+	}
+	if s.schedulingStrategy == "" {
+		s.schedulingStrategy = "REPLICA"
+	}
+	if s.propagateTags == "" {
+		s.propagateTags = "NONE"
+	}
+	if s.launchType == "FARGATE" && s.platformVersion == "" {
+		s.platformVersion = "LATEST"
+	}
+	s.config.merge(in.DeploymentConfiguration)
+	if s.config.MaximumPercent == nil {
+		s.config.MaximumPercent = ptr(int32(defaultMaximumPercent))
+	}
+	if s.config.MinimumHealthyPercent == nil {
+		s.config.MinimumHealthyPercent = ptr(int32(defaultMinHealthPercent))
+	}
+	if s.config.CircuitBreaker == nil {
+		s.config.CircuitBreaker = &circuitBreaker{}
+	}
+	if !slices.Contains(c.serviceOrder, s.name) {
+		c.serviceOrder = append(c.serviceOrder, s.name)
+	}
+	c.services[s.name] = s
+	if td != nil {
+		e.startDeployment(w, s, td)
+	}
+	return s, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// lookupService finds an ACTIVE or DRAINING service by name or ARN.
+func (c *cluster) lookupService(ref string) *service {
+	name := ref
+	if strings.HasPrefix(ref, "arn:") {
+		name = ref[strings.LastIndex(ref, "/")+1:]
+	}
+	s, ok := c.services[name]
+	if !ok || s.status == "INACTIVE" {
+		return nil
+	}
+	return s
+}
+
+func serviceNotFound() error {
+	return clientError("ServiceNotFoundException", "Service not found.")
+}
+
+type deploymentOut struct {
+	ID                   string          `json:"id"`
+	Status               string          `json:"status"`
+	TaskDefinition       string          `json:"taskDefinition"`
+	DesiredCount         int32           `json:"desiredCount"`
+	PendingCount         int32           `json:"pendingCount"`
+	RunningCount         int32           `json:"runningCount"`
+	FailedTasks          int32           `json:"failedTasks"`
+	CreatedAt            epoch           `json:"createdAt"`
+	UpdatedAt            epoch           `json:"updatedAt"`
+	LaunchType           string          `json:"launchType,omitempty"`
+	PlatformVersion      string          `json:"platformVersion,omitempty"`
+	NetworkConfiguration json.RawMessage `json:"networkConfiguration,omitempty"`
+	RolloutState         string          `json:"rolloutState,omitempty"`
+	RolloutStateReason   string          `json:"rolloutStateReason,omitempty"`
+}
+
+type serviceOut struct {
+	ServiceArn                    string                  `json:"serviceArn"`
+	ServiceName                   string                  `json:"serviceName"`
+	ClusterArn                    string                  `json:"clusterArn"`
+	LoadBalancers                 json.RawMessage         `json:"loadBalancers"`
+	ServiceRegistries             json.RawMessage         `json:"serviceRegistries"`
+	Status                        string                  `json:"status"`
+	DesiredCount                  int32                   `json:"desiredCount"`
+	RunningCount                  int32                   `json:"runningCount"`
+	PendingCount                  int32                   `json:"pendingCount"`
+	LaunchType                    string                  `json:"launchType,omitempty"`
+	CapacityProviderStrategy      json.RawMessage         `json:"capacityProviderStrategy,omitempty"`
+	PlatformVersion               string                  `json:"platformVersion,omitempty"`
+	TaskDefinition                string                  `json:"taskDefinition,omitempty"`
+	DeploymentConfiguration       deploymentConfiguration `json:"deploymentConfiguration"`
+	Deployments                   []deploymentOut         `json:"deployments"`
+	Events                        []serviceEvent          `json:"events"`
+	CreatedAt                     epoch                   `json:"createdAt"`
+	PlacementConstraints          json.RawMessage         `json:"placementConstraints"`
+	PlacementStrategy             json.RawMessage         `json:"placementStrategy"`
+	NetworkConfiguration          json.RawMessage         `json:"networkConfiguration,omitempty"`
+	HealthCheckGracePeriodSeconds *int32                  `json:"healthCheckGracePeriodSeconds,omitempty"`
+	SchedulingStrategy            string                  `json:"schedulingStrategy"`
+	DeploymentController          deploymentController    `json:"deploymentController"`
+	Tags                          []tag                   `json:"tags,omitempty"`
+	CreatedBy                     string                  `json:"createdBy"`
+	EnableECSManagedTags          bool                    `json:"enableECSManagedTags"`
+	PropagateTags                 string                  `json:"propagateTags"`
+	EnableExecuteCommand          bool                    `json:"enableExecuteCommand"`
+}
+
+func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
+	o := serviceOut{
+		ServiceArn: s.arn, ServiceName: s.name, ClusterArn: s.cluster.arn,
+		LoadBalancers: rawOr(s.loadBalancers, "[]"), ServiceRegistries: rawOr(s.serviceRegistries, "[]"),
+		Status: s.status, DesiredCount: s.desired,
+		LaunchType: s.launchType, CapacityProviderStrategy: s.capacityProviders, PlatformVersion: s.platformVersion,
+		DeploymentConfiguration: s.config, Deployments: []deploymentOut{}, Events: slices.Clone(s.events),
+		CreatedAt:            epoch(s.createdAt),
+		PlacementConstraints: rawOr(s.placementConstraints, "[]"), PlacementStrategy: rawOr(s.placementStrategy, "[]"),
+		NetworkConfiguration: s.networkConfiguration, HealthCheckGracePeriodSeconds: s.healthCheckGrace,
+		SchedulingStrategy: s.schedulingStrategy, DeploymentController: deploymentController{Type: s.controller},
+		CreatedBy:            "arn:aws:iam::" + e.account + ":root",
+		EnableECSManagedTags: s.enableECSManagedTags, PropagateTags: s.propagateTags, EnableExecuteCommand: s.enableExecuteCommand,
+	}
+	if o.Events == nil {
+		o.Events = []serviceEvent{}
+	}
+	if s.taskDef != nil {
+		o.TaskDefinition = s.taskDef.arn
+	}
+	for _, d := range s.deployments {
+		o.Deployments = append(o.Deployments, d.out(s))
+		o.RunningCount += d.running
+		o.PendingCount += d.pending
+	}
+	if withTags {
+		o.Tags = slices.Clone(s.tags)
+		if o.Tags == nil {
+			o.Tags = []tag{}
+		}
+	}
+	return o
+}
+
+func (e *Emulator) opCreateService(rc *request) (any, error) {
+	var in createServiceInput
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.createService(e.world(rc.region), in)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"service": e.serviceOut(s, true)}, nil
+}
+
+func (e *Emulator) opListServices(rc *request) (any, error) {
+	var in struct {
+		listInput
+		Cluster            string `json:"cluster"`
+		LaunchType         string `json:"launchType"`
+		SchedulingStrategy string `json:"schedulingStrategy"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	size, err := ecsPageSize(in.MaxResults, defaultServicesPage)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	var arns []string
+	for _, name := range c.serviceOrder {
+		s := c.services[name]
+		if s.status == "INACTIVE" ||
+			(in.LaunchType != "" && s.launchType != in.LaunchType) ||
+			(in.SchedulingStrategy != "" && s.schedulingStrategy != in.SchedulingStrategy) {
+			continue
+		}
+		arns = append(arns, s.arn)
+	}
+	page, next, err := paginate(arns, in.NextToken, size)
+	if err != nil {
+		return nil, err
+	}
+	return pageOut("serviceArns", page, next), nil
+}
+
+func (e *Emulator) opDescribeServices(rc *request) (any, error) {
+	var in struct {
+		Cluster  string   `json:"cluster"`
+		Services []string `json:"services"`
+		Include  []string `json:"include"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	if len(in.Services) == 0 {
+		return nil, invalidParameter("services must not be empty.")
+	}
+	if len(in.Services) > maxDescribeServices {
+		return nil, invalidParameter("services can have at most %d items, got %d.", maxDescribeServices, len(in.Services))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.world(rc.region)
+	c, err := e.lookupCluster(w, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	services := []serviceOut{}
+	failures := []failure{}
+	for _, ref := range in.Services {
+		name := ref
+		if strings.HasPrefix(ref, "arn:") {
+			name = ref[strings.LastIndex(ref, "/")+1:]
+		}
+		s, ok := c.services[name]
+		if !ok {
+			arn := ref
+			if !strings.HasPrefix(ref, "arn:") {
+				arn = e.arn(w.region, "service/"+c.name+"/"+ref)
+			}
+			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
+			continue
+		}
+		services = append(services, e.serviceOut(s, includesTags(in.Include)))
+	}
+	return map[string]any{"services": services, "failures": failures}, nil
+}
+
+func (e *Emulator) opUpdateService(rc *request) (any, error) {
+	var in struct {
+		Cluster                 string                   `json:"cluster"`
+		Service                 string                   `json:"service"`
+		TaskDefinition          string                   `json:"taskDefinition"`
+		DesiredCount            *int32                   `json:"desiredCount"`
+		ForceNewDeployment      bool                     `json:"forceNewDeployment"`
+		DeploymentConfiguration *deploymentConfiguration `json:"deploymentConfiguration"`
+		NetworkConfiguration    json.RawMessage          `json:"networkConfiguration"`
+		PlatformVersion         string                   `json:"platformVersion"`
+		PropagateTags           string                   `json:"propagateTags"`
+		EnableExecuteCommand    *bool                    `json:"enableExecuteCommand"`
+		EnableECSManagedTags    *bool                    `json:"enableECSManagedTags"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.world(rc.region)
+	c, err := e.lookupCluster(w, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	s := c.lookupService(in.Service)
+	if s == nil {
+		return nil, serviceNotFound()
+	}
+	if s.status != "ACTIVE" {
+		return nil, clientError("ServiceNotActiveException", "Service was not ACTIVE.")
+	}
+	var td *taskDefinition
+	if in.TaskDefinition != "" {
+		if s.controller == "CODE_DEPLOY" {
+			return nil, invalidParameter("Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.")
+		}
+		td = e.findTaskDefinition(w, in.TaskDefinition)
+		if td == nil {
+			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+		}
+		if td.status != "ACTIVE" {
+			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)
+		}
+	}
+	if in.DesiredCount != nil && *in.DesiredCount < 0 {
+		return nil, invalidParameter("desiredCount must be 0 or more, got %d.", *in.DesiredCount)
+	}
+	s.config.merge(in.DeploymentConfiguration)
+	if len(in.NetworkConfiguration) > 0 {
+		s.networkConfiguration = in.NetworkConfiguration
+	}
+	if in.PlatformVersion != "" {
+		s.platformVersion = in.PlatformVersion
+	}
+	if in.PropagateTags != "" {
+		s.propagateTags = in.PropagateTags
+	}
+	if in.EnableExecuteCommand != nil {
+		s.enableExecuteCommand = *in.EnableExecuteCommand
+	}
+	if in.EnableECSManagedTags != nil {
+		s.enableECSManagedTags = *in.EnableECSManagedTags
+	}
+	if in.DesiredCount != nil {
+		s.desired = *in.DesiredCount
+	}
+	switch {
+	case td != nil || in.ForceNewDeployment:
+		if td == nil {
+			td = s.taskDef
+		}
+		if td != nil {
+			e.startDeployment(w, s, td)
+		}
+	case in.DesiredCount != nil:
+		e.scale(w, s)
+	}
+	return map[string]any{"service": e.serviceOut(s, false)}, nil
+}
+
+func (e *Emulator) opDeleteService(rc *request) (any, error) {
+	var in struct {
+		Cluster string `json:"cluster"`
+		Service string `json:"service"`
+		Force   bool   `json:"force"`
+	}
+	if err := rc.decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	s := c.lookupService(in.Service)
+	if s == nil {
+		return nil, serviceNotFound()
+	}
+	if s.desired > 0 && !in.Force && s.schedulingStrategy != "DAEMON" {
+		return nil, invalidParameter("The service cannot be stopped while it is scaled above 0.")
+	}
+	s.status = "DRAINING"
+	out := e.serviceOut(s, false)
+	for _, d := range s.deployments {
+		d.stopTimer()
+		e.stopTasks(s, d, "Service deleted")
+	}
+	s.deployments = nil
+	s.desired = 0
+	s.status = "INACTIVE"
+	c.serviceOrder = slices.DeleteFunc(c.serviceOrder, func(n string) bool { return n == s.name })
+	return map[string]any{"service": out}, nil
+}
