@@ -1,0 +1,188 @@
+package pinroll
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// Synthesizing through jsii costs seconds, so every test shares one app with two stacks: "full"
+// sets every prop, "minimal" none (the defaults). cdk-nag's AwsSolutions pack runs on both.
+
+type synthesized struct {
+	stack    awscdk.Stack
+	template assertions.Template
+	raw      map[string]any // the template as JSON
+}
+
+// id is the logical id of the CloudFormation resource of the construct at path (under "Pinroll").
+func (s *synthesized) id(path string) string {
+	var c constructs.IConstruct = s.stack.Node().FindChild(jsii.String("Pinroll"))
+	for _, name := range strings.Split(path, "/") {
+		c = c.Node().FindChild(jsii.String(name))
+	}
+	if el, ok := c.(awscdk.CfnElement); ok {
+		return *s.stack.GetLogicalId(el)
+	}
+	return *s.stack.GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+// resources returns the template's resources of one type, by logical id, with intrinsics rendered.
+func (s *synthesized) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.raw["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] == typ {
+			out[id] = render(r).(map[string]any)
+		}
+	}
+	return out
+}
+
+// props are the rendered Properties of the resource of the construct at path.
+func (s *synthesized) props(path string) map[string]any {
+	id := s.id(path)
+	r := s.raw["Resources"].(map[string]any)[id].(map[string]any)
+	p, _ := render(r["Properties"]).(map[string]any)
+	return p
+}
+
+var (
+	fixtureOnce                 sync.Once
+	fixtureFull, fixtureMinimal *synthesized
+	fixtureErr                  error
+	codeDir                     string
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	dir, err := os.MkdirTemp("", "pinroll-infra-")
+	if err != nil {
+		panic(err)
+	}
+	// A stand-in for the Lambda binary: these tests must not depend on ./lambda compiling.
+	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		panic(err)
+	}
+	codeDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	jsii.Close()
+	os.Exit(code)
+}
+
+func fullProps() Props {
+	return Props{
+		Clusters:            []string{"prod", "arn:aws:ecs:eu-west-1:111122223333:cluster/shared"},
+		Repositories:        []string{"app", "team-a/*"},
+		RequireOptIn:        true,
+		DryRun:              true,
+		RegistryAccounts:    []string{"111122223333", "444455556666"},
+		PassRoles:           []string{"app-task-*", "arn:aws:iam::111122223333:role/shared-exec"},
+		ParameterPrefix:     "/pinroll",
+		NotificationEmail:   "ops@example.com",
+		ReconcileRate:       awscdk.Duration_Hours(jsii.Number(1)),
+		DisableReconcile:    true,
+		ReservedConcurrency: 2,
+		CodePath:            codeDir,
+	}
+}
+
+func fixtures(t *testing.T) (full, minimal *synthesized) {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				fixtureErr = fmt.Errorf("synth panicked: %v", r)
+			}
+		}()
+		app := awscdk.NewApp(&awscdk.AppProps{
+			Context: &map[string]any{"@aws-cdk/aws-iam:minimizePolicies": false},
+		})
+		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		// Build every stack before the first Template_FromStack: that synthesizes the whole app.
+		full := NewPinrollStack(app, "Full", &PinrollStackProps{Pinroll: fullProps()})
+		minimal := NewPinrollStack(app, "Minimal", &PinrollStackProps{Pinroll: Props{CodePath: codeDir}})
+		mk := func(stack awscdk.Stack) *synthesized {
+			tmpl := assertions.Template_FromStack(stack, nil)
+			raw := map[string]any{}
+			b, _ := json.Marshal(tmpl.ToJSON())
+			if err := json.Unmarshal(b, &raw); err != nil {
+				panic(err)
+			}
+			return &synthesized{stack: stack, template: tmpl, raw: raw}
+		}
+		fixtureFull, fixtureMinimal = mk(full), mk(minimal)
+	})
+	if fixtureErr != nil {
+		t.Fatal(fixtureErr)
+	}
+	return fixtureFull, fixtureMinimal
+}
+
+// render turns CloudFormation intrinsics into readable strings so that expectations can be
+// written as text: {"Ref":"AWS::Region"} → "${AWS::Region}", {"Ref":"X"} → "${X}",
+// {"Fn::GetAtt":["X","Arn"]} → "${X.Arn}", Fn::Join → the joined text.
+func render(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 1 {
+			if ref, ok := v["Ref"].(string); ok {
+				return "${" + ref + "}"
+			}
+			if ga, ok := v["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
+				return fmt.Sprintf("${%v.%v}", ga[0], ga[1])
+			}
+			if j, ok := v["Fn::Join"].([]any); ok && len(j) == 2 {
+				var parts []string
+				for _, p := range j[1].([]any) {
+					parts = append(parts, fmt.Sprint(render(p)))
+				}
+				return strings.Join(parts, j[0].(string))
+			}
+		}
+		out := map[string]any{}
+		for k, e := range v {
+			out[k] = render(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = render(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// strs reads a string-or-list-of-strings field (IAM's Action, Resource, condition values).
+func strs(v any) []string {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, fmt.Sprint(e))
+		}
+		sort.Strings(out)
+		return out
+	default:
+		return []string{fmt.Sprint(v)}
+	}
+}
