@@ -114,7 +114,11 @@ func (r Report) Summary() string {
 		for _, cc := range c.Containers {
 			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", c.Cluster+"/"+c.Service, cc.Name, cc.From, "", "", cc.To)
 		}
-		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", shortARN(c.PreviousTaskDefinition), shortARN(c.TaskDefinition))
+		next := shortARN(c.TaskDefinition)
+		if next == "" {
+			next = "a new revision"
+		}
+		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", shortARN(c.PreviousTaskDefinition), next)
 	}
 	for _, s := range r.Unchanged {
 		fmt.Fprintf(&b, "\n  %-28s unchanged: %s", s.Cluster+"/"+s.Service, s.Why)
