@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
+	"github.com/pinroll/pinroll/lambda/internal/emulator"
 )
 
 // The scenario suite runs, from one set of definitions, against every backend that speaks
@@ -39,6 +40,14 @@ func backends() []backend {
 				t.Fatal(err)
 			}
 			return awstest.Config(t, moto.URL)
+		}},
+		{"emulator", func(t *testing.T) aws.Config {
+			srv, err := emulator.Start("127.0.0.1:0", emulator.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			return awstest.Config(t, srv.URL())
 		}},
 	}
 }
