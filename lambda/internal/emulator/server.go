@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -136,11 +137,9 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 		return writeError(w, serverError("encode response: %v", err))
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush() // the answer is on its way before any deployment event is delivered
-	}
 	return ""
 }
 
