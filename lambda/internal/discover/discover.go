@@ -44,6 +44,7 @@ type Service struct {
 	Status         string // ACTIVE, DRAINING, INACTIVE
 	TaskDefinition string // task definition ARN with revision
 	Controller     string // deployment controller: ECS, CODE_DEPLOY, EXTERNAL
+	DesiredCount   int32
 	Tags           map[string]string
 }
 
@@ -209,12 +210,13 @@ func (d *Discoverer) describeServices(ctx context.Context, cluster string, arns 
 	// failure (MISSING): it no longer exists, so there is nothing to deploy to it.
 	services := make([]Service, 0, len(out.Services))
 	for _, s := range out.Services {
-		services = append(services, fromSDK(s))
+		services = append(services, FromSDK(s))
 	}
 	return services, nil
 }
 
-func fromSDK(s types.Service) Service {
+// FromSDK keeps what pinroll needs of a described service.
+func FromSDK(s types.Service) Service {
 	svc := Service{
 		ClusterARN:     aws.ToString(s.ClusterArn),
 		Name:           aws.ToString(s.ServiceName),
@@ -222,6 +224,7 @@ func fromSDK(s types.Service) Service {
 		Status:         aws.ToString(s.Status),
 		TaskDefinition: aws.ToString(s.TaskDefinition),
 		Controller:     string(types.DeploymentControllerTypeEcs),
+		DesiredCount:   s.DesiredCount,
 		Tags:           make(map[string]string, len(s.Tags)),
 	}
 	svc.Cluster = ClusterName(svc.ClusterARN)

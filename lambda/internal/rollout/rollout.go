@@ -21,6 +21,7 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
+	"github.com/pinroll/pinroll/lambda/internal/verify"
 )
 
 // ECR is the part of the ECR API the engine uses.
@@ -34,14 +35,17 @@ var _ ECR = (*ecr.Client)(nil)
 type ECS interface {
 	discover.ECS
 	apply.ECS
+	verify.ECS
 }
 
 // Engine handles events. Build it once per process (New) and reuse it.
 type Engine struct {
 	Config     config.Config
+	ECS        ECS
 	ECR        ECR
 	Discoverer *discover.Discoverer
 	Applier    *apply.Applier
+	Verifier   *verify.Verifier
 	Log        *slog.Logger
 }
 
@@ -49,9 +53,11 @@ type Engine struct {
 func New(cfg config.Config, ecsClient ECS, ecrClient ECR, log *slog.Logger) *Engine {
 	return &Engine{
 		Config:     cfg,
+		ECS:        ecsClient,
 		ECR:        ecrClient,
 		Discoverer: discover.New(ecsClient),
 		Applier:    &apply.Applier{ECS: ecsClient},
+		Verifier:   &verify.Verifier{ECS: ecsClient, ECR: ecrClient},
 		Log:        log,
 	}
 }
@@ -73,9 +79,13 @@ func homeAccount(ctx context.Context, fallback string) string {
 
 // Handle dispatches a decoded event to the code for its kind.
 func (e *Engine) Handle(ctx context.Context, ev trigger.Event) (report.Report, error) {
-	switch ev.Kind {
-	case trigger.KindPush:
+	switch {
+	case ev.Kind == trigger.KindPush:
 		return e.Push(ctx, *ev.Push)
+	case ev.Kind == trigger.KindDeployment && ev.Ignore() != "":
+		return skipped(report.Report{EventID: ev.ID, Kind: string(ev.Kind)}, ev.Ignore()), nil
+	case ev.Kind == trigger.KindDeployment:
+		return e.Deployment(ctx, *ev.Deployment)
 	default:
 		return report.Report{}, fmt.Errorf("event %s: pinroll does not handle %s events yet", ev.ID, ev.Kind)
 	}

@@ -1,0 +1,219 @@
+// Package verify checks that what runs is what should run: for each container of each
+// running task, the imageDigest ECS reports against the digest the task definition pins —
+// or, for an image referenced by tag, the digest that tag has in ECR now. This is the check
+// that would have caught the incident: ECR held the fix, the tasks ran the old image.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/report"
+)
+
+// ECS is the part of the ECS API verification uses.
+type ECS interface {
+	ListTasks(context.Context, *ecs.ListTasksInput, ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
+	DescribeTasks(context.Context, *ecs.DescribeTasksInput, ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
+}
+
+// ECR is the part of the ECR API verification uses.
+type ECR interface {
+	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
+}
+
+var (
+	_ ECS = (*ecs.Client)(nil)
+	_ ECR = (*ecr.Client)(nil)
+)
+
+const describeTasksBatch = 100 // DescribeTasks maximum
+
+// Verifier compares running tasks with their task definitions.
+type Verifier struct {
+	ECS ECS
+	ECR ECR
+}
+
+// Service verifies every running task of one service, whose task definition is td.
+// The tags cache is shared across calls of one verification run (see Run).
+func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.TaskDefinition, tags *TagDigests) ([]report.Verification, error) {
+	want, notes, err := v.wants(ctx, td, tags)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := v.runningTasks(ctx, svc)
+	if err != nil {
+		return nil, err
+	}
+	var out []report.Verification
+	for _, note := range notes {
+		note.Cluster, note.Service = svc.Cluster, svc.Name
+		out = append(out, note)
+	}
+	if len(tasks) == 0 {
+		if svc.DesiredCount > 0 {
+			out = append(out, report.Verification{Cluster: svc.Cluster, Service: svc.Name, Want: "running tasks",
+				Why: fmt.Sprintf("no running task (desired %d)", svc.DesiredCount)})
+		}
+		return out, nil
+	}
+	for _, task := range tasks {
+		for _, c := range task.Containers {
+			name := aws.ToString(c.Name)
+			digest, known := want[name]
+			if !known {
+				continue
+			}
+			got := aws.ToString(c.ImageDigest)
+			ver := report.Verification{Cluster: svc.Cluster, Service: svc.Name, Task: taskID(aws.ToString(task.TaskArn)),
+				Container: name, Want: digest, Running: got, OK: got == digest}
+			switch {
+			case got == "":
+				ver.Why = "ECS reports no image digest for this container"
+			case !ver.OK && aws.ToString(task.TaskDefinitionArn) != aws.ToString(td.TaskDefinitionArn):
+				ver.Why = "task runs an older revision: " + shortARN(aws.ToString(task.TaskDefinitionArn))
+			case !ver.OK:
+				ver.Why = "the task runs another image than the one its task definition names"
+			}
+			out = append(out, ver)
+		}
+	}
+	return out, nil
+}
+
+// wants maps each verifiable container of td to the digest it should run. Containers whose
+// image is neither pinned nor in an ECR registry cannot be verified and are left out;
+// those whose tag ECR does not know come back as failed notes.
+func (v *Verifier) wants(ctx context.Context, td *types.TaskDefinition, tags *TagDigests) (map[string]string, []report.Verification, error) {
+	want := map[string]string{}
+	var notes []report.Verification
+	for _, c := range td.ContainerDefinitions {
+		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
+		ref, err := imageref.Parse(image)
+		if err != nil {
+			continue
+		}
+		if ref.Digest != "" {
+			want[name] = ref.Digest
+			continue
+		}
+		registry, ok := imageref.ParseECRHost(ref.Host)
+		tag, tracks := ref.Tracks()
+		if !ok || !tracks {
+			continue
+		}
+		digest, err := tags.Get(ctx, v.ECR, registry.Account, ref.Path, tag)
+		if err != nil {
+			return nil, nil, err
+		}
+		if digest == "" {
+			notes = append(notes, report.Verification{Container: name, Want: image, Why: "tag " + tag + " is not in ECR"})
+			continue
+		}
+		want[name] = digest
+	}
+	return want, notes, nil
+}
+
+func (v *Verifier) runningTasks(ctx context.Context, svc discover.Service) ([]types.Task, error) {
+	var arns []string
+	p := ecs.NewListTasksPaginator(v.ECS, &ecs.ListTasksInput{
+		Cluster: aws.String(svc.ClusterARN), ServiceName: aws.String(svc.Name), DesiredStatus: types.DesiredStatusRunning,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list tasks of %s/%s: %w", svc.Cluster, svc.Name, err)
+		}
+		arns = append(arns, page.TaskArns...)
+	}
+	var tasks []types.Task
+	for batch := range slices.Chunk(arns, describeTasksBatch) {
+		out, err := v.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(svc.ClusterARN), Tasks: batch})
+		if err != nil {
+			return nil, fmt.Errorf("describe tasks of %s/%s: %w", svc.Cluster, svc.Name, err)
+		}
+		for _, t := range out.Tasks {
+			if aws.ToString(t.LastStatus) == "RUNNING" {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	return tasks, nil
+}
+
+// TagDigests remembers, for one verification run, which digest each ECR tag has.
+type TagDigests struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// Get returns the digest repository:tag has in the registry of account, or "" when the tag
+// (or the repository) does not exist.
+func (t *TagDigests) Get(ctx context.Context, client ECR, account, repository, tag string) (string, error) {
+	key := account + "/" + repository + ":" + tag
+	t.mu.Lock()
+	digest, ok := t.m[key]
+	t.mu.Unlock()
+	if ok {
+		return digest, nil
+	}
+	out, err := client.DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RegistryId: aws.String(account), RepositoryName: aws.String(repository),
+		ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	var notFound *ecrtypes.ImageNotFoundException
+	var noRepo *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &notFound), errors.As(err, &noRepo):
+		digest = ""
+	case err != nil:
+		return "", fmt.Errorf("describe %s:%s: %w", repository, tag, err)
+	case len(out.ImageDetails) > 0:
+		digest = aws.ToString(out.ImageDetails[0].ImageDigest)
+	}
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]string{}
+	}
+	t.m[key] = digest
+	t.mu.Unlock()
+	return digest, nil
+}
+
+// Outcome sums up verifications: verified when every one is OK.
+func Outcome(vs []report.Verification) (report.Outcome, string) {
+	bad := 0
+	for _, v := range vs {
+		if !v.OK {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return report.Mismatch, fmt.Sprintf("%d of %d checks failed: running tasks do not run the digest they should", bad, len(vs))
+	}
+	return report.Verified, fmt.Sprintf("all %d running containers checked run the digest they should", len(vs))
+}
+
+func taskID(arn string) string { return shortARN(arn) }
+
+func shortARN(arn string) string {
+	for i := len(arn) - 1; i >= 0; i-- {
+		if arn[i] == '/' {
+			return arn[i+1:]
+		}
+	}
+	return arn
+}
