@@ -15,6 +15,19 @@
 //
 // State is per region (taken from the request's SigV4 credential scope) and held in memory; an
 // Emulator is safe for concurrent use.
+//
+// Operations: ECR CreateRepository, DescribeRepositories, PutImage, DescribeImages, BatchGetImage,
+// ListImages, BatchDeleteImage; ECS CreateCluster, ListClusters, DescribeClusters,
+// RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies,
+// DeregisterTaskDefinition, CreateService, ListServices, DescribeServices, UpdateService,
+// DeleteService, ListTasks, DescribeTasks, TagResource, UntagResource, ListTagsForResource. Any
+// other is UnknownOperationException.
+//
+// Where it knowingly differs from ECS: a deployment whose tasks cannot start is marked FAILED even
+// without a circuit breaker (ECS would keep retrying; its old tasks keep running here too); every
+// deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL
+// services are modelled with deployments rather than task sets; tasks go straight to RUNNING or
+// STOPPED (no PENDING); the signature of a request is not checked.
 package emulator
 
 import (
@@ -45,7 +58,8 @@ type Options struct {
 	// (deterministic, for tests); otherwise it completes in the background (see also Settle).
 	DeployDelay time.Duration
 	// OnDeploymentEvent receives every "ECS Deployment State Change" event (the EventBridge JSON),
-	// in order, outside any lock and after the API answer that caused it has been written.
+	// in order, from a delivery goroutine, outside any lock, once the handler of the call that
+	// caused it has written its answer. It may call the emulator's API (not Settle).
 	OnDeploymentEvent func(ctx context.Context, event []byte)
 	// DeploymentEventURL, when set, receives every such event as an HTTP POST of its JSON, e.g. the
 	// AWS Lambda Runtime Interface Emulator's invoke URL.

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// Page tokens are opaque to clients, like AWS's: base64 of a version and the offset of the next
-// item. A token from another listing with more items left than this one still decodes; that is
-// also what AWS does with a token it cannot place (it answers an error), so it is checked.
+// Page tokens are opaque strings to clients, as AWS's are; inside they are base64 of a prefix and
+// the offset of the next item. A token that does not decode, or points past the end of the list,
+// is an InvalidParameterException, as AWS answers for a token it did not issue.
 const tokenPrefix = "pinroll-emulator/v1/"
 
 // paginate returns the page of items that starts at token and holds at most size items, and the
