@@ -32,8 +32,21 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@cp go.mod /tmp/pinroll.go.mod.bak && cp go.sum /tmp/pinroll.go.sum.bak && $(GO) mod tidy && \
 	  if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; cp /tmp/pinroll.go.mod.bak go.mod; cp /tmp/pinroll.go.sum.bak go.sum; echo "go mod tidy: go.mod/go.sum are not tidy"; exit 1; fi
 
+# The demo is the incident, told with the real commands: the emulator serves events/fleet.json,
+# where ECR's :latest is the fix but the prod nodes run their cached old :latest.
 demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS account)
-	@./dist/pinroll demo --addr $(DEMO_ADDR) --fleet events/fleet.json --event events/push-tagged.json
+	@set -euo pipefail; url=http://$(DEMO_ADDR); run() { echo; echo "\$$ pinroll $$*"; ./dist/pinroll "$$@"; }; \
+	./dist/pinroll emulate --addr $(DEMO_ADDR) --fleet events/fleet.json >/dev/null & emu=$$!; trap 'kill $$emu 2>/dev/null' EXIT; \
+	for i in $$(seq 100); do (exec 3<>/dev/tcp/$${url#http://}) 2>/dev/null && break; kill -0 $$emu || exit 1; sleep 0.05; done; \
+	echo "[1] The incident. ECR holds the fix under content-marketing-swarm-backend:latest, yet prod runs old code:"; \
+	if run verify --cluster prod --service api,worker --endpoint-url $$url; then echo "demo: expected the incident (a mismatch) first" >&2; exit 1; fi; \
+	echo; echo "[2] The push event, through the Lambda's own code path: pin the digest, update the services:"; \
+	run replay --endpoint-url $$url events/push-tagged.json; \
+	echo "[3] Verify again: every task now runs the pushed digest."; \
+	run verify --cluster prod --service api,worker --endpoint-url $$url; \
+	echo; echo "[4] The look-alike repository's service (content-marketing-swarm-dev-backend) was not touched:"; \
+	run verify --cluster dev --endpoint-url $$url; \
+	echo; echo "demo: OK — pushed, pinned by digest, verified, look-alike untouched."
 
 replay: dist/pinroll ## replay EVENTS (default: every sample push) against ENDPOINT (default: AWS)
 	./dist/pinroll replay $(if $(ENDPOINT),--endpoint-url $(ENDPOINT)) $(or $(EVENTS),events/push-*.json)

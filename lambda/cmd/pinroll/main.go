@@ -2,6 +2,8 @@
 //
 //	pinroll replay [--endpoint-url URL] [--dry-run] [--json] EVENT.json…
 //	pinroll plan --repository NAME --tag TAG [--digest D] [--endpoint-url URL] [--json]
+//	pinroll verify [--cluster C] [--service S] [--endpoint-url URL] [--json]
+//	pinroll emulate [--addr 127.0.0.1:4566] [--fleet events/fleet.json]
 //
 // Without --endpoint-url it uses the default AWS credential chain and region.
 package main
@@ -31,6 +33,8 @@ func commands() []command {
 	return []command{
 		{"replay", "run sample events through the function's code path", replay},
 		{"plan", "show what a push of REPOSITORY:TAG would change, changing nothing", planCmd},
+		{"verify", "check that running tasks run the digest they should", verifyCmd},
+		{"emulate", "serve the local ECS + ECR emulator with a fleet", emulate},
 	}
 }
 

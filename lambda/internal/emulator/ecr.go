@@ -44,7 +44,6 @@ type image struct {
 var (
 	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	imageTagPattern       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}$`)
-	digestPattern         = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
 func digestOf(manifest string) string {

@@ -49,7 +49,7 @@ type Verifier struct {
 // Service verifies every running task of one service, whose task definition is td.
 // The tags cache is shared across calls of one verification run (see Run).
 func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.TaskDefinition, tags *TagDigests) ([]report.Verification, error) {
-	want, notes, err := v.wants(ctx, td, tags)
+	want, byTag, notes, err := v.wants(ctx, td, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,8 @@ func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.
 				ver.Why = "ECS reports no image digest for this container"
 			case !ver.OK && aws.ToString(task.TaskDefinitionArn) != aws.ToString(td.TaskDefinitionArn):
 				ver.Why = "task runs an older revision: " + shortARN(aws.ToString(task.TaskDefinitionArn))
+			case !ver.OK && byTag[name] != "":
+				ver.Why = "tag " + byTag[name] + " has moved on in ECR; the task still runs the image it pulled (or a node had cached) before"
 			case !ver.OK:
 				ver.Why = "the task runs another image than the one its task definition names"
 			}
@@ -93,12 +95,12 @@ func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.
 	return out, nil
 }
 
-// wants maps each verifiable container of td to the digest it should run. Containers whose
-// image is neither pinned nor in an ECR registry cannot be verified and are left out;
-// those whose tag ECR does not know come back as failed notes.
-func (v *Verifier) wants(ctx context.Context, td *types.TaskDefinition, tags *TagDigests) (map[string]string, []report.Verification, error) {
-	want := map[string]string{}
-	var notes []report.Verification
+// wants maps each verifiable container of td to the digest it should run, and those
+// referenced by tag alone to that tag. Containers whose image is neither pinned nor in an
+// ECR registry cannot be verified and are left out; those whose tag ECR does not know come
+// back as failed notes.
+func (v *Verifier) wants(ctx context.Context, td *types.TaskDefinition, tags *TagDigests) (want, byTag map[string]string, notes []report.Verification, err error) {
+	want, byTag = map[string]string{}, map[string]string{}
 	for _, c := range td.ContainerDefinitions {
 		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
 		ref, err := imageref.Parse(image)
@@ -116,15 +118,15 @@ func (v *Verifier) wants(ctx context.Context, td *types.TaskDefinition, tags *Ta
 		}
 		digest, err := tags.Get(ctx, v.ECR, registry.Account, ref.Path, tag)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if digest == "" {
 			notes = append(notes, report.Verification{Container: name, Want: image, Why: "tag " + tag + " is not in ECR"})
 			continue
 		}
-		want[name] = digest
+		want[name], byTag[name] = digest, tag
 	}
-	return want, notes, nil
+	return want, byTag, notes, nil
 }
 
 func (v *Verifier) runningTasks(ctx context.Context, svc discover.Service) ([]types.Task, error) {
@@ -204,7 +206,7 @@ func Outcome(vs []report.Verification) (report.Outcome, string) {
 	if bad > 0 {
 		return report.Mismatch, fmt.Sprintf("%d of %d checks failed: running tasks do not run the digest they should", bad, len(vs))
 	}
-	return report.Verified, fmt.Sprintf("all %d running containers checked run the digest they should", len(vs))
+	return report.Verified, fmt.Sprintf("every running container checked (%d) runs the digest it should", len(vs))
 }
 
 func taskID(arn string) string { return shortARN(arn) }
