@@ -5,15 +5,21 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
+	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/fleet"
 )
+
+const newDigest = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
 
 // The real runtime loop: the built function under the AWS Lambda Runtime Interface Emulator,
 // configured only through its environment (AWS_ENDPOINT_URL pointing at moto), fed the
@@ -62,7 +68,6 @@ func TestFunctionUnderRuntimeInterfaceEmulator(t *testing.T) {
 		t.Errorf("push-tagged.json changed %d services, want prod/api and prod/worker: %v", len(changes), got["changes"])
 	}
 	w := awstest.NewWorld(t, cfg)
-	const newDigest = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
 	for _, svc := range []string{"api", "worker"} {
 		running := w.ServiceTaskDefinition("prod", svc)
 		if img := aws.ToString(running.Definition.ContainerDefinitions[0].Image); !strings.HasSuffix(img, "content-marketing-swarm-backend:latest@"+newDigest) {
@@ -82,5 +87,85 @@ func TestFunctionUnderRuntimeInterfaceEmulator(t *testing.T) {
 	got = fn.Invoke(t, []byte(`{"source":"aws.ecr","detail-type":"ECR Image Action","detail":{"image-digest":"sha256:zz"}}`))
 	if got["errorType"] != "InvalidEventError" || !strings.Contains(got["errorMessage"].(string), "image-digest") {
 		t.Errorf("malformed event: %v, want an InvalidEventError naming image-digest", got)
+	}
+}
+
+// The built function under the Runtime Interface Emulator, pointed at pinroll's emulator:
+// push → deployment → ECS Deployment State Change → verified; and a pinned digest deleted
+// before the pull → the circuit breaker rolls back → rolled_back, a failure.
+func TestFunctionVerifiesDeploymentsOnTheEmulator(t *testing.T) {
+	bootstrap, rie := awstest.BuildLambda(t, "..", t.TempDir())
+	world, err := fleet.Load("../events/fleet.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		deleteDigest bool
+		wantOutcome  string
+		deployDelay  time.Duration
+	}{
+		{"completed deployment is verified", false, "verified", 0},
+		{"missing digest is rolled back", true, "rolled_back", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var events [][]byte
+			srv, err := emulator.Start("127.0.0.1:0", emulator.Options{DeployDelay: tc.deployDelay, OnDeploymentEvent: func(_ context.Context, ev []byte) {
+				mu.Lock()
+				events = append(events, ev)
+				mu.Unlock()
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			if err := srv.Emulator().Load(world); err != nil {
+				t.Fatal(err)
+			}
+			fn := awstest.StartFunction(t, rie, bootstrap,
+				"AWS_ENDPOINT_URL="+srv.URL(), "AWS_REGION="+awstest.Region,
+				"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=",
+				"PINROLL_REGISTRY_ACCOUNTS="+awstest.Account)
+			push, err := os.ReadFile("../events/push-tagged.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fn.Invoke(t, push); got["outcome"] != "deployed" {
+				t.Fatalf("push: %v", got)
+			}
+			if tc.deleteDigest {
+				cfg := awstest.Config(t, srv.URL())
+				_, err := ecr.NewFromConfig(cfg).BatchDeleteImage(context.Background(), &ecr.BatchDeleteImageInput{
+					RepositoryName: aws.String("content-marketing-swarm-backend"),
+					ImageIds:       []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(newDigest)}},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv.Emulator().Settle()
+			mu.Lock()
+			delivered := events
+			mu.Unlock()
+			outcomes := map[string]int{}
+			for _, ev := range delivered {
+				if !strings.Contains(string(ev), "service/prod/api") {
+					continue
+				}
+				got := fn.Invoke(t, ev)
+				outcome, _ := got["outcome"].(string)
+				outcomes[outcome]++
+				if outcome == "verified" || outcome == "rolled_back" {
+					t.Logf("prod/api: %s — %s", outcome, got["reason"])
+				}
+			}
+			if outcomes[tc.wantOutcome] != 1 {
+				t.Errorf("prod/api deployment events gave %v, want exactly one %s", outcomes, tc.wantOutcome)
+			}
+			if tc.deleteDigest && outcomes["verified"] > 0 {
+				t.Error("a rolled-back deployment was also reported verified")
+			}
+		})
 	}
 }
