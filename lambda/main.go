@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/report"
@@ -34,7 +32,7 @@ func main() {
 		log.Error("pinroll cannot start: AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	engine := rollout.New(cfg, ecs.NewFromConfig(awsCfg), ecr.NewFromConfig(awsCfg), log)
+	engine := rollout.FromAWSConfig(cfg, awsCfg, log)
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			ctx = rollout.WithHomeAccount(ctx, accountOf(lc.InvokedFunctionArn))

@@ -33,7 +33,7 @@ func startMoto(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		t.Skip("moto_server not installed (pip install 'moto[server]==5.2.1'): EventBridge pattern routing not checked")
+		t.Fatal("moto_server is not installed (pip install 'moto[server]==5.2.1'): the EventBridge pattern cannot be checked")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

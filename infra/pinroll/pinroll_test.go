@@ -404,9 +404,11 @@ func TestNagAndLint(t *testing.T) {
 	for _, s := range []*synthesized{full, min} {
 		ann := assertions.Annotations_FromStack(s.stack)
 		for _, m := range *ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
+			//lint:ignore SA1019 the Go bindings of CDK 2.276 offer no replacement for SynthesisMessage yet
 			t.Errorf("%s: cdk-nag error at %s: %v", *s.stack.StackName(), *m.Id, m.Entry.Data)
 		}
 		for _, m := range *ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
+			//lint:ignore SA1019 the Go bindings of CDK 2.276 offer no replacement for SynthesisMessage yet
 			t.Logf("%s: cdk-nag warning at %s: %v", *s.stack.StackName(), *m.Id, m.Entry.Data)
 		}
 	}

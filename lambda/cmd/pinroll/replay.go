@@ -78,8 +78,8 @@ func newEngine(ctx context.Context, endpoint string, dryRun, verbose bool, stder
 	if err != nil {
 		return nil, clients{}, err
 	}
-	c := clients{ecs: ecs.NewFromConfig(awsCfg), ecr: ecr.NewFromConfig(awsCfg)}
-	return rollout.New(cfg, c.ecs, c.ecr, quietLogger(verbose, stderr)), c, nil
+	engine := rollout.FromAWSConfig(cfg, awsCfg, quietLogger(verbose, stderr))
+	return engine, clients{ecs: ecs.NewFromConfig(awsCfg), ecr: ecr.NewFromConfig(awsCfg)}, nil
 }
 
 func print(w io.Writer, source string, rep report.Report, asJSON bool) error {

@@ -15,7 +15,7 @@ import (
 func TestAWSCLIWorksAgainstTheEmulator(t *testing.T) {
 	awsCLI, err := exec.LookPath("aws")
 	if err != nil {
-		t.Skip("aws CLI not on PATH")
+		t.Fatal("the AWS CLI is not on PATH (pip install awscli): the protocol check needs it")
 	}
 	srv := startIncident(t, emulator.Options{})
 	tasks := mustListTasks(t, ecsClient(srv.URL(), clientOptions{}), "prod", "api")

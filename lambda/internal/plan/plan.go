@@ -78,19 +78,24 @@ func Make(in Input) Plan {
 	})
 
 	var p Plan
-	byTaskDef := map[string]*Registration{}
+	byChange := map[string]*Registration{}
 	var order []string
 	for _, svc := range services {
 		td := in.Fleet.TaskDefinitions[svc.TaskDefinition]
 		if td == nil || td.Definition == nil {
 			continue
 		}
-		changes, pinned, misses := containers(in.Target, svc, td)
+		policy, policyErr := ParsePolicy(svc.Tags[TagPolicy])
+		changes, pinned, misses := containers(in.Target, svc, td, policy)
 		p.addNearMisses(misses, limit)
 		if len(changes) == 0 && pinned == 0 {
 			continue // the service does not use the pushed repository and tag
 		}
-		if why := excluded(svc, in.RequireOptIn); why != "" {
+		why := excluded(svc, in.RequireOptIn)
+		if why == "" && policyErr != nil {
+			why = policyErr.Error()
+		}
+		if why != "" {
 			p.Skipped = append(p.Skipped, report.Service{Cluster: svc.Cluster, Service: svc.Name, Why: why})
 			continue
 		}
@@ -99,26 +104,29 @@ func Make(in Input) Plan {
 				Why: "already pinned to " + in.Target.Digest})
 			continue
 		}
-		reg := byTaskDef[svc.TaskDefinition]
+		// Services sharing a task definition share one registration — unless their policies
+		// make different changes to it.
+		key := svc.TaskDefinition + fmt.Sprint(changes)
+		reg := byChange[key]
 		if reg == nil {
 			reg = &Registration{From: td, Images: map[string]string{}, Containers: changes}
 			for _, c := range changes {
 				reg.Images[c.Name] = c.To
 			}
-			byTaskDef[svc.TaskDefinition] = reg
-			order = append(order, svc.TaskDefinition)
+			byChange[key] = reg
+			order = append(order, key)
 		}
 		reg.Services = append(reg.Services, svc)
 	}
-	for _, arn := range order {
-		p.Registrations = append(p.Registrations, *byTaskDef[arn])
+	for _, key := range order {
+		p.Registrations = append(p.Registrations, *byChange[key])
 	}
 	return p
 }
 
 // containers compares each container of td with the target: the changes to make, how many
 // containers already run the digest, and the near misses.
-func containers(t imageref.Target, svc discover.Service, td *discover.TaskDefinition) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
+func containers(t imageref.Target, svc discover.Service, td *discover.TaskDefinition, policy Policy) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
 	to := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
 	for _, c := range td.Definition.ContainerDefinitions {
 		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
@@ -130,6 +138,16 @@ func containers(t imageref.Target, svc discover.Service, td *discover.TaskDefini
 			pinned++
 		case v.Match:
 			changes = append(changes, report.ContainerChange{Name: name, From: image, To: to})
+		case policy.Semver:
+			change, why := semverChange(policy, t, v, name, image)
+			switch {
+			case change != nil:
+				changes = append(changes, *change)
+			case why != "":
+				misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: why})
+			case v.NearMiss:
+				misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
+			}
 		case v.NearMiss:
 			misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
 		}
@@ -161,9 +179,6 @@ func excluded(svc discover.Service, requireOptIn bool) string {
 	}
 	if who, paused := svc.Tags[TagPaused]; paused {
 		return "paused (" + TagPaused + "=" + who + ")"
-	}
-	if policy := svc.Tags[TagPolicy]; policy != "" && policy != "track" {
-		return fmt.Sprintf("%s=%s is not a policy this version of pinroll knows (known: track)", TagPolicy, policy)
 	}
 	return ""
 }

@@ -158,18 +158,18 @@ func TestMake(t *testing.T) {
 				f.service("prod", "external", td, func(s *discover.Service) { s.Controller = "EXTERNAL" })
 				f.service("prod", "opted-out", td, tag(TagEnabled, "false"))
 				f.service("prod", "paused", td, tag(TagPaused, "alice 2026-11-28 incident 42"))
-				f.service("prod", "semver", td, tag(TagPolicy, "semver:^2"))
+				f.service("prod", "bogus", td, tag(TagPolicy, "newest"))
 				f.service("prod", "ok", td, tag(TagPolicy, "track"))
 			},
 			want: summary{
 				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/ok"},
 				Skipped: []report.Service{
+					{Cluster: "prod", Service: "bogus", Why: "pinroll:policy=newest is not a policy (known: track, semver, semver:<constraint>)"},
 					{Cluster: "prod", Service: "codedeploy", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
 					{Cluster: "prod", Service: "draining", Why: "service is DRAINING"},
 					{Cluster: "prod", Service: "external", Why: "deployment controller is EXTERNAL; pinroll deploys only services that ECS itself deploys"},
 					{Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
 					{Cluster: "prod", Service: "paused", Why: "paused (pinroll:paused=alice 2026-11-28 incident 42)"},
-					{Cluster: "prod", Service: "semver", Why: "pinroll:policy=semver:^2 is not a policy this version of pinroll knows (known: track)"},
 				},
 			},
 		},
@@ -224,5 +224,55 @@ func TestMakeDoesNotModifyItsInput(t *testing.T) {
 	Make(Input{Target: target, Fleet: &f.Fleet})
 	if after := fmt.Sprint(f.Services); after != before {
 		t.Errorf("Make reordered or changed the fleet's services:\n%s\n%s", before, after)
+	}
+}
+
+func TestSemverPolicy(t *testing.T) {
+	at := func(v string) string { return registry + "/backend:" + v + "@" + old }
+	for _, tc := range []struct {
+		policy, current, pushed string
+		want                    string // the new image, or the near miss's reason, or "" for neither
+	}{
+		{"semver:~1.4", "1.4.2", "1.4.3", registry + "/backend:1.4.3@" + digest},
+		{"semver:^1", "1.4.2", "1.5.0", registry + "/backend:1.5.0@" + digest},
+		{"semver:~1.4", "1.4.2", "1.5.0", "near miss: semver:~1.4: 1.5.0 is outside the constraint"},
+		{"semver:~1.4", "1.4.2", "1.4.1", "near miss: semver:~1.4: 1.4.1 is not newer than 1.4.2"},
+		{"semver:~1.4", "1.4.2", "1.4.2", registry + "/backend:1.4.2@" + digest}, // the same tag re-pushed: track
+		{"semver:~1.4", "1.4.2", "1.4.3-rc.1", "near miss: semver:~1.4: 1.4.3-rc.1 is outside the constraint"},
+		{"semver", "1.4.2", "2.0.0", registry + "/backend:2.0.0@" + digest},
+		{"semver", "1.4.2", "2.0.0-beta.1", "near miss: semver: 2.0.0-beta.1 is a pre-release"},
+		{"semver:>=2.0.0-0", "1.4.2", "2.0.0-beta.1", registry + "/backend:2.0.0-beta.1@" + digest},
+		{"semver", "1.4.2", "v1.4.3", registry + "/backend:v1.4.3@" + digest},
+		{"semver", "stable", "1.4.3", "near miss: semver: tag stable is not a version, so pinroll cannot tell whether 1.4.3 is newer"},
+		{"semver", "1.4.2", "latest", "near miss: tracks tag 1.4.2, not latest"},
+		{"track", "1.4.2", "1.4.3", "near miss: tracks tag 1.4.2, not 1.4.3"},
+	} {
+		t.Run(tc.policy+" "+tc.current+"→"+tc.pushed, func(t *testing.T) {
+			f := newFleet()
+			f.service("prod", "api", f.taskDef("api", [2]string{"app", at(tc.current)}), tag(TagPolicy, tc.policy))
+			pushed := imageref.Target{Host: registry, Path: "backend", Tag: tc.pushed, Digest: digest}
+			p := Make(Input{Target: pushed, Fleet: &f.Fleet})
+			got := ""
+			switch {
+			case len(p.Registrations) == 1:
+				got = p.Registrations[0].Images["app"]
+			case len(p.NearMisses) == 1:
+				got = "near miss: " + p.NearMisses[0].Why
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSemverAndTrackServicesSharingATaskDefinitionGetTheirOwnRevisions(t *testing.T) {
+	f := newFleet()
+	td := f.taskDef("api", [2]string{"app", registry + "/backend:1.4.2"})
+	f.service("prod", "follows-version", td, tag(TagPolicy, "semver"))
+	f.service("prod", "pinned-to-1.4.2", td)
+	p := Make(Input{Target: imageref.Target{Host: registry, Path: "backend", Tag: "1.4.3", Digest: digest}, Fleet: &f.Fleet})
+	if len(p.Registrations) != 1 || len(p.Registrations[0].Services) != 1 || p.Registrations[0].Services[0].Name != "follows-version" {
+		t.Errorf("want only the semver service moved, got %+v", summarize(p))
 	}
 }

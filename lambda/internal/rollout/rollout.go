@@ -47,6 +47,10 @@ type Engine struct {
 	Applier    *apply.Applier
 	Verifier   *verify.Verifier
 	Log        *slog.Logger
+	// SSM receives write-backs when Config.ParameterPrefix is set.
+	SSM SSM
+	// Notifier receives every non-trivial report when set.
+	Notifier Notifier
 }
 
 // New wires an engine from its clients.
@@ -109,7 +113,6 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 	t := p.Target()
 	pinned := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
 	rep := report.Report{EventID: p.EventID, Kind: string(trigger.KindPush), Image: pinned}
-	log := e.Log.With("event_id", p.EventID, "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
 	if why := p.Ignore(); why != "" {
 		rep.Image = ""
 		return skipped(rep, why), nil
@@ -130,6 +133,23 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 	if err != nil {
 		return report.Report{}, fmt.Errorf("discover services: %w", err)
 	}
+	rep, err = e.deploy(ctx, p, fleet, rep)
+	if err != nil {
+		return report.Report{}, err
+	}
+	if rep.Outcome == report.Deployed || rep.Outcome == report.Unchanged {
+		if err := e.writeBack(ctx, p.Repository, p.Tag, pinned); err != nil {
+			return report.Report{}, err
+		}
+	}
+	return rep, nil
+}
+
+// deploy plans a push that is known to be current against a discovered fleet and applies
+// the plan (unless this is a dry run). Push and reconciliation share it.
+func (e *Engine) deploy(ctx context.Context, p trigger.Push, fleet *discover.Fleet, rep report.Report) (report.Report, error) {
+	t := p.Target()
+	log := e.Log.With("event_id", p.EventID, "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
 	pl := plan.Make(plan.Input{Target: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
 	rep.Unchanged, rep.Skipped = pl.Unchanged, pl.Skipped
 	rep.NearMisses, rep.NearMissesOmitted = pl.NearMisses, pl.NearMissesOmitted
@@ -154,11 +174,11 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 		return rep, nil
 	}
 
-	changes, err := e.Applier.Apply(ctx, pl, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID})
+	changes, err := e.applyAndReplan(ctx, pl, t, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
 	rep.Changes = changes
 	if err != nil {
 		log.Error("apply failed", "error", err, "services_updated", len(changes))
-		return report.Report{}, err
+		return rep, err
 	}
 	rep.Outcome = report.Deployed
 	rep.Reason = summary(changes, p.Digest, "now")
