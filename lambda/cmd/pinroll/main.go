@@ -3,6 +3,9 @@
 //	pinroll replay [--endpoint-url URL] [--dry-run] [--json] EVENT.json…
 //	pinroll plan --repository NAME --tag TAG [--digest D] [--endpoint-url URL] [--json]
 //	pinroll verify [--cluster C] [--service S] [--endpoint-url URL] [--json]
+//	pinroll reconcile [--dry-run] [--endpoint-url URL] [--json]
+//	pinroll rollback --cluster C --service S [--reason WHY] [--endpoint-url URL]
+//	pinroll resume --cluster C --service S [--endpoint-url URL]
 //	pinroll emulate [--addr 127.0.0.1:4566] [--fleet events/fleet.json]
 //
 // Without --endpoint-url it uses the default AWS credential chain and region.
@@ -34,6 +37,9 @@ func commands() []command {
 		{"replay", "run sample events through the function's code path", replay},
 		{"plan", "show what a push of REPOSITORY:TAG would change, changing nothing", planCmd},
 		{"verify", "check that running tasks run the digest they should", verifyCmd},
+		{"reconcile", "deploy tags whose push events were missed (the schedule's job, now)", reconcile},
+		{"rollback", "move a service back to its previous revision and pause it", rollback},
+		{"resume", "lift a pause: automatic deploys start again", resume},
 		{"emulate", "serve the local ECS + ECR emulator with a fleet", emulate},
 	}
 }

@@ -72,7 +72,7 @@ func Worth(rep report.Report) bool {
 // Subject is a one-line summary under SNS's 100-character limit, failures first:
 //
 //	api, worker → app:latest@sha256:ab12cd34ef56 in prod
-//	ROLLED BACK prod/api: app:latest@sha256:ab12cd34ef56
+//	ROLLED BACK deployment ecs-svc/42 of prod/api (backend:2, sha256:ab12…) failed and …
 func Subject(rep report.Report) string {
 	image := shortImage(rep.Image)
 	var s string
@@ -80,7 +80,7 @@ func Subject(rep report.Report) string {
 	case report.Mismatch:
 		s = "MISMATCH " + strings.Join(serviceNames(rep.Verifications), ", ") + ": tasks do not run what they should"
 	case report.RolledBack:
-		s = "ROLLED BACK " + strings.TrimSuffix(strings.SplitN(rep.Reason, " (", 2)[0], " failed") + ": " + image
+		s = "ROLLED BACK " + rep.Reason // "deployment ecs-svc/… of prod/api (backend:2, sha256:…) failed …"
 	case Failed:
 		s = "FAILED " + rep.Kind + " event " + rep.EventID + ": " + rep.Reason
 	case report.Skipped:

@@ -91,7 +91,7 @@ func Make(in Input) Plan {
 		if len(changes) == 0 && pinned == 0 {
 			continue // the service does not use the pushed repository and tag
 		}
-		why := excluded(svc, in.RequireOptIn)
+		why := Excluded(svc, in.RequireOptIn)
 		if why == "" && policyErr != nil {
 			why = policyErr.Error()
 		}
@@ -162,8 +162,8 @@ func (p *Plan) addNearMisses(misses []report.NearMiss, limit int) {
 	p.NearMissesOmitted += len(misses) - n
 }
 
-// excluded says why pinroll may not deploy to svc, or "" when it may.
-func excluded(svc discover.Service, requireOptIn bool) string {
+// Excluded says why pinroll may not deploy to svc, or "" when it may.
+func Excluded(svc discover.Service, requireOptIn bool) string {
 	switch {
 	case svc.Status != "ACTIVE":
 		return fmt.Sprintf("service is %s", svc.Status)

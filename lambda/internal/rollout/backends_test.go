@@ -58,3 +58,12 @@ func eachBackend(t *testing.T, test func(t *testing.T, cfg aws.Config)) {
 		t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
 	}
 }
+
+// onBackend runs test on the named backend only, for behaviour the other does not model.
+func onBackend(t *testing.T, name string, test func(t *testing.T, cfg aws.Config)) {
+	for _, b := range backends() {
+		if b.name == name {
+			t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
+		}
+	}
+}

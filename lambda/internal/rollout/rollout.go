@@ -90,6 +90,8 @@ func (e *Engine) Handle(ctx context.Context, ev trigger.Event) (report.Report, e
 		return skipped(report.Report{EventID: ev.ID, Kind: string(ev.Kind)}, ev.Ignore()), nil
 	case ev.Kind == trigger.KindDeployment:
 		return e.Deployment(ctx, *ev.Deployment)
+	case ev.Kind == trigger.KindReconcile:
+		return e.Reconcile(ctx, *ev.Reconcile)
 	default:
 		return report.Report{}, fmt.Errorf("event %s: pinroll does not handle %s events yet", ev.ID, ev.Kind)
 	}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/pinroll/pinroll/lambda/internal/trigger"
+)
+
+// reconcile runs the scheduled reconciliation once, now.
+func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reconcile", stderr)
+	dryRun := fs.Bool("dry-run", false, "report what would be deployed, change nothing")
+	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
+	asJSON := fs.Bool("json", false, "print the report as one line of JSON")
+	verbose := fs.Bool("v", false, "also print the engine's JSON logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return exitError{2}
+	}
+	engine, _, err := newEngine(ctx, *endpoint, *dryRun, *verbose, stderr)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	rep, err := engine.Reconcile(ctx, trigger.Reconcile{EventID: "cli-" + now.Format("20060102T150405Z"), Time: now})
+	if err != nil {
+		return err
+	}
+	return print(stdout, "reconcile", rep, *asJSON)
+}
+
+// rollback moves a service back to its previous revision and pauses it.
+func rollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback", stderr)
+	cluster := fs.String("cluster", "", "the service's cluster (required)")
+	service := fs.String("service", "", "the service (required)")
+	why := fs.String("reason", "rolled back by hand", "why, recorded in the pinroll:paused tag")
+	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cluster == "" || *service == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return exitError{2}
+	}
+	engine, aws, err := newEngine(ctx, *endpoint, false, false, stderr)
+	if err != nil {
+		return err
+	}
+	rb, err := engine.Rollback(ctx, aws.ecs, *cluster, *service, operator(), *why, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s/%s: rolled back %s → %s\npaused: pinroll:paused=%s\nautomatic deploys are off until: pinroll resume --cluster %s --service %s\n",
+		rb.Cluster, rb.Service, shortRevision(rb.From), shortRevision(rb.To), rb.Paused, rb.Cluster, rb.Service)
+	return nil
+}
+
+// resume lifts a pause.
+func resume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("resume", stderr)
+	cluster := fs.String("cluster", "", "the service's cluster (required)")
+	service := fs.String("service", "", "the service (required)")
+	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cluster == "" || *service == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return exitError{2}
+	}
+	engine, aws, err := newEngine(ctx, *endpoint, false, false, stderr)
+	if err != nil {
+		return err
+	}
+	was, err := engine.Resume(ctx, aws.ecs, *cluster, *service)
+	if err != nil {
+		return err
+	}
+	if was == "" {
+		fmt.Fprintf(stdout, "%s/%s was not paused; nothing to do\n", *cluster, *service)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s/%s resumed (was paused: %s); the next push or reconciliation deploys it\n", *cluster, *service, was)
+	return nil
+}
+
+// operator names who runs the CLI, for the pause tag.
+func operator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		host, _ := os.Hostname()
+		if host != "" {
+			return u.Username + "@" + host
+		}
+		return u.Username
+	}
+	return "unknown"
+}
