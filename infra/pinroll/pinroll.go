@@ -293,7 +293,7 @@ func statements(s scope, p *Pinroll) []awsiam.PolicyStatement {
 		st("PauseResumeServicesInScope", []string{"ecs:TagResource", "ecs:UntagResource"}, s.services, nil),
 	}
 	if s.parameters != "" {
-		out = append(out, st("WritePinnedImageParameters", []string{"ssm:PutParameter"}, []string{s.parameters}, nil))
+		out = append(out, st("WritePinnedImageParameters", []string{"ssm:GetParameter", "ssm:PutParameter"}, []string{s.parameters}, nil))
 	}
 	if p.Topic != nil {
 		out = append(out,

@@ -136,7 +136,7 @@ func TestIAMStatementsFull(t *testing.T) {
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ecs-tasks.amazonaws.com"}}}},
 		{Sid: "UpdateServicesInScope", Action: []string{"ecs:UpdateService"}, Resource: services},
 		{Sid: "PauseResumeServicesInScope", Action: []string{"ecs:TagResource", "ecs:UntagResource"}, Resource: services},
-		{Sid: "WritePinnedImageParameters", Action: []string{"ssm:PutParameter"}, Resource: []string{arnOf("ssm", A, "parameter/pinroll/*")}},
+		{Sid: "WritePinnedImageParameters", Action: []string{"ssm:GetParameter", "ssm:PutParameter"}, Resource: []string{arnOf("ssm", A, "parameter/pinroll/*")}},
 		{Sid: "PublishReports", Action: []string{"sns:Publish"}, Resource: []string{"${" + full.id("Topic") + "}"}},
 		{Sid: "EncryptReports", Action: []string{"kms:Decrypt", "kms:GenerateDataKey*"}, Resource: []string{"${" + full.id("TopicKey") + ".Arn}"}},
 		// Added by CDK for the on-failure destination.
