@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
@@ -13,8 +16,23 @@ import (
 // awsConfig loads the SDK configuration. With an endpoint (the local emulator or moto) it
 // points every client there and, when no credentials are configured, uses dummy ones: the
 // emulators do not check them, and a newcomer needs no AWS account.
+// The CLI's AWS clients behave as the function's do.
+const (
+	attemptTimeout = 10 * time.Second
+	maxAttempts    = 5
+	maxBackoff     = 5 * time.Second
+)
+
 func awsConfig(ctx context.Context, endpoint string) (aws.Config, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The function's client policy (lambda/main.go): a timeout per HTTP attempt, and the SDK's
+	// standard retryer for throttling, 5xx, timeouts and resets (RegisterTaskDefinition is
+	// retried by the apply package itself, never blindly).
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = maxAttempts, maxBackoff })
+		}),
+	}
 	if endpoint != "" {
 		opts = append(opts, awsconfig.WithBaseEndpoint(endpoint))
 		if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
 )
 
@@ -60,7 +61,7 @@ func rollback(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "%s/%s: rolled back %s → %s\npaused: pinroll:paused=%s\nautomatic deploys are off until: pinroll resume --cluster %s --service %s\n",
-		rb.Cluster, rb.Service, shortRevision(rb.From), shortRevision(rb.To), rb.Paused, rb.Cluster, rb.Service)
+		rb.Cluster, rb.Service, report.Revision(rb.From), report.Revision(rb.To), rb.Paused, rb.Cluster, rb.Service)
 	return nil
 }
 

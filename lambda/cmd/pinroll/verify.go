@@ -51,7 +51,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		revisions[svc.Cluster+"/"+svc.Name] = shortRevision(svc.TaskDefinition)
+		revisions[svc.Cluster+"/"+svc.Name] = report.Revision(svc.TaskDefinition)
 		rep.Verifications = append(rep.Verifications, vs...)
 	}
 	if *service != "" && len(revisions) == 0 {
@@ -90,13 +90,6 @@ func printVerifications(w io.Writer, rep report.Report, revisions map[string]str
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(string(rep.Outcome)), rep.Reason)
-}
-
-func shortRevision(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }
 
 func short(digest string) string {

@@ -114,11 +114,11 @@ func (r Report) Summary() string {
 		for _, cc := range c.Containers {
 			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", c.Cluster+"/"+c.Service, cc.Name, cc.From, "", "", cc.To)
 		}
-		next := shortARN(c.TaskDefinition)
+		next := Revision(c.TaskDefinition)
 		if next == "" {
 			next = "a new revision"
 		}
-		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", shortARN(c.PreviousTaskDefinition), next)
+		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", Revision(c.PreviousTaskDefinition), next)
 	}
 	for _, s := range r.Unchanged {
 		fmt.Fprintf(&b, "\n  %-28s unchanged: %s", s.Cluster+"/"+s.Service, s.Why)
@@ -142,8 +142,8 @@ func (r Report) Summary() string {
 	return b.String()
 }
 
-// shortARN turns a task definition ARN into family:revision.
-func shortARN(arn string) string {
+// Revision is the last part of an ARN: family:revision for a task definition, the id for a task.
+func Revision(arn string) string {
 	if i := strings.LastIndex(arn, "/"); i >= 0 {
 		return arn[i+1:]
 	}

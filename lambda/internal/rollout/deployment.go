@@ -44,13 +44,13 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 	}
 	digest := tagValue(td.Tags, apply.TagDigest)
 	if digest == "" {
-		return skipped(rep, fmt.Sprintf("deployment %s of %s rolled out %s, which pinroll did not register", d.DeploymentID, where, shortARN(deployed))), nil
+		return skipped(rep, fmt.Sprintf("deployment %s of %s rolled out %s, which pinroll did not register", d.DeploymentID, where, report.Revision(deployed))), nil
 	}
 	rep.Image = pinnedImage(td.Definition, digest)
 
 	if d.Failed() {
 		rep.Outcome = report.RolledBack
-		rep.Reason = fmt.Sprintf("deployment %s of %s (%s, %s) failed", d.DeploymentID, where, shortARN(deployed), digest)
+		rep.Reason = fmt.Sprintf("deployment %s of %s (%s, %s) failed", d.DeploymentID, where, report.Revision(deployed), digest)
 		if d.RolledBack() {
 			rep.Reason += " and ECS rolled it back"
 		}
@@ -58,7 +58,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 			rep.Reason += ": " + d.Reason
 		}
 		if now := aws.ToString(svc.TaskDefinition); now != deployed {
-			rep.Reason += "; the service now runs " + shortARN(now)
+			rep.Reason += "; the service now runs " + report.Revision(now)
 		}
 		return rep, nil
 	}
@@ -123,11 +123,4 @@ func tagValue(tags []types.Tag, key string) string {
 		}
 	}
 	return ""
-}
-
-func shortARN(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
+	"github.com/pinroll/pinroll/lambda/internal/report"
 )
 
 // Tagger is the part of the ECS API that pauses and resumes services.
@@ -47,7 +48,7 @@ func (e *Engine) Rollback(ctx context.Context, tagger Tagger, cluster, service, 
 	previous := tagValue(td.Tags, apply.TagPrevious)
 	if previous == "" {
 		return Rollback{}, fmt.Errorf("rollback %s/%s: its revision %s was not registered by pinroll (no %s tag), so there is no recorded previous revision; use `aws ecs update-service --task-definition …`",
-			cluster, service, shortARN(current), apply.TagPrevious)
+			cluster, service, report.Revision(current), apply.TagPrevious)
 	}
 	rb := Rollback{Cluster: cluster, Service: service, From: current, To: previous, Paused: PauseValue(who, why, now)}
 	if _, err := tagger.TagResource(ctx, &ecs.TagResourceInput{
@@ -59,7 +60,7 @@ func (e *Engine) Rollback(ctx context.Context, tagger Tagger, cluster, service, 
 	if _, err := e.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster: svc.ClusterArn, Service: aws.String(service), TaskDefinition: aws.String(previous),
 	}); err != nil {
-		return rb, fmt.Errorf("roll %s/%s back to %s (the service is paused; run rollback again): %w", cluster, service, shortARN(previous), err)
+		return rb, fmt.Errorf("roll %s/%s back to %s (the service is paused; run rollback again): %w", cluster, service, report.Revision(previous), err)
 	}
 	return rb, nil
 }

@@ -77,13 +77,13 @@ func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.
 				continue
 			}
 			got := aws.ToString(c.ImageDigest)
-			ver := report.Verification{Cluster: svc.Cluster, Service: svc.Name, Task: taskID(aws.ToString(task.TaskArn)),
+			ver := report.Verification{Cluster: svc.Cluster, Service: svc.Name, Task: report.Revision(aws.ToString(task.TaskArn)),
 				Container: name, Want: digest, Running: got, OK: got == digest}
 			switch {
 			case got == "":
 				ver.Why = "ECS reports no image digest for this container"
 			case !ver.OK && aws.ToString(task.TaskDefinitionArn) != aws.ToString(td.TaskDefinitionArn):
-				ver.Why = "task runs an older revision: " + shortARN(aws.ToString(task.TaskDefinitionArn))
+				ver.Why = "task runs an older revision: " + report.Revision(aws.ToString(task.TaskDefinitionArn))
 			case !ver.OK && byTag[name] != "":
 				ver.Why = "tag " + byTag[name] + " has moved on in ECR; the task still runs the image it pulled (or a node had cached) before"
 			case !ver.OK:
@@ -207,15 +207,4 @@ func Outcome(vs []report.Verification) (report.Outcome, string) {
 		return report.Mismatch, fmt.Sprintf("%d of %d checks failed: running tasks do not run the digest they should", bad, len(vs))
 	}
 	return report.Verified, fmt.Sprintf("every running container checked (%d) runs the digest it should", len(vs))
-}
-
-func taskID(arn string) string { return shortARN(arn) }
-
-func shortARN(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == '/' {
-			return arn[i+1:]
-		}
-	}
-	return arn
 }
