@@ -93,21 +93,25 @@ func (c *Cache) Len() int {
 }
 
 // Discoverer lists and describes. Create it once per process and reuse it: its cache is
-// what makes warm invocations cheap.
+// what makes warm invocations cheap, and its pacer remembers what earlier invocations spent.
 type Discoverer struct {
 	ECS   ECS
 	Cache *Cache
-	// Concurrency bounds the calls in flight per stage. Zero means a default tuned to
-	// ECS's sustained throttle rates.
+	// Concurrency bounds the calls in flight per operation. Zero means DefaultConcurrency.
 	Concurrency int
+	// Pace spaces the calls to stay inside ECS's token buckets; nil calls as fast as
+	// Concurrency allows (for tests and for an API that does not throttle).
+	Pace *Pacer
 }
 
-// DefaultConcurrency keeps calls in flight well inside ECS's per-API buckets.
+// DefaultConcurrency is enough calls in flight per operation to keep ECS's buckets busy at
+// real API latencies (20 calls/s × ~100 ms ≈ 2 in flight); the Pacer, not this, keeps the
+// rate inside the buckets.
 const DefaultConcurrency = 8
 
-// New returns a Discoverer with an empty cache.
+// New returns a Discoverer with an empty cache, paced to ECS's documented buckets.
 func New(client ECS) *Discoverer {
-	return &Discoverer{ECS: client, Cache: &Cache{}, Concurrency: DefaultConcurrency}
+	return &Discoverer{ECS: client, Cache: &Cache{}, Concurrency: DefaultConcurrency, Pace: NewPacer(ECSLimits, nil)}
 }
 
 func (d *Discoverer) limit() int {
@@ -119,6 +123,10 @@ func (d *Discoverer) limit() int {
 
 // Discover returns every service of the given clusters (names or ARNs; empty means every
 // cluster of the account and region) and the task definition each one runs.
+//
+// The stages overlap: each page of services is described as soon as it is listed, and each
+// task definition as soon as a described service names one not seen before, so the slowest
+// bucket (DescribeTaskDefinition, on a cold start) starts draining within the first calls.
 func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, error) {
 	if len(clusters) == 0 {
 		var err error
@@ -126,21 +134,83 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 			return nil, err
 		}
 	}
-	services, err := d.services(ctx, clusters)
-	if err != nil {
+	r := &run{d: d, tds: make(map[string]*TaskDefinition)}
+	r.g, ctx = errgroup.WithContext(ctx)
+	for _, op := range []string{"ListServices", "DescribeServices", "DescribeTaskDefinition"} {
+		r.gates[gateIndex(op)] = make(chan struct{}, d.limit())
+	}
+	perCluster := make([][][]Service, len(clusters)) // cluster → batch → services
+	for i, cluster := range clusters {
+		r.g.Go(func() error {
+			arns, err := r.listServices(ctx, cluster)
+			if err != nil {
+				return err
+			}
+			batches := slices.Collect(slices.Chunk(arns, describeBatchSize))
+			perCluster[i] = make([][]Service, len(batches))
+			for j, batch := range batches {
+				r.g.Go(func() (err error) {
+					perCluster[i][j], err = r.describeServices(ctx, cluster, batch)
+					return err
+				})
+			}
+			return nil
+		})
+	}
+	if err := r.g.Wait(); err != nil {
 		return nil, err
 	}
-	tds, err := d.taskDefinitions(ctx, services)
-	if err != nil {
-		return nil, err
+	var services []Service
+	for _, batches := range perCluster {
+		for _, batch := range batches {
+			services = append(services, batch...)
+		}
 	}
-	return &Fleet{Services: services, TaskDefinitions: tds}, nil
+	return &Fleet{Services: services, TaskDefinitions: r.tds}, nil
+}
+
+// run is one Discover: its goroutines, the calls in flight and the task definitions found.
+type run struct {
+	d     *Discoverer
+	g     *errgroup.Group
+	gates [3]chan struct{} // per operation: one slot per call in flight
+
+	mu  sync.Mutex
+	tds map[string]*TaskDefinition // by ARN; nil while being described
+}
+
+func gateIndex(op string) int {
+	switch op {
+	case "ListServices":
+		return 0
+	case "DescribeServices":
+		return 1
+	}
+	return 2
+}
+
+// call runs f as one op call: when a slot is free and the pacer allows it.
+func (r *run) call(ctx context.Context, op string, f func() error) error {
+	gate := r.gates[gateIndex(op)]
+	select {
+	case gate <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-gate }()
+	if err := r.d.Pace.Wait(ctx, op); err != nil {
+		return err
+	}
+	return f()
 }
 
 func (d *Discoverer) clusters(ctx context.Context) ([]string, error) {
 	var arns []string
 	p := ecs.NewListClustersPaginator(d.ECS, &ecs.ListClustersInput{MaxResults: aws.Int32(pageSize)})
 	for p.HasMorePages() {
+		if err := d.Pace.Wait(ctx, "ListClusters"); err != nil {
+			return nil, fmt.Errorf("list clusters: %w", err)
+		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list clusters: %w", err)
@@ -150,58 +220,33 @@ func (d *Discoverer) clusters(ctx context.Context) ([]string, error) {
 	return arns, nil
 }
 
-// services lists and describes the services of every cluster, clusters concurrently.
-func (d *Discoverer) services(ctx context.Context, clusters []string) ([]Service, error) {
-	perCluster := make([][]Service, len(clusters))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.limit())
-	for i, cluster := range clusters {
-		g.Go(func() error {
-			arns, err := d.listServices(ctx, cluster)
-			if err != nil {
-				return err
-			}
-			batches := slices.Collect(slices.Chunk(arns, describeBatchSize))
-			described := make([][]Service, len(batches))
-			bg, bctx := errgroup.WithContext(ctx)
-			bg.SetLimit(d.limit())
-			for j, batch := range batches {
-				bg.Go(func() (err error) {
-					described[j], err = d.describeServices(bctx, cluster, batch)
-					return err
-				})
-			}
-			if err := bg.Wait(); err != nil {
-				return err
-			}
-			perCluster[i] = slices.Concat(described...)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return slices.Concat(perCluster...), nil
-}
-
-func (d *Discoverer) listServices(ctx context.Context, cluster string) ([]string, error) {
+func (r *run) listServices(ctx context.Context, cluster string) ([]string, error) {
 	var arns []string
-	p := ecs.NewListServicesPaginator(d.ECS, &ecs.ListServicesInput{Cluster: aws.String(cluster), MaxResults: aws.Int32(pageSize)})
+	p := ecs.NewListServicesPaginator(r.d.ECS, &ecs.ListServicesInput{Cluster: aws.String(cluster), MaxResults: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		err := r.call(ctx, "ListServices", func() error {
+			page, err := p.NextPage(ctx)
+			if err == nil {
+				arns = append(arns, page.ServiceArns...)
+			}
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list services of cluster %s: %w", cluster, err)
 		}
-		arns = append(arns, page.ServiceArns...)
 	}
 	return arns, nil
 }
 
-func (d *Discoverer) describeServices(ctx context.Context, cluster string, arns []string) ([]Service, error) {
-	out, err := d.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
-		Cluster:  aws.String(cluster),
-		Services: arns,
-		Include:  []types.ServiceField{types.ServiceFieldTags},
+func (r *run) describeServices(ctx context.Context, cluster string, arns []string) ([]Service, error) {
+	var out *ecs.DescribeServicesOutput
+	err := r.call(ctx, "DescribeServices", func() (err error) {
+		out, err = r.d.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
+			Cluster:  aws.String(cluster),
+			Services: arns,
+			Include:  []types.ServiceField{types.ServiceFieldTags},
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("describe services of cluster %s: %w", cluster, err)
@@ -210,9 +255,43 @@ func (d *Discoverer) describeServices(ctx context.Context, cluster string, arns 
 	// failure (MISSING): it no longer exists, so there is nothing to deploy to it.
 	services := make([]Service, 0, len(out.Services))
 	for _, s := range out.Services {
-		services = append(services, FromSDK(s))
+		svc := FromSDK(s)
+		services = append(services, svc)
+		r.taskDefinition(ctx, svc.TaskDefinition)
 	}
 	return services, nil
+}
+
+// taskDefinition makes sure arn ends up in the run's task definitions: from the cache, or
+// described (once per run, however many services name it) alongside the other stages.
+func (r *run) taskDefinition(ctx context.Context, arn string) {
+	if arn == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, seen := r.tds[arn]; seen {
+		return
+	}
+	if td, ok := r.d.Cache.Get(arn); ok {
+		r.tds[arn] = td
+		return
+	}
+	r.tds[arn] = nil // being described
+	r.g.Go(func() error {
+		var td *TaskDefinition
+		err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
+			td, err = r.d.describe(ctx, arn)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.tds[arn] = td
+		r.mu.Unlock()
+		return nil
+	})
 }
 
 // FromSDK keeps what pinroll needs of a described service.
@@ -245,45 +324,20 @@ func ClusterName(cluster string) string {
 	return cluster
 }
 
-// taskDefinitions describes each distinct task definition once, or takes it from the cache.
-func (d *Discoverer) taskDefinitions(ctx context.Context, services []Service) (map[string]*TaskDefinition, error) {
-	out := make(map[string]*TaskDefinition)
-	var missing []string
-	for _, s := range services {
-		arn := s.TaskDefinition
-		if _, seen := out[arn]; seen || arn == "" {
-			continue
-		}
-		td, ok := d.Cache.Get(arn)
-		if !ok {
-			missing = append(missing, arn)
-		}
-		out[arn] = td // nil until described below; marks the ARN as seen
-	}
-	described := make([]*TaskDefinition, len(missing))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.limit())
-	for i, arn := range missing {
-		g.Go(func() (err error) {
-			described[i], err = d.Describe(ctx, arn)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	for i, arn := range missing {
-		out[arn] = described[i]
-	}
-	return out, nil
-}
-
 // Describe returns one task definition with its tags: from the cache when ref is an ARN
-// seen before, else from ECS. A family name (latest revision) is always asked of ECS.
+// seen before, else from ECS (paced). A family name (latest revision) is always asked of ECS.
 func (d *Discoverer) Describe(ctx context.Context, ref string) (*TaskDefinition, error) {
 	if td, ok := d.Cache.Get(ref); ok {
 		return td, nil
 	}
+	if err := d.Pace.Wait(ctx, "DescribeTaskDefinition"); err != nil {
+		return nil, fmt.Errorf("describe task definition %s: %w", ref, err)
+	}
+	return d.describe(ctx, ref)
+}
+
+// describe asks ECS for one task definition and caches it.
+func (d *Discoverer) describe(ctx context.Context, ref string) (*TaskDefinition, error) {
 	out, err := d.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(ref),
 		Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
