@@ -14,8 +14,10 @@ const (
 	Throttle FaultKind = iota + 1
 	// ServerError answers 500 ServerException.
 	ServerError
-	// Timeout waits Fault.Delay (or until the client gives up) and then answers normally; give a
-	// Delay longer than the client's timeout.
+	// Timeout waits Fault.Delay and then runs the operation and answers normally; give a Delay
+	// longer than the client's timeout. The request body is read only then, so the emulator does
+	// not notice a client that gave up: its request lands late, as on a slow server (with
+	// Applied, it runs at once and only the answer is late).
 	Timeout
 	// Reset closes the connection without an answer.
 	Reset
@@ -39,6 +41,10 @@ func (k FaultKind) String() string {
 type Fault struct {
 	Kind  FaultKind
 	Delay time.Duration
+	// Applied makes a Timeout or Reset strike after the operation has run: its state change
+	// happens (as when a real request succeeds server-side) but the answer is late (Timeout)
+	// or never comes (Reset). Without it, a faulted call changes no state.
+	Applied bool
 }
 
 type injectedFault struct {
@@ -85,7 +91,7 @@ func (e *Emulator) latency(op string) time.Duration {
 
 // InjectFault makes the next `times` calls of op ("" = any operation) fail with f; times < 0 makes
 // it persistent, times = 0 removes op's faults. Faults of one op apply in the order injected, an
-// operation's own before the "" ones. A faulted call changes no state.
+// operation's own before the "" ones. A faulted call changes no state unless f.Applied.
 func (e *Emulator) InjectFault(op string, f Fault, times int) {
 	e.hooks.mu.Lock()
 	defer e.hooks.mu.Unlock()

@@ -99,7 +99,11 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 			return "RequestCanceled"
 		}
 	}
-	if f, ok := e.takeFault(op); ok {
+	f, faulted := e.takeFault(op)
+	if faulted && f.Applied && (f.Kind == Timeout || f.Kind == Reset) {
+		return e.serveLostAnswer(w, r, op, fn, f)
+	}
+	if faulted {
 		switch f.Kind {
 		case Throttle:
 			return writeError(w, clientError("ThrottlingException", "Rate exceeded (injected fault)"))
@@ -138,6 +142,36 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+	return ""
+}
+
+// serveLostAnswer runs the operation to completion, whatever the client does meanwhile, and
+// then loses its answer: after f.Delay (Timeout, by then the client has given up) or at once, by
+// closing the connection (Reset). It is a request that succeeded although the client saw it fail.
+func (e *Emulator) serveLostAnswer(w http.ResponseWriter, r *http.Request, op string, fn opFunc, f Fault) string {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	if err != nil || len(body) > maxRequestBody {
+		return writeError(w, clientError("SerializationException", "cannot read request body"))
+	}
+	out, err := fn(e, &request{ctx: context.WithoutCancel(r.Context()), region: regionOf(r), body: body})
+	if f.Kind == Reset {
+		resetConnection(w)
+		return "ConnectionReset (applied)"
+	}
+	if !sleep(r.Context(), f.Delay) {
+		return "RequestCanceled (applied)"
+	}
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = serverError("%v", err)
+		}
+		return writeError(w, ae)
+	}
+	data, _ := json.Marshal(out)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
 	return ""
