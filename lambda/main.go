@@ -10,14 +10,30 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/rollout"
+)
+
+// How the AWS clients behave under faults. Each HTTP attempt gives up after attemptTimeout (a
+// hung connection must not eat the invocation); the SDK's standard retryer retries throttling,
+// 5xx answers, timeouts and reset connections up to maxAttempts times with jittered
+// exponential backoff up to maxBackoff — every operation but RegisterTaskDefinition, which is
+// not idempotent and which the apply package retries itself, after checking what a failed
+// attempt may have registered.
+const (
+	attemptTimeout = 10 * time.Second
+	maxAttempts    = 5
+	maxBackoff     = 5 * time.Second
 )
 
 func main() {
@@ -27,13 +43,25 @@ func main() {
 		log.Error("pinroll cannot start", "error", err)
 		os.Exit(1)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(),
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = maxAttempts, maxBackoff })
+		}))
 	if err != nil {
 		log.Error("pinroll cannot start: AWS configuration", "error", err)
 		os.Exit(1)
 	}
 	engine := rollout.FromAWSConfig(cfg, awsCfg, log)
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
+		// Stop starting work a safety margin before Lambda's deadline, so the function returns
+		// its partial-progress error (an IncompleteError: Lambda retries the event and the
+		// redelivery finishes the job) rather than being killed mid-way.
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = rollout.WithSafetyMargin(ctx, rollout.SafetyMargin(time.Until(deadline)))
+			defer cancel()
+		}
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			ctx = rollout.WithHomeAccount(ctx, accountOf(lc.InvokedFunctionArn))
 			engine := *engine

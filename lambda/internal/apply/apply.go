@@ -2,15 +2,35 @@
 // moves the services to it. It is idempotent: a retry after a partial failure finds the
 // revision the first attempt registered and reuses it, so a redelivered event never
 // registers a duplicate revision.
+//
+// Three rules keep it so under faults, duplicates and races:
+//
+//   - RegisterTaskDefinition is never retried blindly. The SDK does not retry it (a request
+//     that timed out may have succeeded); after a failure pinroll first looks again for the
+//     revision the failed attempt may have registered, and only then tries once more.
+//   - Each service is re-read right before UpdateService. If its task definition changed since
+//     discovery (another run, a person, a rollback), it is not updated but returned as Moved, so
+//     the caller can plan again from the revision it runs now.
+//   - UpdateService's answer is checked too: if the deployment it replaced ran a revision other
+//     than the one planned from, a concurrent update landed in between, and the service is
+//     returned as Moved as well. So two runs racing on one service lose neither's change.
+//
+// The context's deadline bounds the work: once it is done, no further step starts, and the
+// error lists what was done and what was not.
 package apply
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"golang.org/x/sync/errgroup"
@@ -25,6 +45,7 @@ import (
 type ECS interface {
 	DescribeTaskDefinition(context.Context, *ecs.DescribeTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
 	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
 }
 
@@ -46,61 +67,123 @@ type Audit struct {
 // updateConcurrency keeps UpdateService calls well under ECS's 5/s sustained rate.
 const updateConcurrency = 4
 
+// describeBatchSize is DescribeServices' maximum of services per call.
+const describeBatchSize = 10
+
 // Applier applies plans.
 type Applier struct {
 	ECS ECS
+	// Retryer decides whether and when a failed RegisterTaskDefinition is tried again (after
+	// looking for what the failed attempt may have registered). Nil: the retryer the ECS
+	// client is configured with (the SDK's standard one by default).
+	Retryer aws.Retryer
 }
 
-// IncompleteError says that a plan was applied only in part: which step failed, and what
-// had been done before it. Retrying the same event finishes the job (Lambda does so).
+// IncompleteError says that a plan was applied only in part: which step failed, what had
+// been done and what had not. Retrying the same event finishes the job (Lambda does so).
 type IncompleteError struct {
-	Step string          // "register task definition api:7", "update service prod/api"
-	Done []report.Change // services already moved before the failure
-	Err  error
+	Step    string          // "register a new revision of api:7", "update service prod/api"
+	Done    []report.Change // services moved before the failure
+	Pending []string        // services ("cluster/service") not moved
+	Err     error
 }
 
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("%s: %v (%d service(s) updated before the failure; redelivering the event finishes the job)", e.Step, e.Err, len(e.Done))
+	pending := ""
+	if n := len(e.Pending); n > 0 {
+		pending = fmt.Sprintf(", %d not yet: %s", n, abbreviate(e.Pending, 5))
+	}
+	return fmt.Sprintf("%s: %v (%d service(s) updated%s; redelivering the event finishes the job)", e.Step, e.Err, len(e.Done), pending)
 }
 
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
+// Moved is a service whose task definition changed under the run: before its update (it was
+// not updated) or between the re-read and the update (the update replaced someone else's).
+// Service.TaskDefinition is the revision to plan again from; Running is what the service
+// runs now (the same, or, when the update replaced someone else's, the revision it set).
+type Moved struct {
+	Service discover.Service
+	Running string
+}
+
+// Result is what Run did.
+type Result struct {
+	Changes []report.Change
+	Moved   []Moved
+}
+
 // Apply registers the plan's revisions and updates its services, returning the changes made.
-// A failure in one task definition does not stop the others (unless the context is done);
-// the error lists every step that failed and the changes made before and after it.
+// A service that moved to another task definition since discovery is not updated and makes
+// the result an IncompleteError (a redelivery plans again); use Run to plan again at once.
 func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit) ([]report.Change, error) {
-	var done []report.Change
+	res, err := a.Run(ctx, p, audit)
+	if err == nil && len(res.Moved) > 0 {
+		err = MovedError(res)
+	}
+	return res.Changes, err
+}
+
+// MovedError is the IncompleteError for services that moved under a run.
+func MovedError(res Result) *IncompleteError {
+	names := make([]string, len(res.Moved))
+	for i, m := range res.Moved {
+		names[i] = m.Service.Cluster + "/" + m.Service.Name
+	}
+	return &IncompleteError{
+		Step: "update service " + abbreviate(names, 5), Done: res.Changes, Pending: names,
+		Err: errors.New("the service's task definition changed while pinroll was deploying; planning again from the new revision is needed"),
+	}
+}
+
+// Run registers the plan's revisions, then updates its services. A failure in one task
+// definition or service does not stop the others (unless the context is done); the error
+// lists every step that failed, the changes made and the services not moved. Services that
+// moved under the run are in Result.Moved, not in the error.
+func (a *Applier) Run(ctx context.Context, p plan.Plan, audit Audit) (Result, error) {
+	return a.RunExpecting(ctx, p, audit, nil)
+}
+
+// RunExpecting is Run for a plan made again after services moved: running maps a service
+// (Key) to the task definition it is known to run now, when that is not the one its plan
+// starts from.
+func (a *Applier) RunExpecting(ctx context.Context, p plan.Plan, audit Audit, running map[string]string) (Result, error) {
 	var failed []*IncompleteError
+	var targets []target
 	for _, reg := range p.Registrations {
-		if ctx.Err() != nil {
-			failed = append(failed, &IncompleteError{Step: "register a new revision of " + shortARN(reg.FromARN()), Err: ctx.Err()})
+		step := "register a new revision of " + shortARN(reg.FromARN())
+		if err := ctx.Err(); err != nil {
+			failed = append(failed, &IncompleteError{Step: step, Pending: names(reg.Services), Err: err})
 			continue
 		}
 		arn, err := a.register(ctx, reg, audit)
 		if err != nil {
-			failed = append(failed, &IncompleteError{Step: "register a new revision of " + shortARN(reg.FromARN()), Err: err})
+			failed = append(failed, &IncompleteError{Step: step, Pending: names(reg.Services), Err: err})
 			continue
 		}
-		changes, err := a.update(ctx, reg, arn)
-		done = append(done, changes...)
-		var ie *IncompleteError
-		if errors.As(err, &ie) {
-			failed = append(failed, ie)
+		for _, svc := range reg.Services {
+			targets = append(targets, target{svc: svc, arn: arn, containers: reg.Containers, running: cmp.Or(running[Key(svc)], svc.TaskDefinition)})
 		}
+	}
+	var res Result
+	if ie := a.update(ctx, targets, &res); ie != nil {
+		failed = append(failed, ie)
 	}
 	switch len(failed) {
 	case 0:
-		return done, nil
+		return res, nil
 	case 1:
-		failed[0].Done = done
-		return done, failed[0]
+		failed[0].Done = res.Changes
+		return res, failed[0]
 	}
 	steps := make([]string, len(failed))
 	errs := make([]error, len(failed))
+	var pending []string
 	for i, f := range failed {
 		steps[i], errs[i] = f.Step, f.Err
+		pending = append(pending, f.Pending...)
 	}
-	return done, &IncompleteError{Step: strings.Join(steps, "; "), Done: done, Err: errors.Join(errs...)}
+	return res, &IncompleteError{Step: strings.Join(steps, "; "), Done: res.Changes, Pending: pending, Err: errors.Join(errs...)}
 }
 
 // Input builds the registration input for reg: a field-for-field copy of the original with
@@ -121,22 +204,72 @@ func Input(reg plan.Registration, audit Audit) (*ecs.RegisterTaskDefinitionInput
 
 // register returns the ARN of the revision the services should run: one that an earlier
 // attempt registered for the same change, or a new one.
+//
+// RegisterTaskDefinition is not idempotent: a request that timed out, lost its connection or
+// got a 5xx answer may have registered the revision (its answer was lost), or may still do so
+// (it is in flight). So the SDK never retries it; pinroll looks first. Before every attempt
+// the family's latest revision is checked for the one an earlier attempt registered. After a
+// failure that proves nothing was registered (throttling, a refused connection) it tries again
+// with the retryer's backoff; after any other failure it looks once more and, finding nothing,
+// stops with an error rather than risk a duplicate: the event's redelivery (a minute or more
+// later, when anything in flight has landed) looks again.
 func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Audit) (string, error) {
 	in, err := Input(reg, audit)
 	if err != nil {
 		return "", err
 	}
-	if arn, err := a.earlierAttempt(ctx, reg, audit, in); err != nil || arn != "" {
-		return arn, err
+	retryer := a.Retryer
+	once := func(o *ecs.Options) {
+		if retryer == nil {
+			retryer = o.Retryer
+		}
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
 	}
-	out, err := a.ECS.RegisterTaskDefinition(ctx, in)
-	if err != nil {
-		return "", err
+	for attempt := 1; ; attempt++ {
+		if arn, err := a.earlierAttempt(ctx, reg, audit, in); err != nil || arn != "" {
+			return arn, err
+		}
+		out, err := a.ECS.RegisterTaskDefinition(ctx, in, once)
+		if err == nil {
+			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
+				return "", errors.New("RegisterTaskDefinition answered without a task definition ARN")
+			}
+			return *out.TaskDefinition.TaskDefinitionArn, nil
+		}
+		if retryer == nil {
+			retryer = retry.NewStandard()
+		}
+		if ctx.Err() != nil || !retryer.IsErrorRetryable(err) {
+			return "", fmt.Errorf("register task definition: %w", err)
+		}
+		if !notRegistered(err) {
+			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in); cerr == nil && arn != "" {
+				return arn, nil // the request succeeded; only its answer was lost
+			}
+			return "", fmt.Errorf("register task definition: outcome unknown, not retried now so as not to register a duplicate (the redelivery looks for it first): %w", err)
+		}
+		if attempt >= retryer.MaxAttempts() {
+			return "", fmt.Errorf("register task definition (%d attempts): %w", attempt, err)
+		}
+		delay, derr := retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return "", fmt.Errorf("register task definition: %w", errors.Join(err, derr))
+		}
+		if !sleep(ctx, delay) {
+			return "", fmt.Errorf("register task definition: %w", errors.Join(err, ctx.Err()))
+		}
 	}
-	if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
-		return "", errors.New("RegisterTaskDefinition answered without a task definition ARN")
+}
+
+// notRegistered reports whether a failed RegisterTaskDefinition certainly registered
+// nothing: ECS refused it for throttling, or it never reached ECS (the connection was
+// refused or could not be made).
+func notRegistered(err error) bool {
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+		return true
 	}
-	return *out.TaskDefinition.TaskDefinitionArn, nil
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // earlierAttempt looks at the family's latest revision: if pinroll registered it from the
@@ -166,48 +299,190 @@ func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, aud
 	return aws.ToString(latest.TaskDefinitionArn), nil
 }
 
-// update moves every service of reg to arn, a few at a time. One service failing does not
-// stop the others: each update is independent, and the more are done, the less a retry has
-// to do.
-func (a *Applier) update(ctx context.Context, reg plan.Registration, arn string) ([]report.Change, error) {
-	errs := make([]error, len(reg.Services))
-	var g errgroup.Group
-	g.SetLimit(updateConcurrency)
-	for i, svc := range reg.Services {
-		g.Go(func() error {
-			if err := a.updateService(ctx, svc, arn); err != nil {
-				errs[i] = fmt.Errorf("%s/%s: %w", svc.Cluster, svc.Name, err)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // the goroutines report through errs
-	var done []report.Change
-	var failed []string
-	for i, svc := range reg.Services {
-		if errs[i] != nil {
-			failed = append(failed, svc.Cluster+"/"+svc.Name)
-			continue
-		}
-		done = append(done, report.Change{
-			Cluster: svc.Cluster, Service: svc.Name,
-			TaskDefinition: arn, PreviousTaskDefinition: svc.TaskDefinition,
-			Containers: reg.Containers,
-		})
-	}
-	if len(failed) > 0 {
-		return done, &IncompleteError{Step: "update service " + strings.Join(failed, ", "), Err: errors.Join(errs...)}
-	}
-	return done, nil
+// target is one service to move to a registered revision.
+type target struct {
+	svc        discover.Service
+	arn        string
+	containers []report.ContainerChange
+	running    string // the task definition the service is expected to run now
 }
 
-func (a *Applier) updateService(ctx context.Context, svc discover.Service, arn string) error {
-	_, err := a.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster:        aws.String(svc.ClusterARN),
-		Service:        aws.String(svc.Name),
-		TaskDefinition: aws.String(arn),
+// Key names a service for RunExpecting.
+func Key(s discover.Service) string { return cmp.Or(s.ClusterARN, s.Cluster) + "/" + s.Name }
+
+// update moves every target service to its new revision, ten services of a cluster at a
+// time: the ten are re-read with one DescribeServices call right before they are updated, so
+// what is checked is fresh even in a fleet of thousands. A service that runs the new revision
+// already counts as done, one that runs neither it nor the planned-from revision is Moved.
+// One service failing does not stop the others: each update is independent, and the more are
+// done, the less a retry has to do.
+func (a *Applier) update(ctx context.Context, targets []target, res *Result) *IncompleteError {
+	outcomes := make([]outcome, len(targets))
+	byCluster := map[string][]int{}
+	var clusters []string
+	for i, t := range targets {
+		c := cmp.Or(t.svc.ClusterARN, t.svc.Cluster)
+		if _, ok := byCluster[c]; !ok {
+			clusters = append(clusters, c)
+		}
+		byCluster[c] = append(byCluster[c], i)
+	}
+	var g errgroup.Group
+	g.SetLimit(updateConcurrency)
+	for _, c := range clusters {
+		for batch := range slices.Chunk(byCluster[c], describeBatchSize) {
+			g.Go(func() error {
+				current, err := a.reread(ctx, c, targets, batch)
+				for j, i := range batch {
+					if err != nil {
+						outcomes[i].err = err
+						continue
+					}
+					outcomes[i] = a.updateService(ctx, targets[i], current[j])
+				}
+				return nil
+			})
+		}
+	}
+	_ = g.Wait() // the goroutines report through outcomes
+	var failed []string
+	var errs []error
+	for i, t := range targets {
+		o, svc := outcomes[i], t.svc
+		switch {
+		case o.err != nil:
+			failed = append(failed, svc.Cluster+"/"+svc.Name)
+			errs = append(errs, fmt.Errorf("%s/%s: %w", svc.Cluster, svc.Name, o.err))
+		case o.planFrom != "":
+			m := svc
+			m.TaskDefinition = o.planFrom
+			res.Moved = append(res.Moved, Moved{Service: m, Running: o.running})
+		case o.gone:
+		default:
+			res.Changes = append(res.Changes, report.Change{
+				Cluster: svc.Cluster, Service: svc.Name,
+				TaskDefinition: t.arn, PreviousTaskDefinition: t.running,
+				Containers: t.containers,
+			})
+		}
+	}
+	if len(failed) > 0 {
+		return &IncompleteError{Step: "update service " + abbreviate(failed, 5), Pending: failed, Err: errors.Join(errs...)}
+	}
+	return nil
+}
+
+// outcome is what happened to one service: updated (zero value), moved, gone or failed.
+type outcome struct {
+	planFrom string // moved: the revision to plan again from
+	running  string // moved: the revision it runs now
+	gone     bool   // deleted or no longer ACTIVE: nothing to deploy to
+	err      error
+}
+
+// reread describes the batch's services (at most ten, of one cluster) again and returns
+// what each runs now (nil: not found).
+func (a *Applier) reread(ctx context.Context, cluster string, targets []target, batch []int) ([]*types.Service, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	arns := make([]string, len(batch))
+	for j, i := range batch {
+		arns[j] = cmp.Or(targets[i].svc.ARN, targets[i].svc.Name)
+	}
+	out, err := a.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: arns})
+	if err != nil {
+		return nil, fmt.Errorf("re-read service before updating it: %w", err)
+	}
+	current := make([]*types.Service, len(batch))
+	for j, i := range batch {
+		for k := range out.Services {
+			if s := &out.Services[k]; aws.ToString(s.ServiceName) == targets[i].svc.Name {
+				current[j] = s
+			}
+		}
+	}
+	return current, nil
+}
+
+// updateService moves one service to its new revision unless it moved or went away since
+// discovery.
+func (a *Applier) updateService(ctx context.Context, t target, cur *types.Service) outcome {
+	if cur == nil || aws.ToString(cur.Status) != "ACTIVE" {
+		return outcome{gone: true}
+	}
+	switch now := aws.ToString(cur.TaskDefinition); {
+	case now == t.arn:
+		return outcome{} // an earlier or concurrent attempt moved it already
+	case now != t.running:
+		return outcome{planFrom: now, running: now}
+	}
+	if err := ctx.Err(); err != nil {
+		return outcome{err: err}
+	}
+	out, err := a.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+		Cluster:        aws.String(t.svc.ClusterARN),
+		Service:        aws.String(t.svc.Name),
+		TaskDefinition: aws.String(t.arn),
 	})
-	return err
+	if err != nil {
+		return outcome{err: err}
+	}
+	if replaced := replacedTaskDefinition(out.Service); replaced != "" && replaced != t.running && replaced != t.arn {
+		// Someone else's update landed between the re-read and ours, and ours replaced it:
+		// plan again from their revision, or their change is lost.
+		return outcome{planFrom: replaced, running: t.arn}
+	}
+	return outcome{}
+}
+
+// replacedTaskDefinition is the task definition of the deployment an update just replaced:
+// the newest deployment other than the PRIMARY one ("" when none is listed, e.g. when the
+// previous one had completed and been drained already).
+func replacedTaskDefinition(s *types.Service) string {
+	if s == nil {
+		return ""
+	}
+	var newest *types.Deployment
+	for i := range s.Deployments {
+		d := &s.Deployments[i]
+		if aws.ToString(d.Status) == "PRIMARY" {
+			continue
+		}
+		if newest == nil || aws.ToTime(d.CreatedAt).After(aws.ToTime(newest.CreatedAt)) {
+			newest = d
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return aws.ToString(newest.TaskDefinition)
+}
+
+func names(services []discover.Service) []string {
+	out := make([]string, len(services))
+	for i, s := range services {
+		out[i] = s.Cluster + "/" + s.Name
+	}
+	return out
+}
+
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func tagMap(tags []types.Tag) map[string]string {
