@@ -70,7 +70,7 @@ deploy: dist/bootstrap node_modules/.bin/cdk ## deploy to the account and region
 	npx cdk deploy --no-notices $(CDK_ARGS)
 
 bench: ## API calls, wall time and start-up against the lower bound (see README "Performance")
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./lambda/...
+	$(GO) test -run '^$$' -bench Performance -benchtime 1x -timeout 10m ./lambda/internal/bench/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for pkg in $$($(GO) list ./lambda/...); do \
