@@ -11,6 +11,7 @@
 package imageref
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -40,6 +41,11 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, &parseError{input: s, err: err}
 	}
 	r := Ref{Host: reference.Domain(named), Path: reference.Path(named)}
+	if r.Host == "" {
+		// distribution/reference takes a first component with a dot but also an underscore
+		// ("a.b_c/d") as neither a host nor docker.io: there is no registry to match.
+		return Ref{}, &parseError{input: s, err: errors.New("no registry host (the first component is not a valid host name)")}
+	}
 	if t, ok := named.(reference.Tagged); ok {
 		r.Tag = t.Tag()
 	}
