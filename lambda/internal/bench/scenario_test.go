@@ -135,6 +135,7 @@ type result struct {
 	bound     Bound
 	elapsed   time.Duration
 	throttled int // ThrottlingException answers
+	which     map[string]int
 }
 
 func (r result) total() int {
@@ -172,10 +173,11 @@ func (w *world) measure(tb testing.TB, run func() ([]report.Change, error), u in
 	if len(changes) != w.shape.K {
 		tb.Fatalf("%v: %d services updated, want %d", w.shape, len(changes), w.shape.K)
 	}
-	r := result{calls: w.emu.Calls(), elapsed: elapsed}
+	r := result{calls: w.emu.Calls(), elapsed: elapsed, which: map[string]int{}}
 	for _, c := range w.emu.CallLog() {
 		if c.Error == "ThrottlingException" {
 			r.throttled++
+			r.which[c.Op]++
 		}
 	}
 	r.bound = LowerBound(w.shape, u, registered(changes), len(changes))

@@ -22,11 +22,12 @@ var ECSLimits = map[string]Limit{
 	"DescribeTaskDefinition": {Burst: 50, PerSecond: 20},
 }
 
-// ReserveFraction is the share of every bucket's burst that discovery leaves untouched: the
-// buckets are shared with everything else in the account, including pinroll's own apply step
-// (its DescribeTaskDefinition of a family comes right after discovery has drained the bucket).
-// Keeping a twentieth back costs that much of the burst once, never sustained throughput.
-const ReserveFraction = 0.05
+// Reserve is how many tokens of every bucket discovery leaves untouched: the buckets are
+// shared with everything else in the account, starting with pinroll's own apply step, whose
+// reads (the latest revision of each family it registers, the services it updates) come
+// right after discovery has drained DescribeTaskDefinition's bucket to this level. It costs
+// that many calls of the burst once, never sustained throughput.
+const Reserve = 5
 
 // Clock tells a Pacer the time and sleeps on it. Benchmarks pass a scaled clock; nil means
 // the wall clock.
@@ -64,7 +65,7 @@ type Pacer struct {
 
 type bucket struct {
 	limit   Limit
-	reserve float64 // tokens never drawn (ReserveFraction of the burst)
+	reserve float64 // tokens never drawn (Reserve, at most the burst)
 	tokens  float64 // may go below reserve: calls waiting for a refill hold their token already
 	last    time.Time
 }
@@ -78,7 +79,7 @@ func NewPacer(limits map[string]Limit, clock Clock) *Pacer {
 	now := clock.Now()
 	p := &Pacer{clock: clock, buckets: make(map[string]*bucket, len(limits))}
 	for op, l := range limits {
-		p.buckets[op] = &bucket{limit: l, reserve: l.Burst * ReserveFraction, tokens: l.Burst, last: now}
+		p.buckets[op] = &bucket{limit: l, reserve: min(Reserve, l.Burst-1), tokens: l.Burst, last: now}
 	}
 	return p
 }

@@ -41,13 +41,13 @@ func TestPacerKeepsInsideTheBucketAndItsReserve(t *testing.T) {
 		now := clock.Now()
 		server = min(50, server+now.Sub(last).Seconds()*20)
 		last = now
-		if server < 1+50*ReserveFraction-1e-9 {
+		if server < 1+Reserve-1e-9 {
 			t.Fatalf("call %d at %v: the server's bucket holds %.2f tokens; the pacer must leave the reserve", i, now.Sub(start), server)
 		}
 		server--
 	}
 	// The burst less the reserve at once, then 20 a second.
-	want := time.Duration((1000 - 50*(1-ReserveFraction)) / 20 * float64(time.Second))
+	want := time.Duration(float64(1000-(50-Reserve)) / 20 * float64(time.Second))
 	if got := clock.Now().Sub(start); got < want-time.Millisecond || got > want+time.Millisecond {
 		t.Errorf("1000 paced calls took %v of virtual time, want %v", got, want)
 	}
@@ -72,7 +72,7 @@ func TestPacerLeavesUnlistedOperationsAndNilAlone(t *testing.T) {
 
 func TestPacerGivesBackTheTokenOfACancelledWait(t *testing.T) {
 	p := NewPacer(map[string]Limit{"ListServices": {Burst: 20, PerSecond: 0.001}}, nil)
-	for range 19 { // the burst less the reserve of 1
+	for range 20 - Reserve {
 		if err := p.Wait(context.Background(), "ListServices"); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestPacerGivesBackTheTokenOfACancelledWait(t *testing.T) {
 	if err := p.Wait(ctx, "ListServices"); err == nil {
 		t.Fatal("a wait of ~1000 s returned before its context ended")
 	}
-	if got := p.buckets["ListServices"].tokens; got < 0.999 || got > 1.01 {
-		t.Errorf("after a cancelled wait the bucket holds %.3f tokens, want the reserve (1)", got)
+	if got := p.buckets["ListServices"].tokens; got < Reserve-0.001 || got > Reserve+0.01 {
+		t.Errorf("after a cancelled wait the bucket holds %.3f tokens, want the reserve", got)
 	}
 }
