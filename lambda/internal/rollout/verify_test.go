@@ -177,3 +177,33 @@ func TestMissingPinnedDigestIsRolledBackAndReportedAsAFailure(t *testing.T) {
 		t.Fatalf("prod/api (circuit breaker with rollback): %+v; want one rolled_back report, a failure", api)
 	}
 }
+
+// The calls one push makes in the incident's world, operation by operation: the lower bound
+// plus one DescribeTaskDefinition per registered family (the idempotency check) and one
+// DescribeServices per cluster and ten services updated (the re-read that protects concurrent
+// runs).
+func TestIncidentPushCallCount(t *testing.T) {
+	w := newIncidentWorld(t, emulator.Options{})
+	w.srv.Emulator().ResetCalls()
+	if rep, err := w.engine.HandleRaw(context.Background(), readEvent(t, "push-tagged.json")); err != nil || rep.Outcome != report.Deployed {
+		t.Fatalf("push: %v %+v", err, rep)
+	}
+	want := map[string]int{
+		"DescribeImages":         1,     // currency check
+		"ListClusters":           1,     // prod, dev
+		"ListServices":           2,     // one page per cluster
+		"DescribeServices":       2 + 1, // one batch per cluster; then prod's services re-read before they are updated
+		"DescribeTaskDefinition": 3 + 2, // backend, backend-worker, backend-dev; then each changed family's latest
+		"RegisterTaskDefinition": 2,     // backend, backend-worker
+		"UpdateService":          2,     // prod/api, prod/worker
+	}
+	got := w.srv.Emulator().Calls()
+	total := 0
+	for op, n := range got {
+		total += n
+		if want[op] != n {
+			t.Errorf("%s: %d calls, want %d", op, n, want[op])
+		}
+	}
+	t.Logf("one push in the incident world: %d AWS calls %v", total, got)
+}
