@@ -151,7 +151,7 @@ func (a *Applier) RunExpecting(ctx context.Context, p plan.Plan, audit Audit, ru
 	var failed []*IncompleteError
 	var targets []target
 	for _, reg := range p.Registrations {
-		step := "register a new revision of " + shortARN(reg.FromARN())
+		step := "register a new revision of " + report.Revision(reg.FromARN())
 		if err := ctx.Err(); err != nil {
 			failed = append(failed, &IncompleteError{Step: step, Pending: names(reg.Services), Err: err})
 			continue
@@ -226,7 +226,12 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
 	}
 	for attempt := 1; ; attempt++ {
-		if arn, err := a.earlierAttempt(ctx, reg, audit, in); err != nil || arn != "" {
+		// The first look may use what discovery saw a moment ago; every later one asks ECS.
+		snapshot := reg.Latest
+		if attempt > 1 {
+			snapshot = nil
+		}
+		if arn, err := a.earlierAttempt(ctx, reg, audit, in, snapshot); err != nil || arn != "" {
 			return arn, err
 		}
 		out, err := a.ECS.RegisterTaskDefinition(ctx, in, once)
@@ -243,7 +248,7 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 			return "", fmt.Errorf("register task definition: %w", err)
 		}
 		if !notRegistered(err) {
-			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in); cerr == nil && arn != "" {
+			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in, nil); cerr == nil && arn != "" {
 				return arn, nil // the request succeeded; only its answer was lost
 			}
 			return "", fmt.Errorf("register task definition: outcome unknown, not retried now so as not to register a duplicate (the redelivery looks for it first): %w", err)
@@ -272,23 +277,27 @@ func notRegistered(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// earlierAttempt looks at the family's latest revision: if pinroll registered it from the
-// same revision, for the same digest, with the same content, it is reused. This is what
-// makes a redelivery after a partial failure register nothing twice.
-func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, audit Audit, want *ecs.RegisterTaskDefinitionInput) (string, error) {
-	family := aws.ToString(reg.From.Definition.Family)
-	out, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
-		TaskDefinition: aws.String(family),
-		Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
-	})
-	if err != nil {
-		return "", fmt.Errorf("describe latest revision of %s: %w", family, err)
+// earlierAttempt looks at the family's latest revision — the one discovery saw when given,
+// else ECS's answer now: if pinroll registered it from the same revision, for the same
+// digest, with the same content, it is reused. This is what makes a redelivery after a
+// partial failure register nothing twice.
+func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, audit Audit, want *ecs.RegisterTaskDefinitionInput, seen *discover.TaskDefinition) (string, error) {
+	if seen == nil {
+		family := aws.ToString(reg.From.Definition.Family)
+		out, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(family),
+			Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
+		})
+		if err != nil {
+			return "", fmt.Errorf("describe latest revision of %s: %w", family, err)
+		}
+		seen = &discover.TaskDefinition{Definition: out.TaskDefinition, Tags: out.Tags}
 	}
-	latest := out.TaskDefinition
+	latest := seen.Definition
 	if latest == nil || aws.ToString(latest.TaskDefinitionArn) == reg.FromARN() {
 		return "", nil
 	}
-	tags := tagMap(out.Tags)
+	tags := tagMap(seen.Tags)
 	if tags[TagPrevious] != reg.FromARN() || tags[TagDigest] != audit.Digest {
 		return "", nil
 	}
@@ -491,11 +500,4 @@ func tagMap(tags []types.Tag) map[string]string {
 		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	return m
-}
-
-func shortARN(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }

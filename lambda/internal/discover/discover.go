@@ -58,6 +58,11 @@ type TaskDefinition struct {
 type Fleet struct {
 	Services        []Service
 	TaskDefinitions map[string]*TaskDefinition // by task definition ARN
+	// Latest holds, by family, the latest ACTIVE revision ECS named during this discovery —
+	// for the families discovery had to describe (not those it found in the cache). Apply
+	// uses it to know, without another call, whether an earlier attempt already registered
+	// the revision it is about to register.
+	Latest map[string]*TaskDefinition
 }
 
 // Cache holds task definitions by ARN. ARNs with a revision never change, so entries never
@@ -134,7 +139,7 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 			return nil, err
 		}
 	}
-	r := &run{d: d, tds: make(map[string]*TaskDefinition)}
+	r := &run{d: d, tds: make(map[string]*TaskDefinition), latest: make(map[string]*TaskDefinition), families: make(map[string]*sync.Mutex)}
 	r.g, ctx = errgroup.WithContext(ctx)
 	for _, op := range []string{"ListServices", "DescribeServices", "DescribeTaskDefinition"} {
 		r.gates[gateIndex(op)] = make(chan struct{}, d.limit())
@@ -166,7 +171,7 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 			services = append(services, batch...)
 		}
 	}
-	return &Fleet{Services: services, TaskDefinitions: r.tds}, nil
+	return &Fleet{Services: services, TaskDefinitions: r.tds, Latest: r.latest}, nil
 }
 
 // run is one Discover: its goroutines, the calls in flight and the task definitions found.
@@ -175,8 +180,10 @@ type run struct {
 	g     *errgroup.Group
 	gates [3]chan struct{} // per operation: one slot per call in flight
 
-	mu  sync.Mutex
-	tds map[string]*TaskDefinition // by ARN; nil while being described
+	mu       sync.Mutex
+	tds      map[string]*TaskDefinition // by ARN; nil while being described
+	latest   map[string]*TaskDefinition // by family: its latest revision, as ECS named it
+	families map[string]*sync.Mutex     // by family: one description of a family at a time
 }
 
 func gateIndex(op string) int {
@@ -278,12 +285,15 @@ func (r *run) taskDefinition(ctx context.Context, arn string) {
 		return
 	}
 	r.tds[arn] = nil // being described
+	family := Family(arn)
+	if r.families[family] == nil {
+		r.families[family] = &sync.Mutex{}
+	}
+	lock := r.families[family]
 	r.g.Go(func() error {
-		var td *TaskDefinition
-		err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
-			td, err = r.d.describe(ctx, arn)
-			return err
-		})
+		lock.Lock() // the family's first description may bring this one
+		defer lock.Unlock()
+		td, err := r.describeOf(ctx, family, arn)
 		if err != nil {
 			return err
 		}
@@ -292,6 +302,52 @@ func (r *run) taskDefinition(ctx context.Context, arn string) {
 		r.mu.Unlock()
 		return nil
 	})
+}
+
+// describeOf describes arn, a revision of family. The first revision of a family a run
+// needs is asked for by family name: ECS answers with the family's latest revision, which
+// is usually the very one needed — and then the run also knows that no later revision
+// exists, which spares apply a call. Otherwise the answer is cached (and remembered as the
+// family's latest) and arn is described by itself.
+func (r *run) describeOf(ctx context.Context, family, arn string) (*TaskDefinition, error) {
+	if td, ok := r.d.Cache.Get(arn); ok {
+		return td, nil // a sibling's family description brought it
+	}
+	r.mu.Lock()
+	_, known := r.latest[family]
+	r.mu.Unlock()
+	if !known && family != "" {
+		var latest *TaskDefinition
+		err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
+			latest, err = r.d.describe(ctx, family)
+			return err
+		})
+		if err == nil {
+			r.mu.Lock()
+			r.latest[family] = latest
+			r.mu.Unlock()
+			if aws.ToString(latest.Definition.TaskDefinitionArn) == arn {
+				return latest, nil
+			}
+		}
+		// A family without an ACTIVE revision cannot be described by name; by ARN it can.
+	}
+	var td *TaskDefinition
+	err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
+		td, err = r.d.describe(ctx, arn)
+		return err
+	})
+	return td, err
+}
+
+// Family is the family of a task definition ARN (…:task-definition/<family>:<revision>).
+func Family(arn string) string {
+	i := strings.LastIndex(arn, "/")
+	j := strings.LastIndex(arn, ":")
+	if i < 0 || j <= i {
+		return ""
+	}
+	return arn[i+1 : j]
 }
 
 // FromSDK keeps what pinroll needs of a described service.

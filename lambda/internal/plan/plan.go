@@ -48,7 +48,10 @@ type Plan struct {
 // Registration is one task definition to copy with some container images replaced, and
 // the services to move to the copy.
 type Registration struct {
-	From       *discover.TaskDefinition
+	From *discover.TaskDefinition
+	// Latest is the family's latest revision as discovery saw it (nil: not known), so apply
+	// can tell without a call whether an earlier attempt registered this change already.
+	Latest     *discover.TaskDefinition
 	Images     map[string]string // container name → new image
 	Containers []report.ContainerChange
 	Services   []discover.Service
@@ -109,7 +112,7 @@ func Make(in Input) Plan {
 		key := svc.TaskDefinition + fmt.Sprint(changes)
 		reg := byChange[key]
 		if reg == nil {
-			reg = &Registration{From: td, Images: map[string]string{}, Containers: changes}
+			reg = &Registration{From: td, Latest: in.Fleet.Latest[aws.ToString(td.Definition.Family)], Images: map[string]string{}, Containers: changes}
 			for _, c := range changes {
 				reg.Images[c.Name] = c.To
 			}

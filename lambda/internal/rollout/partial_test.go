@@ -40,9 +40,11 @@ func TestRetryAfterPartialFailureReusesTheRevision(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		fail []string
+		cold bool // the redelivery lands on a new process, with an empty cache
 	}{
-		{"one of three updates fails", []string{"b"}},
-		{"every update fails after the register", []string{"a", "b", "c"}},
+		{"one of three updates fails", []string{"b"}, false},
+		{"every update fails after the register", []string{"a", "b", "c"}, false},
+		{"every update fails, redelivered to a new process", []string{"a", "b", "c"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, cfg aws.Config) {
@@ -73,6 +75,9 @@ func TestRetryAfterPartialFailureReusesTheRevision(t *testing.T) {
 					t.Errorf("first delivery reports %d services done, want %d", len(incomplete.Done), 3-len(tc.fail))
 				}
 
+				if tc.cold {
+					engine = rollout.New(config.Config{}, client, ecr.NewFromConfig(recorded), slog.New(slog.DiscardHandler))
+				}
 				rep, err := engine.HandleRaw(context.Background(), event)
 				if err != nil || rep.Outcome != report.Deployed {
 					t.Fatalf("redelivery: %v, %+v", err, rep)

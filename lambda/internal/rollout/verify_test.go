@@ -179,9 +179,8 @@ func TestMissingPinnedDigestIsRolledBackAndReportedAsAFailure(t *testing.T) {
 }
 
 // The calls one push makes in the incident's world, operation by operation: the lower bound
-// plus one DescribeTaskDefinition per registered family (the idempotency check) and one
-// DescribeServices per cluster and ten services updated (the re-read that protects concurrent
-// runs).
+// plus one DescribeServices per cluster and ten services updated (the re-read that protects
+// concurrent runs).
 func TestIncidentPushCallCount(t *testing.T) {
 	w := newIncidentWorld(t, emulator.Options{})
 	w.srv.Emulator().ResetCalls()
@@ -193,7 +192,7 @@ func TestIncidentPushCallCount(t *testing.T) {
 		"ListClusters":           1,     // prod, dev
 		"ListServices":           2,     // one page per cluster
 		"DescribeServices":       2 + 1, // one batch per cluster; then prod's services re-read before they are updated
-		"DescribeTaskDefinition": 3 + 2, // backend, backend-worker, backend-dev; then each changed family's latest
+		"DescribeTaskDefinition": 3,     // backend, backend-worker, backend-dev, each by family name: the latest, so no earlier attempt to look for
 		"RegisterTaskDefinition": 2,     // backend, backend-worker
 		"UpdateService":          2,     // prod/api, prod/worker
 	}
