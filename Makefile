@@ -25,6 +25,7 @@ dist/pinroll: $(shell find lambda -name '*.go' -not -name '*_test.go') go.mod go
 
 test: node_modules/.bin/cdk ## every test: unit, scenarios (moto + emulator), Lambda runtime, CDK, fuzz smoke
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -run 'TestPeakHeap' ./lambda/internal/bench/  # without -race, which inflates the heap
 	$(MAKE) --no-print-directory fuzz-smoke cfn-lint
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
