@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -38,25 +39,42 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return print(stdout, "reconcile", rep, *asJSON)
 }
 
-// rollback moves a service back to its previous revision and pauses it.
-func rollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rollback", stderr)
-	cluster := fs.String("cluster", "", "the service's cluster (required)")
-	service := fs.String("service", "", "the service (required)")
-	why := fs.String("reason", "rolled back by hand", "why, recorded in the pinroll:paused tag")
-	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
+// serviceFlags are the flags of a command that acts on one service.
+type serviceFlags struct{ cluster, service, endpoint *string }
+
+func newServiceFlags(fs *flag.FlagSet) serviceFlags {
+	return serviceFlags{
+		cluster:  fs.String("cluster", "", "the service's cluster (required)"),
+		service:  fs.String("service", "", "the service (required)"),
+		endpoint: fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)"),
+	}
+}
+
+// parse parses args and checks that a service is named.
+func (f serviceFlags) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cluster == "" || *service == "" || fs.NArg() > 0 {
+	if *f.cluster == "" || *f.service == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return exitError{2}
 	}
-	engine, aws, err := newEngine(ctx, *endpoint, false, false, stderr)
+	return nil
+}
+
+// rollback moves a service back to its previous revision and pauses it.
+func rollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback", stderr)
+	f := newServiceFlags(fs)
+	why := fs.String("reason", "rolled back by hand", "why, recorded in the pinroll:paused tag")
+	if err := f.parse(fs, args); err != nil {
+		return err
+	}
+	engine, aws, err := newEngine(ctx, *f.endpoint, false, false, stderr)
 	if err != nil {
 		return err
 	}
-	rb, err := engine.Rollback(ctx, aws.ecs, *cluster, *service, operator(), *why, time.Now())
+	rb, err := engine.Rollback(ctx, aws.ecs, *f.cluster, *f.service, operator(), *why, time.Now())
 	if err != nil {
 		return err
 	}
@@ -68,29 +86,23 @@ func rollback(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // resume lifts a pause.
 func resume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("resume", stderr)
-	cluster := fs.String("cluster", "", "the service's cluster (required)")
-	service := fs.String("service", "", "the service (required)")
-	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
-	if err := fs.Parse(args); err != nil {
+	f := newServiceFlags(fs)
+	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	if *cluster == "" || *service == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return exitError{2}
-	}
-	engine, aws, err := newEngine(ctx, *endpoint, false, false, stderr)
+	engine, aws, err := newEngine(ctx, *f.endpoint, false, false, stderr)
 	if err != nil {
 		return err
 	}
-	was, err := engine.Resume(ctx, aws.ecs, *cluster, *service)
+	was, err := engine.Resume(ctx, aws.ecs, *f.cluster, *f.service)
 	if err != nil {
 		return err
 	}
 	if was == "" {
-		fmt.Fprintf(stdout, "%s/%s was not paused; nothing to do\n", *cluster, *service)
+		fmt.Fprintf(stdout, "%s/%s was not paused; nothing to do\n", *f.cluster, *f.service)
 		return nil
 	}
-	fmt.Fprintf(stdout, "%s/%s resumed (was paused: %s); the next push or reconciliation deploys it\n", *cluster, *service, was)
+	fmt.Fprintf(stdout, "%s/%s resumed (was paused: %s); the next push deploys it (reconciliation too, when its containers are pinned)\n", *f.cluster, *f.service, was)
 	return nil
 }
 

@@ -65,6 +65,8 @@ func Worth(rep report.Report) bool {
 		return true
 	case report.Skipped:
 		return stale(rep) || len(paused(rep)) > 0
+	case report.Unchanged:
+		return len(paused(rep)) > 0 // a paused service held back while others were current
 	}
 	return false
 }
@@ -83,7 +85,7 @@ func Subject(rep report.Report) string {
 		s = "ROLLED BACK " + rep.Reason // "deployment ecs-svc/… of prod/api (backend:2, sha256:…) failed …"
 	case Failed:
 		s = "FAILED " + rep.Kind + " event " + rep.EventID + ": " + rep.Reason
-	case report.Skipped:
+	case report.Skipped, report.Unchanged:
 		if names := paused(rep); len(names) > 0 {
 			s = "PAUSED " + list(names) + ": not deployed " + image
 		} else {

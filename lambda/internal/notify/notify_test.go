@@ -65,6 +65,10 @@ func TestWorth(t *testing.T) {
 	if !Worth(report.Report{Outcome: report.Skipped, Reason: "stale event: …"}) {
 		t.Error("a stale push is worth a notification")
 	}
+	held := []report.Service{{Cluster: "prod", Service: "api", Why: "paused (pinroll:paused=alice)"}}
+	if !Worth(report.Report{Outcome: report.Unchanged, Skipped: held}) || Subject(report.Report{Outcome: report.Unchanged, Skipped: held, Image: image}) != "PAUSED api: not deployed content-marketing-swarm-backend:latest@sha256:b18964317305" {
+		t.Error("a push that a pause held back is worth a notification, even when the other services were current")
+	}
 }
 
 type fakeSNS struct{ got []*sns.PublishInput }
