@@ -63,22 +63,13 @@ func main() {
 			defer cancel()
 		}
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			ctx = rollout.WithHomeAccount(ctx, accountOf(lc.InvokedFunctionArn))
+			ctx = rollout.WithHomeAccount(ctx, rollout.AccountOf(lc.InvokedFunctionArn))
 			engine := *engine
 			engine.Log = log.With("request_id", lc.AwsRequestID)
 			return engine.HandleRaw(ctx, raw)
 		}
 		return engine.HandleRaw(ctx, raw)
 	})
-}
-
-// accountOf returns the account of an ARN (arn:partition:service:region:account:…).
-func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 5 {
-		return ""
-	}
-	return parts[4]
 }
 
 // logLevel maps Lambda's application log level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).

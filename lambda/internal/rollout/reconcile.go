@@ -53,7 +53,7 @@ func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Rep
 	}
 	home := homeAccount(ctx, r.Account)
 	if home == "" && len(fleet.Services) > 0 {
-		home = accountOfARN(fleet.Services[0].ClusterARN) // a local run: the account ECS answers for
+		home = AccountOf(fleet.Services[0].ClusterARN) // a local run: the account ECS answers for
 	}
 	tags := e.pinnedTags(fleet, home)
 	current, err := e.currentImages(ctx, tags)
@@ -225,8 +225,8 @@ func (e *Engine) olderThanPinned(pt *pinnedTag, now imageState, current map[stri
 	return ""
 }
 
-// accountOfARN returns the account field of an ARN (arn:partition:service:region:account:…).
-func accountOfARN(arn string) string {
+// AccountOf returns the account field of an ARN (arn:partition:service:region:account:…).
+func AccountOf(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) < 6 {
 		return ""
