@@ -1,5 +1,5 @@
 // Command infra is the CDK app that deploys pinroll (cdk.json: "app": "go run ./infra").
-// Configuration comes from the CDK context; see infra/DEPLOY.md.
+// Configuration comes from the CDK context; README "Deploy" lists every key.
 package main
 
 import (

@@ -69,7 +69,7 @@ type Props struct {
 	CodePath string
 }
 
-// Defaults that are design decisions, not accidents; see DESIGN.md and AWS-NOTES.md.
+// Defaults that are design decisions, not accidents; README "Deploy" explains each.
 const (
 	DefaultCodePath            = "dist"
 	DefaultReservedConcurrency = 1

@@ -45,7 +45,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
-// `pinroll replay --json` prints one report per line, shaped as DESIGN.md says.
+// `pinroll replay --json` prints one report per line, shaped as README "The report" says.
 func TestReplayJSONMatchesTheDesignedReport(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	url := seededMoto(t)
@@ -61,7 +61,7 @@ func TestReplayJSONMatchesTheDesignedReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rep); err != nil {
 		t.Fatal(err)
 	}
-	// The report's top-level keys of DESIGN.md, plus "skipped" (the CODE_DEPLOY service).
+	// The report's top-level keys of README "The report", plus "skipped" (the CODE_DEPLOY service).
 	if diff := cmp.Diff([]string{"changes", "event_id", "image", "kind", "near_misses", "outcome", "reason", "skipped"}, keys(rep)); diff != "" {
 		t.Errorf("report keys (-want +got):\n%s", diff)
 	}

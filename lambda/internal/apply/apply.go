@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pinroll/pinroll/lambda/contract"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
@@ -51,12 +52,12 @@ type ECS interface {
 
 var _ ECS = (*ecs.Client)(nil)
 
-// Audit tags on every revision pinroll registers (DESIGN.md).
+// Audit tags on every revision pinroll registers (README, "Idempotent by construction").
 const (
-	TagTag      = "pinroll:tag"
-	TagDigest   = "pinroll:digest"
-	TagEvent    = "pinroll:event"
-	TagPrevious = "pinroll:previous"
+	TagTag      = contract.TagTag
+	TagDigest   = contract.TagDigest
+	TagEvent    = contract.TagEvent
+	TagPrevious = contract.TagPrevious
 )
 
 // Audit is what the audit tags record.

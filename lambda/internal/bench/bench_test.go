@@ -136,12 +136,12 @@ func planHeap(tb testing.TB, n int) (peak, live, base uint64) {
 			Status: "ACTIVE", TaskDefinition: arn, Controller: "ECS", DesiredCount: 2, Tags: map[string]string{"team": "platform"},
 		})
 	}
-	target := imageref.Target{Host: registry, Path: "app", Tag: "latest", Digest: awstest.Digest(NextManifest)}
+	target := imageref.Pushed{Host: registry, Path: "app", Tag: "latest", Digest: awstest.Digest(NextManifest)}
 	runtime.GC()
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	p := plan.Make(plan.Input{Target: target, Fleet: f})
+	p := plan.Make(plan.Input{Pushed: target, Fleet: f})
 	runtime.ReadMemStats(&after)
 	if p.Services() != 10 { // task definitions td-00000…td-00004, each run by 2 services
 		tb.Fatalf("planned %d updates over %d services, want 10", p.Services(), n)

@@ -83,7 +83,7 @@ func (n *Naive) Push(ctx context.Context, raw []byte) ([]report.Change, error) {
 			}
 		}
 	}
-	pl := plan.Make(plan.Input{Target: p.Target(), Fleet: f})
+	pl := plan.Make(plan.Input{Pushed: p.Pushed(), Fleet: f})
 	return (&apply.Applier{ECS: n.ECS}).Apply(ctx, pl, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID})
 }
 

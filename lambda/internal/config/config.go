@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pinroll/pinroll/lambda/contract"
 )
 
-// Config is the function's configuration (DESIGN.md, "Function configuration").
+// Config is the function's configuration (README, "Configuration").
 type Config struct {
 	// Clusters in scope, names or ARNs. Empty: every cluster in the account and region.
 	Clusters []string
@@ -30,14 +32,14 @@ type Config struct {
 	ParameterPrefix string
 }
 
-// Variable names, exported so the CLI and the CDK app speak of the same things.
+// Variable names (lambda/contract holds them, shared with the CDK app).
 const (
-	EnvClusters         = "PINROLL_CLUSTERS"
-	EnvDryRun           = "PINROLL_DRY_RUN"
-	EnvRequireOptIn     = "PINROLL_REQUIRE_OPT_IN"
-	EnvRegistryAccounts = "PINROLL_REGISTRY_ACCOUNTS"
-	EnvNotifyTopicARN   = "PINROLL_NOTIFY_TOPIC_ARN"
-	EnvParameterPrefix  = "PINROLL_PARAMETER_PREFIX"
+	EnvClusters         = contract.EnvClusters
+	EnvDryRun           = contract.EnvDryRun
+	EnvRequireOptIn     = contract.EnvRequireOptIn
+	EnvRegistryAccounts = contract.EnvRegistryAccounts
+	EnvNotifyTopicARN   = contract.EnvNotifyTopicARN
+	EnvParameterPrefix  = contract.EnvParameterPrefix
 )
 
 var (

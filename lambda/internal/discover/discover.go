@@ -29,7 +29,7 @@ type ECS interface {
 
 var _ ECS = (*ecs.Client)(nil)
 
-// API limits that shape the calls (AWS-NOTES.md, "Limits and delivery").
+// API limits that shape the calls (README, "Performance": ECS's documented per-account rates).
 const (
 	pageSize          = 100 // ListClusters and ListServices maximum page
 	describeBatchSize = 10  // DescribeServices maximum names per call

@@ -13,7 +13,7 @@ type Limit struct {
 	PerSecond float64
 }
 
-// ECSLimits are ECS's documented request rates (AWS-NOTES.md, "Limits and delivery") for the
+// ECSLimits are ECS's documented request rates (the ECS API reference's request throttling page) for the
 // operations discovery calls. Each operation has its own bucket.
 var ECSLimits = map[string]Limit{
 	"ListClusters":           {Burst: 50, PerSecond: 20},

@@ -139,15 +139,21 @@ func ECRHost(account, region string) string {
 	return h
 }
 
-// Target is the repository and tag that were pushed.
-type Target struct {
+// Pushed is the image that was pushed: its registry host, repository path, tag and digest.
+type Pushed struct {
 	Host, Path, Tag, Digest string
 }
 
-// Verdict is how one image reference relates to a Target.
+// Repository is the pushed repository as an image reference names it: host/path.
+func (p Pushed) Repository() string { return p.Host + "/" + p.Path }
+
+// Pinned is the pushed image pinned by digest: host/path:tag@digest.
+func (p Pushed) Pinned() string { return Pinned(p.Repository(), p.Tag, p.Digest) }
+
+// Verdict is how one image reference relates to a Pushed image.
 type Verdict struct {
-	Match         bool   // same host, same full path, tracks Target.Tag
-	AlreadyPinned bool   // Match and the reference is already pinned to Target.Digest
+	Match         bool   // same host, same full path, tracks Pushed.Tag
+	AlreadyPinned bool   // Match and the reference is already pinned to Pushed.Digest
 	NearMiss      bool   // looks related but must NOT change
 	Why           string // for a near miss: a short human reason
 	Ref           Ref
@@ -157,14 +163,14 @@ type Verdict struct {
 // returns an error only when image does not parse.
 //
 // A Match requires the registry host and the full repository path to be
-// byte-equal to the target's and the reference to track Target.Tag. Near
+// byte-equal to the target's and the reference to track Pushed.Tag. Near
 // misses are: the same path (or the same last path segment) on another
 // host; a look-alike path on the same host (one contains the other, the
 // same last segment, the same words plus some, or a small edit distance);
 // the same repository with another tag; the same repository pinned by
 // digest without a tag. Everything else is unrelated (the zero Verdict
 // apart from Ref).
-func Compare(t Target, image string) (Verdict, error) {
+func Compare(t Pushed, image string) (Verdict, error) {
 	ref, err := Parse(image)
 	if err != nil {
 		return Verdict{}, err

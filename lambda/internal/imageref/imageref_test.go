@@ -200,19 +200,19 @@ func TestECRHost(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	prodT := Target{Host: ecr, Path: prod, Tag: "latest", Digest: newD}
-	devT := Target{Host: ecr, Path: dev, Tag: "latest", Digest: devD}
-	appT := Target{Host: ecr, Path: "app", Tag: "latest", Digest: newD}
-	teamT := Target{Host: ecr, Path: "team/app", Tag: "v2", Digest: newD}
-	cnT := Target{Host: ecrCN, Path: "app", Tag: "latest", Digest: newD}
-	fipsT := Target{Host: ecrFIPS, Path: "app", Tag: "latest", Digest: newD}
-	hubT := Target{Host: "docker.io", Path: "library/nginx", Tag: "latest", Digest: newD}
-	backendT := Target{Host: ecr, Path: "backend", Tag: "latest", Digest: newD}
+	prodT := Pushed{Host: ecr, Path: prod, Tag: "latest", Digest: newD}
+	devT := Pushed{Host: ecr, Path: dev, Tag: "latest", Digest: devD}
+	appT := Pushed{Host: ecr, Path: "app", Tag: "latest", Digest: newD}
+	teamT := Pushed{Host: ecr, Path: "team/app", Tag: "v2", Digest: newD}
+	cnT := Pushed{Host: ecrCN, Path: "app", Tag: "latest", Digest: newD}
+	fipsT := Pushed{Host: ecrFIPS, Path: "app", Tag: "latest", Digest: newD}
+	hubT := Pushed{Host: "docker.io", Path: "library/nginx", Tag: "latest", Digest: newD}
+	backendT := Pushed{Host: ecr, Path: "backend", Tag: "latest", Digest: newD}
 
 	r := func(host, path, tag, digest string) Ref { return Ref{Host: host, Path: path, Tag: tag, Digest: digest} }
 	tests := []struct {
 		name   string
-		target Target
+		target Pushed
 		image  string
 		want   Verdict
 	}{
@@ -306,7 +306,7 @@ func TestCompare(t *testing.T) {
 			Verdict{Ref: r(ecr, "frontend", "", "")}},
 		{"prefix that is a word of the target", backendT, ecr + "/content-marketing-swarm-backend",
 			Verdict{NearMiss: true, Why: "different repository: content-marketing-swarm-backend is not backend", Ref: r(ecr, prod, "", "")}},
-		{"short unrelated names", Target{Host: ecr, Path: "ab", Tag: "latest"}, ecr + "/xyz",
+		{"short unrelated names", Pushed{Host: ecr, Path: "ab", Tag: "latest"}, ecr + "/xyz",
 			Verdict{Ref: r(ecr, "xyz", "", "")}},
 	}
 	for _, tt := range tests {
@@ -323,8 +323,8 @@ func TestCompare(t *testing.T) {
 }
 
 func TestCompareRejectsWhatDoesNotParse(t *testing.T) {
-	appT := Target{Host: ecr, Path: "app", Tag: "latest", Digest: newD}
-	prodT := Target{Host: ecr, Path: prod, Tag: "latest", Digest: newD}
+	appT := Pushed{Host: ecr, Path: "app", Tag: "latest", Digest: newD}
+	prodT := Pushed{Host: ecr, Path: prod, Tag: "latest", Digest: newD}
 	for _, image := range []string{
 		ecr + "/app/../app-dev",
 		ecr + "/app/./x",
@@ -352,7 +352,7 @@ func TestCompareRejectsWhatDoesNotParse(t *testing.T) {
 		"@" + newD,
 		ecr + "/" + strings.Replace(prod, "a", "а", 1),
 	} {
-		for _, target := range []Target{appT, prodT} {
+		for _, target := range []Pushed{appT, prodT} {
 			v, err := Compare(target, image)
 			if err == nil {
 				t.Errorf("Compare(%q, %q) = %+v, want a parse error", target.Path, image, v)
@@ -369,7 +369,7 @@ func TestCompareRejectsWhatDoesNotParse(t *testing.T) {
 }
 
 // A Match must never be produced by anything but byte equality of host and path.
-func checkCompareInvariants(t *testing.T, target Target, image string, v Verdict, err error) {
+func checkCompareInvariants(t *testing.T, target Pushed, image string, v Verdict, err error) {
 	t.Helper()
 	if err != nil {
 		if v != (Verdict{}) {
@@ -414,7 +414,7 @@ func FuzzCompare(f *testing.F) {
 		f.Add(s.host, s.path, s.tag, s.digest, s.image)
 	}
 	f.Fuzz(func(t *testing.T, host, path, tag, digest, image string) {
-		target := Target{Host: host, Path: path, Tag: tag, Digest: digest}
+		target := Pushed{Host: host, Path: path, Tag: tag, Digest: digest}
 		v, err := Compare(target, image)
 		checkCompareInvariants(t, target, image, v, err)
 	})
@@ -452,7 +452,7 @@ func FuzzParse(f *testing.F) {
 		// A reference always matches the target made of itself.
 		tag, ok := r.Tracks()
 		if ok {
-			v, err := Compare(Target{Host: r.Host, Path: r.Path, Tag: tag, Digest: r.Digest}, s)
+			v, err := Compare(Pushed{Host: r.Host, Path: r.Path, Tag: tag, Digest: r.Digest}, s)
 			if err != nil || !v.Match || v.AlreadyPinned != (r.Digest != "") {
 				t.Fatalf("Compare against itself: %+v, %v", v, err)
 			}

@@ -11,16 +11,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/pinroll/pinroll/lambda/contract"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 )
 
-// Service tags that owners set on their services (DESIGN.md, "Service tags").
+// Service tags that owners set on their services (README, "Policies"; lambda/contract).
 const (
-	TagEnabled = "pinroll:enabled"
-	TagPolicy  = "pinroll:policy"
-	TagPaused  = "pinroll:paused"
+	TagEnabled = contract.TagEnabled
+	TagPolicy  = contract.TagPolicy
+	TagPaused  = contract.TagPaused
 )
 
 // DefaultNearMissLimit caps the near misses a plan lists, so a report stays small.
@@ -28,7 +29,7 @@ const DefaultNearMissLimit = 20
 
 // Input is everything the planner looks at.
 type Input struct {
-	Target       imageref.Target // the pushed repository, tag and digest
+	Pushed       imageref.Pushed // the pushed repository, tag and digest
 	Fleet        *discover.Fleet
 	RequireOptIn bool // only services tagged pinroll:enabled=true
 	// NearMissLimit caps Plan.NearMisses; zero means DefaultNearMissLimit.
@@ -89,7 +90,7 @@ func Make(in Input) Plan {
 			continue
 		}
 		policy, policyErr := ParsePolicy(svc.Tags[TagPolicy])
-		changes, pinned, misses := containers(in.Target, svc, td, policy)
+		changes, pinned, misses := containers(in.Pushed, svc, td, policy)
 		p.addNearMisses(misses, limit)
 		if len(changes) == 0 && pinned == 0 {
 			continue // the service does not use the pushed repository and tag
@@ -104,7 +105,7 @@ func Make(in Input) Plan {
 		}
 		if len(changes) == 0 {
 			p.Unchanged = append(p.Unchanged, report.Service{Cluster: svc.Cluster, Service: svc.Name,
-				Why: "already pinned to " + in.Target.Digest})
+				Why: "already pinned to " + in.Pushed.Digest})
 			continue
 		}
 		// Services sharing a task definition share one registration — unless their policies
@@ -129,8 +130,8 @@ func Make(in Input) Plan {
 
 // containers compares each container of td with the target: the changes to make, how many
 // containers already run the digest, and the near misses.
-func containers(t imageref.Target, svc discover.Service, td *discover.TaskDefinition, policy Policy) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
-	to := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
+func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefinition, policy Policy) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
+	to := t.Pinned()
 	for _, c := range td.Definition.ContainerDefinitions {
 		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
 		v, err := imageref.Compare(t, image)

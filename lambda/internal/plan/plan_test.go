@@ -19,7 +19,7 @@ const (
 	old      = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
 )
 
-var target = imageref.Target{Host: registry, Path: "backend", Tag: "latest", Digest: digest}
+var target = imageref.Pushed{Host: registry, Path: "backend", Tag: "latest", Digest: digest}
 
 // fleet builds a discovered fleet: each service runs a task definition of the given images
 // (container name → image).
@@ -197,7 +197,7 @@ func TestMake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFleet()
 			tc.build(f)
-			got := summarize(Make(Input{Target: target, Fleet: &f.Fleet, RequireOptIn: tc.requireOptIn}))
+			got := summarize(Make(Input{Pushed: target, Fleet: &f.Fleet, RequireOptIn: tc.requireOptIn}))
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
@@ -210,7 +210,7 @@ func TestNearMissesAreCapped(t *testing.T) {
 	for i := range 30 {
 		f.service("dev", fmt.Sprintf("svc-%02d", i), f.taskDef(fmt.Sprintf("td-%02d", i), [2]string{"app", registry + "/backend-dev:latest"}))
 	}
-	p := Make(Input{Target: target, Fleet: &f.Fleet})
+	p := Make(Input{Pushed: target, Fleet: &f.Fleet})
 	if len(p.NearMisses) != DefaultNearMissLimit || p.NearMissesOmitted != 30-DefaultNearMissLimit {
 		t.Errorf("near misses: %d listed, %d omitted; want %d and %d", len(p.NearMisses), p.NearMissesOmitted, DefaultNearMissLimit, 30-DefaultNearMissLimit)
 	}
@@ -221,7 +221,7 @@ func TestMakeDoesNotModifyItsInput(t *testing.T) {
 	f.service("prod", "b", f.taskDef("api", [2]string{"app", registry + "/backend:latest"}))
 	f.service("prod", "a", f.taskDef("api", [2]string{"app", registry + "/backend:latest"}))
 	before := fmt.Sprint(f.Services)
-	Make(Input{Target: target, Fleet: &f.Fleet})
+	Make(Input{Pushed: target, Fleet: &f.Fleet})
 	if after := fmt.Sprint(f.Services); after != before {
 		t.Errorf("Make reordered or changed the fleet's services:\n%s\n%s", before, after)
 	}
@@ -250,8 +250,8 @@ func TestSemverPolicy(t *testing.T) {
 		t.Run(tc.policy+" "+tc.current+"→"+tc.pushed, func(t *testing.T) {
 			f := newFleet()
 			f.service("prod", "api", f.taskDef("api", [2]string{"app", at(tc.current)}), tag(TagPolicy, tc.policy))
-			pushed := imageref.Target{Host: registry, Path: "backend", Tag: tc.pushed, Digest: digest}
-			p := Make(Input{Target: pushed, Fleet: &f.Fleet})
+			pushed := imageref.Pushed{Host: registry, Path: "backend", Tag: tc.pushed, Digest: digest}
+			p := Make(Input{Pushed: pushed, Fleet: &f.Fleet})
 			got := ""
 			switch {
 			case len(p.Registrations) == 1:
@@ -271,7 +271,7 @@ func TestSemverAndTrackServicesSharingATaskDefinitionGetTheirOwnRevisions(t *tes
 	td := f.taskDef("api", [2]string{"app", registry + "/backend:1.4.2"})
 	f.service("prod", "follows-version", td, tag(TagPolicy, "semver"))
 	f.service("prod", "pinned-to-1.4.2", td)
-	p := Make(Input{Target: imageref.Target{Host: registry, Path: "backend", Tag: "1.4.3", Digest: digest}, Fleet: &f.Fleet})
+	p := Make(Input{Pushed: imageref.Pushed{Host: registry, Path: "backend", Tag: "1.4.3", Digest: digest}, Fleet: &f.Fleet})
 	if len(p.Registrations) != 1 || len(p.Registrations[0].Services) != 1 || p.Registrations[0].Services[0].Name != "follows-version" {
 		t.Errorf("want only the semver service moved, got %+v", summarize(p))
 	}

@@ -65,7 +65,7 @@ func (p Policy) upgrade(ref imageref.Ref, pushedTag string) (ok bool, why string
 }
 
 // semverChange is the container change for a semver upgrade, or a near miss.
-func semverChange(p Policy, t imageref.Target, v imageref.Verdict, name, image string) (*report.ContainerChange, string) {
+func semverChange(p Policy, t imageref.Pushed, v imageref.Verdict, name, image string) (*report.ContainerChange, string) {
 	if !p.Semver || v.Match || v.Ref.Host != t.Host || v.Ref.Path != t.Path || v.Ref.Tag == "" {
 		return nil, ""
 	}
@@ -73,5 +73,5 @@ func semverChange(p Policy, t imageref.Target, v imageref.Verdict, name, image s
 	if !ok {
 		return nil, why
 	}
-	return &report.ContainerChange{Name: name, From: image, To: imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)}, ""
+	return &report.ContainerChange{Name: name, From: image, To: t.Pinned()}, ""
 }

@@ -1,5 +1,5 @@
 // Package report is the one JSON document pinroll produces for every event it handles
-// (DESIGN.md, "Report"). The function returns it, logs it, and may publish it; the CLI
+// (README, "The report"). The function returns it, logs it, and may publish it; the CLI
 // prints it. Field names are a contract: change them only together with README and tests.
 package report
 

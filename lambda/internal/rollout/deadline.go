@@ -38,7 +38,7 @@ const maxReplans = 3
 // rollback) are planned again from the revision they run now and applied again, so no
 // concurrent change is lost. What the new plans find already pinned or not deployable is
 // added to rep.
-func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, t imageref.Target, audit apply.Audit, rep *report.Report) ([]report.Change, error) {
+func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, t imageref.Pushed, audit apply.Audit, rep *report.Report) ([]report.Change, error) {
 	var changes []report.Change
 	var running map[string]string // what moved services run now
 	for round := 0; ; round++ {
@@ -74,7 +74,7 @@ func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, t imageref.Ta
 }
 
 // replan plans the push again for services that moved, from the revisions they run now.
-func (e *Engine) replan(ctx context.Context, t imageref.Target, moved []apply.Moved) (plan.Plan, error) {
+func (e *Engine) replan(ctx context.Context, t imageref.Pushed, moved []apply.Moved) (plan.Plan, error) {
 	fleet := &discover.Fleet{TaskDefinitions: map[string]*discover.TaskDefinition{}}
 	for _, m := range moved {
 		arn := m.Service.TaskDefinition
@@ -87,5 +87,5 @@ func (e *Engine) replan(ctx context.Context, t imageref.Target, moved []apply.Mo
 		}
 		fleet.Services = append(fleet.Services, m.Service)
 	}
-	return plan.Make(plan.Input{Target: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn}), nil
+	return plan.Make(plan.Input{Pushed: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn}), nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
-	"github.com/pinroll/pinroll/lambda/internal/imageref"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
@@ -112,8 +111,8 @@ func (e *CurrencyError) Unwrap() error { return e.Err }
 
 // Push deploys a pushed image to every service that tracks its repository and tag.
 func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error) {
-	t := p.Target()
-	pinned := imageref.Pinned(t.Host+"/"+t.Path, t.Tag, t.Digest)
+	t := p.Pushed()
+	pinned := t.Pinned()
 	rep := report.Report{EventID: p.EventID, Kind: string(trigger.KindPush), Image: pinned}
 	if why := p.Ignore(); why != "" {
 		rep.Image = ""
@@ -150,9 +149,9 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 // deploy plans a push that is known to be current against a discovered fleet and applies
 // the plan (unless this is a dry run). Push and reconciliation share it.
 func (e *Engine) deploy(ctx context.Context, p trigger.Push, fleet *discover.Fleet, rep report.Report) (report.Report, error) {
-	t := p.Target()
+	t := p.Pushed()
 	log := e.Log.With("event_id", p.EventID, "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
-	pl := plan.Make(plan.Input{Target: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
+	pl := plan.Make(plan.Input{Pushed: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
 	rep.Unchanged, rep.Skipped = pl.Unchanged, pl.Skipped
 	rep.NearMisses, rep.NearMissesOmitted = pl.NearMisses, pl.NearMissesOmitted
 	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
@@ -164,7 +163,7 @@ func (e *Engine) deploy(ctx context.Context, p trigger.Push, fleet *discover.Fle
 		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(pl.Unchanged), "service"), p.Digest)
 		return rep, nil
 	case pl.Empty():
-		why := fmt.Sprintf("no service in scope tracks %s:%s", t.Host+"/"+t.Path, t.Tag)
+		why := fmt.Sprintf("no service in scope tracks %s:%s", t.Repository(), t.Tag)
 		if n := len(pl.Skipped); n > 0 {
 			why = fmt.Sprintf("%s tracks %s:%s but may not be deployed (see skipped)", count(n, "service"), p.Repository, p.Tag)
 		}

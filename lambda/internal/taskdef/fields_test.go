@@ -18,7 +18,7 @@ var handledOtherwise = map[string]string{
 }
 
 // notInput lists the fields of types.TaskDefinition that RegisterTaskDefinition
-// does not accept (AWS-NOTES.md, "Re-registering a task definition").
+// does not accept (the RegisterTaskDefinition API reference: these are output-only).
 var notInput = map[string]string{
 	"TaskDefinitionArn":  "assigned by ECS",
 	"Revision":           "assigned by ECS",
@@ -28,7 +28,7 @@ var notInput = map[string]string{
 	"RegisteredAt":       "assigned by ECS",
 	"RegisteredBy":       "assigned by ECS",
 	"DeregisteredAt":     "assigned by ECS",
-	// Not in AWS-NOTES.md but output-only too: set by DeleteTaskDefinitions.
+	// Output-only too: set by DeleteTaskDefinitions.
 	"DeleteRequestedAt": "assigned by ECS",
 }
 

@@ -138,8 +138,8 @@ func TestSamplePushValues(t *testing.T) {
 	if got := ev.Push.Host(); got != ecrHost {
 		t.Errorf("Host() = %q", got)
 	}
-	wantTarget := imageref.Target{Host: ecrHost, Path: prodRepo, Tag: "latest", Digest: newDigest}
-	if diff := cmp.Diff(wantTarget, ev.Push.Target()); diff != "" {
+	wantTarget := imageref.Pushed{Host: ecrHost, Path: prodRepo, Tag: "latest", Digest: newDigest}
+	if diff := cmp.Diff(wantTarget, ev.Push.Pushed()); diff != "" {
 		t.Errorf("Target (-want +got):\n%s", diff)
 	}
 	// The incident, end to end: the dev push must not match the prod task definition.
@@ -147,7 +147,7 @@ func TestSamplePushValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := imageref.Compare(dev.Push.Target(), ecrHost+"/"+prodRepo+":latest")
+	v, err := imageref.Compare(dev.Push.Pushed(), ecrHost+"/"+prodRepo+":latest")
 	if err != nil || v.Match || !v.NearMiss {
 		t.Errorf("dev push against prod image: %+v, %v", v, err)
 	}
@@ -155,7 +155,7 @@ func TestSamplePushValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := imageref.Compare(other.Push.Target(), ecrHost+"/"+prodRepo); err != nil || v.Match {
+	if v, err := imageref.Compare(other.Push.Pushed(), ecrHost+"/"+prodRepo); err != nil || v.Match {
 		t.Errorf("other-account push against this account's image: %+v, %v", v, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/pinroll/pinroll/lambda/contract"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
 )
 
@@ -29,12 +30,12 @@ const (
 
 // The (source, detail-type) pairs Decode accepts.
 const (
-	SourceECR            = "aws.ecr"
-	DetailTypeECRImage   = "ECR Image Action"
-	SourceECS            = "aws.ecs"
-	DetailTypeDeployment = "ECS Deployment State Change"
-	SourceEvents         = "aws.events"
-	DetailTypeScheduled  = "Scheduled Event"
+	SourceECR            = contract.SourceECR
+	DetailTypeECRImage   = contract.DetailTypeECRImage
+	SourceECS            = contract.SourceECS
+	DetailTypeDeployment = contract.DetailTypeDeployment
+	SourceEvents         = contract.SourceEvents
+	DetailTypeScheduled  = contract.DetailTypeScheduled
 )
 
 // MaxEventSize is EventBridge's own limit on an event (256 KiB).
@@ -73,9 +74,9 @@ type Push struct {
 // Host is the ECR registry host the image was pushed to.
 func (p Push) Host() string { return imageref.ECRHost(p.Account, p.Region) }
 
-// Target is the repository and tag that were pushed, for imageref.Compare.
-func (p Push) Target() imageref.Target {
-	return imageref.Target{Host: p.Host(), Path: p.Repository, Tag: p.Tag, Digest: p.Digest}
+// Pushed is the image that was pushed, for imageref.Compare.
+func (p Push) Pushed() imageref.Pushed {
+	return imageref.Pushed{Host: p.Host(), Path: p.Repository, Tag: p.Tag, Digest: p.Digest}
 }
 
 // Image config media types that mean "this is a container image".
