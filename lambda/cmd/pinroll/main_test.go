@@ -69,15 +69,18 @@ func TestReplayJSONMatchesTheDesignedReport(t *testing.T) {
 		t.Errorf("outcome %v, kind %v", rep["outcome"], rep["kind"])
 	}
 	change := rep["changes"].([]any)[0].(map[string]any)
-	if diff := cmp.Diff([]string{"cluster", "containers", "previous_task_definition", "service", "task_definition"}, keys(change)); diff != "" {
+	if diff := cmp.Diff([]string{"account", "cluster", "containers", "previous_task_definition", "service", "task_definition"}, keys(change)); diff != "" {
 		t.Errorf("change keys (-want +got):\n%s", diff)
+	}
+	if change["account"] != "123456789012" {
+		t.Errorf("change account %v, want the service's account 123456789012", change["account"])
 	}
 	container := change["containers"].([]any)[0].(map[string]any)
 	if diff := cmp.Diff([]string{"from", "name", "to"}, keys(container)); diff != "" {
 		t.Errorf("container keys (-want +got):\n%s", diff)
 	}
 	miss := rep["near_misses"].([]any)[0].(map[string]any)
-	if diff := cmp.Diff([]string{"cluster", "container", "image", "service", "why"}, keys(miss)); diff != "" {
+	if diff := cmp.Diff([]string{"account", "cluster", "container", "image", "service", "why"}, keys(miss)); diff != "" {
 		t.Errorf("near miss keys (-want +got):\n%s", diff)
 	}
 	if !strings.HasSuffix(rep["image"].(string), "/content-marketing-swarm-backend:latest@sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d") {

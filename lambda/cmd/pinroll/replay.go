@@ -51,7 +51,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := print(stdout, path, rep, *asJSON); err != nil {
 			return err
 		}
-		if rep.Failed() {
+		if rep.IsFailure() {
 			failed++
 		}
 	}

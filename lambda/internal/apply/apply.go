@@ -65,6 +65,9 @@ type Audit struct {
 	Tag, Digest, EventID string
 }
 
+// MaxTags is ECS's limit of user tags on one resource (aws: tags do not count).
+const MaxTags = 50
+
 // updateConcurrency keeps UpdateService calls well under ECS's 5/s sustained rate.
 const updateConcurrency = 4
 
@@ -80,10 +83,67 @@ type Applier struct {
 	Retryer aws.Retryer
 }
 
-// IncompleteError says that a plan was applied only in part: which step failed, what had
-// been done and what had not. Retrying the same event finishes the job (Lambda does so).
+// Moved is a service whose task definition changed under the run: before its update (it was
+// not updated) or between the re-read and the update (the update replaced someone else's).
+// Service.TaskDefinition is the revision to plan again from; Running is what the service
+// runs now (the same, or, when the update replaced someone else's, the revision it set).
+type Moved struct {
+	Service discover.Service
+	Running string
+}
+
+// Result is what Apply did. Every service of the plan ends in exactly one of its lists:
+// Changes (moved to the new revision, or found on it already), Moved (changed under the run:
+// plan again), Gone (deleted or no longer ACTIVE), Failed (refused for good) or Pending (a
+// transient failure: a retry finishes it).
+type Result struct {
+	Changes []report.Change
+	Moved   []Moved
+	Gone    []report.Service
+	Failed  []report.Service
+	Pending []Step
+}
+
+// Step is a step that failed for a reason a retry can fix, and the services it left undone.
+type Step struct {
+	Name     string   // "register a new revision of api:7", "update service prod/api"
+	Services []string // cluster/service
+	Err      error
+}
+
+// Add appends o's lists to r's.
+func (r *Result) Add(o Result) {
+	r.Changes = append(r.Changes, o.Changes...)
+	r.Moved = append(r.Moved, o.Moved...)
+	r.Gone = append(r.Gone, o.Gone...)
+	r.Failed = append(r.Failed, o.Failed...)
+	r.Pending = append(r.Pending, o.Pending...)
+}
+
+// Err is nil when nothing is pending, else the IncompleteError that names every pending step.
+func (r Result) Err() error {
+	if len(r.Pending) == 0 {
+		return nil
+	}
+	ie := &IncompleteError{Done: r.Changes}
+	steps := make([]string, len(r.Pending))
+	errs := make([]error, len(r.Pending))
+	for i, st := range r.Pending {
+		steps[i], errs[i] = st.Name, st.Err
+		ie.Pending = append(ie.Pending, st.Services...)
+	}
+	ie.Step, ie.Err = strings.Join(steps, "; "), errs[0]
+	if len(errs) > 1 {
+		ie.Err = errors.Join(errs...)
+	}
+	return ie
+}
+
+// IncompleteError says that a plan was applied only in part, for reasons a retry can fix
+// (throttling, 5xx, timeouts, lost answers): which steps failed, what had been done and what
+// had not. Redelivering the same event finishes the job (Lambda does so). Result.Err builds it.
 type IncompleteError struct {
-	Step    string          // "register a new revision of api:7", "update service prod/api"
+	Step    string          // the failed steps, joined
 	Done    []report.Change // services moved before the failure
 	Pending []string        // services ("cluster/service") not moved
 	Err     error
@@ -99,92 +159,49 @@ func (e *IncompleteError) Error() string {
 
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
-// Moved is a service whose task definition changed under the run: before its update (it was
-// not updated) or between the re-read and the update (the update replaced someone else's).
-// Service.TaskDefinition is the revision to plan again from; Running is what the service
-// runs now (the same, or, when the update replaced someone else's, the revision it set).
-type Moved struct {
-	Service discover.Service
-	Running string
-}
-
-// Result is what Run did.
-type Result struct {
-	Changes []report.Change
-	Moved   []Moved
-}
-
-// Apply registers the plan's revisions and updates its services, returning the changes made.
-// A service that moved to another task definition since discovery is not updated and makes
-// the result an IncompleteError (a redelivery plans again); use Run to plan again at once.
-func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit) ([]report.Change, error) {
-	res, err := a.Run(ctx, p, audit)
-	if err == nil && len(res.Moved) > 0 {
-		err = MovedError(res)
+// MovedStep is the pending step of services that kept moving under the run, when planning
+// again has been tried often enough.
+func MovedStep(moved []Moved) Step {
+	services := make([]discover.Service, len(moved))
+	for i, m := range moved {
+		services[i] = m.Service
 	}
-	return res.Changes, err
+	n := names(services)
+	return Step{Name: "update service " + abbreviate(n, 5), Services: n,
+		Err: errors.New("the service's task definition changed while pinroll was deploying; planning again from the new revision is needed")}
 }
 
-// MovedError is the IncompleteError for services that moved under a run.
-func MovedError(res Result) *IncompleteError {
-	names := make([]string, len(res.Moved))
-	for i, m := range res.Moved {
-		names[i] = m.Service.Cluster + "/" + m.Service.Name
-	}
-	return &IncompleteError{
-		Step: "update service " + abbreviate(names, 5), Done: res.Changes, Pending: names,
-		Err: errors.New("the service's task definition changed while pinroll was deploying; planning again from the new revision is needed"),
-	}
-}
-
-// Run registers the plan's revisions, then updates its services. A failure in one task
-// definition or service does not stop the others (unless the context is done); the error
-// lists every step that failed, the changes made and the services not moved. Services that
-// moved under the run are in Result.Moved, not in the error.
-func (a *Applier) Run(ctx context.Context, p plan.Plan, audit Audit) (Result, error) {
-	return a.RunExpecting(ctx, p, audit, nil)
-}
-
-// RunExpecting is Run for a plan made again after services moved: running maps a service
-// (Key) to the task definition it is known to run now, when that is not the one its plan
-// starts from.
-func (a *Applier) RunExpecting(ctx context.Context, p plan.Plan, audit Audit, running map[string]string) (Result, error) {
-	var failed []*IncompleteError
+// Apply registers the plan's revisions, then moves its services to them. running maps a
+// service to the task definition it is known to run now, when that is not the one its plan
+// starts from (a plan made again after services moved); nil for a first plan.
+//
+// A failure in one task definition or service does not stop the others (unless the context
+// is done). A request ECS refuses as invalid fails its services for good (Result.Failed); any
+// other failure leaves them pending (Result.Pending, Result.Err).
+func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running map[discover.ServiceID]string) Result {
+	var res Result
 	var targets []target
 	for _, reg := range p.Registrations {
 		step := "register a new revision of " + report.Revision(reg.FromARN())
-		if err := ctx.Err(); err != nil {
-			failed = append(failed, &IncompleteError{Step: step, Pending: names(reg.Services), Err: err})
-			continue
+		arn, err := "", ctx.Err()
+		if err == nil {
+			arn, err = a.register(ctx, reg, audit)
 		}
-		arn, err := a.register(ctx, reg, audit)
-		if err != nil {
-			failed = append(failed, &IncompleteError{Step: step, Pending: names(reg.Services), Err: err})
-			continue
+		switch {
+		case err == nil:
+			for _, svc := range reg.Services {
+				targets = append(targets, target{svc: svc, arn: arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition)})
+			}
+		case Refused(err):
+			for _, svc := range reg.Services {
+				res.Failed = append(res.Failed, serviceEntry(svc, step+": "+err.Error()))
+			}
+		default:
+			res.Pending = append(res.Pending, Step{Name: step, Services: names(reg.Services), Err: err})
 		}
-		for _, svc := range reg.Services {
-			targets = append(targets, target{svc: svc, arn: arn, containers: reg.Containers, running: cmp.Or(running[Key(svc)], svc.TaskDefinition)})
-		}
 	}
-	var res Result
-	if ie := a.update(ctx, targets, &res); ie != nil {
-		failed = append(failed, ie)
-	}
-	switch len(failed) {
-	case 0:
-		return res, nil
-	case 1:
-		failed[0].Done = res.Changes
-		return res, failed[0]
-	}
-	steps := make([]string, len(failed))
-	errs := make([]error, len(failed))
-	var pending []string
-	for i, f := range failed {
-		steps[i], errs[i] = f.Step, f.Err
-		pending = append(pending, f.Pending...)
-	}
-	return res, &IncompleteError{Step: strings.Join(steps, "; "), Done: res.Changes, Pending: pending, Err: errors.Join(errs...)}
+	a.update(ctx, targets, &res)
+	return res
 }
 
 // Input builds the registration input for reg: a field-for-field copy of the original with
@@ -218,6 +235,11 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 	in, err := Input(reg, audit)
 	if err != nil {
 		return "", err
+	}
+	if len(in.Tags) > MaxTags {
+		own := len(taskdef.RegisterTags(reg.From.Tags, nil))
+		return "", &RefusedError{Reason: fmt.Sprintf("%s has %d tags of its own and pinroll adds %d (%s, %s, %s, %s); ECS allows %d a resource: remove %d of its tags to let pinroll deploy it",
+			report.Revision(reg.FromARN()), own, len(in.Tags)-own, TagTag, TagDigest, TagEvent, TagPrevious, MaxTags, len(in.Tags)-MaxTags)}
 	}
 	retryer := a.Retryer
 	once := func(o *ecs.Options) {
@@ -317,16 +339,13 @@ type target struct {
 	running    string // the task definition the service is expected to run now
 }
 
-// Key names a service for RunExpecting.
-func Key(s discover.Service) string { return cmp.Or(s.ClusterARN, s.Cluster) + "/" + s.Name }
-
 // update moves every target service to its new revision, ten services of a cluster at a
 // time: the ten are re-read with one DescribeServices call right before they are updated, so
 // what is checked is fresh even in a fleet of thousands. A service that runs the new revision
 // already counts as done, one that runs neither it nor the planned-from revision is Moved.
 // One service failing does not stop the others: each update is independent, and the more are
 // done, the less a retry has to do.
-func (a *Applier) update(ctx context.Context, targets []target, res *Result) *IncompleteError {
+func (a *Applier) update(ctx context.Context, targets []target, res *Result) {
 	outcomes := make([]outcome, len(targets))
 	byCluster := map[string][]int{}
 	var clusters []string
@@ -360,6 +379,8 @@ func (a *Applier) update(ctx context.Context, targets []target, res *Result) *In
 	for i, t := range targets {
 		o, svc := outcomes[i], t.svc
 		switch {
+		case o.err != nil && Refused(o.err):
+			res.Failed = append(res.Failed, serviceEntry(svc, "update service: "+o.err.Error()))
 		case o.err != nil:
 			failed = append(failed, svc.Cluster+"/"+svc.Name)
 			errs = append(errs, fmt.Errorf("%s/%s: %w", svc.Cluster, svc.Name, o.err))
@@ -368,18 +389,18 @@ func (a *Applier) update(ctx context.Context, targets []target, res *Result) *In
 			m.TaskDefinition = o.planFrom
 			res.Moved = append(res.Moved, Moved{Service: m, Running: o.running})
 		case o.gone:
+			res.Gone = append(res.Gone, serviceEntry(svc, "deleted or no longer ACTIVE while pinroll was deploying"))
 		default:
 			res.Changes = append(res.Changes, report.Change{
-				Cluster: svc.Cluster, Service: svc.Name,
+				Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name,
 				TaskDefinition: t.arn, PreviousTaskDefinition: t.running,
 				Containers: t.containers,
 			})
 		}
 	}
 	if len(failed) > 0 {
-		return &IncompleteError{Step: "update service " + abbreviate(failed, 5), Pending: failed, Err: errors.Join(errs...)}
+		res.Pending = append(res.Pending, Step{Name: "update service " + abbreviate(failed, 5), Services: failed, Err: errors.Join(errs...)})
 	}
-	return nil
 }
 
 // outcome is what happened to one service: updated (zero value), moved, gone or failed.
@@ -467,6 +488,10 @@ func replacedTaskDefinition(s *types.Service) string {
 		return ""
 	}
 	return aws.ToString(newest.TaskDefinition)
+}
+
+func serviceEntry(svc discover.Service, why string) report.Service {
+	return report.Service{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Why: why}
 }
 
 func names(services []discover.Service) []string {

@@ -84,7 +84,8 @@ func (n *Naive) Push(ctx context.Context, raw []byte) ([]report.Change, error) {
 		}
 	}
 	pl := plan.Make(plan.Input{Pushed: p.Pushed(), Fleet: f})
-	return (&apply.Applier{ECS: n.ECS}).Apply(ctx, pl, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID})
+	res := (&apply.Applier{ECS: n.ECS}).Apply(ctx, pl, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, nil)
+	return res.Changes, res.Err()
 }
 
 func (n *Naive) clusters(ctx context.Context) ([]string, error) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"golang.org/x/sync/errgroup"
@@ -46,6 +47,27 @@ type Service struct {
 	Controller     string // deployment controller: ECS, CODE_DEPLOY, EXTERNAL
 	DesiredCount   int32
 	Tags           map[string]string
+}
+
+// ServiceID identifies one service across clusters, accounts and regions: its ARN.
+type ServiceID string
+
+// ID is the service's identity (its ARN; cluster/name when ECS did not say).
+func (s Service) ID() ServiceID {
+	if s.ARN != "" {
+		return ServiceID(s.ARN)
+	}
+	return ServiceID(s.ClusterARN + "/" + s.Name)
+}
+
+// Account is the 12-digit account the service lives in, from its ARN ("" when unknown).
+func (s Service) Account() string {
+	for _, a := range []string{s.ARN, s.ClusterARN} {
+		if parsed, err := arn.Parse(a); err == nil {
+			return parsed.AccountID
+		}
+	}
+	return ""
 }
 
 // TaskDefinition is a described task definition and its tags.

@@ -51,14 +51,16 @@ type Event struct {
 	Now      time.Time
 }
 
-// Fields returns the log attributes that make one log line an EMF record: one metric set
-// per outcome (dimension Outcome), and the metrics themselves.
+// Fields returns the log attributes that make one log line an EMF record: the metrics, per
+// outcome (dimension Outcome) and, so that one alarm covers every outcome, without dimensions.
+// ServicesFailed counts services that no retry can deploy (the report's failed list).
 func (e Event) Fields() []any {
 	metrics := []map[string]string{
 		{"Name": "Events", "Unit": "Count"},
 		{"Name": "APICalls", "Unit": "Count"},
 		{"Name": "ServicesDeployed", "Unit": "Count"},
 		{"Name": "VerificationMismatches", "Unit": "Count"},
+		{"Name": "ServicesFailed", "Unit": "Count"},
 	}
 	fields := []any{
 		"Outcome", string(e.Outcome),
@@ -66,6 +68,7 @@ func (e Event) Fields() []any {
 		"APICalls", e.Calls,
 		"ServicesDeployed", len(e.Report.Changes) * boolInt(e.Outcome == report.Deployed),
 		"VerificationMismatches", mismatches(e.Report),
+		"ServicesFailed", len(e.Report.Failed),
 	}
 	if e.Outcome == report.Deployed && !e.PushTime.IsZero() {
 		metrics = append(metrics, map[string]string{"Name": "PushToDeploySeconds", "Unit": "Seconds"})
@@ -75,7 +78,7 @@ func (e Event) Fields() []any {
 		"Timestamp": e.Now.UnixMilli(),
 		"CloudWatchMetrics": []map[string]any{{
 			"Namespace":  Namespace,
-			"Dimensions": [][]string{{"Outcome"}},
+			"Dimensions": [][]string{{"Outcome"}, {}},
 			"Metrics":    metrics,
 		}},
 	}

@@ -27,9 +27,8 @@ var _ SNS = (*sns.Client)(nil)
 // MaxSubject is SNS's limit: a subject must be under 100 characters.
 const MaxSubject = 99
 
-// Failed is the outcome of a notification for an event that ended in an error. The function
-// itself returns the error (so the event is retried); only the notification carries it.
-const Failed report.Outcome = "failed"
+// Failed is the outcome of a notification for an event that ended in an error.
+const Failed = report.EventFailed
 
 // Topic publishes to one SNS topic.
 type Topic struct {
@@ -61,7 +60,7 @@ func (t *Topic) Notify(ctx context.Context, rep report.Report) (bool, error) {
 // was held back — not redeliveries, verifications that passed, or irrelevant events.
 func Worth(rep report.Report) bool {
 	switch rep.Outcome {
-	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, Failed:
+	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, report.Unverified, Failed:
 		return true
 	case report.Skipped:
 		return stale(rep) || len(paused(rep)) > 0
@@ -81,6 +80,8 @@ func Subject(rep report.Report) string {
 	switch rep.Outcome {
 	case report.Mismatch:
 		s = "MISMATCH " + strings.Join(serviceNames(rep.Verifications), ", ") + ": tasks do not run what they should"
+	case report.Unverified:
+		s = "UNVERIFIED " + rep.Reason
 	case report.RolledBack:
 		s = "ROLLED BACK " + rep.Reason // "deployment ecs-svc/… of prod/api (backend:2, sha256:…) failed …"
 	case Failed:
@@ -97,6 +98,9 @@ func Subject(rep report.Report) string {
 		if rep.Outcome == report.Planned {
 			s = "dry run: " + s
 		}
+		if n := len(rep.Failed); n > 0 {
+			s = fmt.Sprintf("FAILED %s (no retry helps); ", list(failedNames(rep.Failed))) + s
+		}
 	}
 	return truncate(s, MaxSubject)
 }
@@ -110,6 +114,14 @@ func shortImage(image string) string {
 		image = image[:i+8+12]
 	}
 	return image
+}
+
+func failedNames(failed []report.Service) []string {
+	names := make([]string, len(failed))
+	for i, f := range failed {
+		names[i] = f.Service
+	}
+	return names
 }
 
 func changed(changes []report.Change) (services, clusters []string) {

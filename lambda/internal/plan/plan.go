@@ -87,6 +87,8 @@ func Make(in Input) Plan {
 	for _, svc := range services {
 		td := in.Fleet.TaskDefinitions[svc.TaskDefinition]
 		if td == nil || td.Definition == nil {
+			// Discovery always describes what a service runs; a hole here is a bug to see.
+			p.Skipped = append(p.Skipped, entry(svc, "its task definition "+svc.TaskDefinition+" was not described"))
 			continue
 		}
 		policy, policyErr := ParsePolicy(svc.Tags[TagPolicy])
@@ -100,12 +102,11 @@ func Make(in Input) Plan {
 			why = policyErr.Error()
 		}
 		if why != "" {
-			p.Skipped = append(p.Skipped, report.Service{Cluster: svc.Cluster, Service: svc.Name, Why: why})
+			p.Skipped = append(p.Skipped, entry(svc, why))
 			continue
 		}
 		if len(changes) == 0 {
-			p.Unchanged = append(p.Unchanged, report.Service{Cluster: svc.Cluster, Service: svc.Name,
-				Why: "already pinned to " + in.Pushed.Digest})
+			p.Unchanged = append(p.Unchanged, entry(svc, "already pinned to "+in.Pushed.Digest))
 			continue
 		}
 		// Services sharing a task definition share one registration — unless their policies
@@ -148,15 +149,20 @@ func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefini
 			case change != nil:
 				changes = append(changes, *change)
 			case why != "":
-				misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: why})
+				misses = append(misses, report.NearMiss{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: why})
 			case v.NearMiss:
-				misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
+				misses = append(misses, report.NearMiss{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
 			}
 		case v.NearMiss:
-			misses = append(misses, report.NearMiss{Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
+			misses = append(misses, report.NearMiss{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Container: name, Image: image, Why: v.Why})
 		}
 	}
 	return changes, pinned, misses
+}
+
+// entry is the report line of a service left alone, and why.
+func entry(svc discover.Service, why string) report.Service {
+	return report.Service{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Why: why}
 }
 
 func (p *Plan) addNearMisses(misses []report.NearMiss, limit int) {

@@ -14,6 +14,7 @@ import (
 )
 
 const (
+	account  = "123456789012" // of every service below (their ARNs say so)
 	registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 	digest   = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
 	old      = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
@@ -140,7 +141,7 @@ func TestMake(t *testing.T) {
 			build: func(f *fleet) {
 				f.service("prod", "api", f.taskDef("api", [2]string{"app", pinned}))
 			},
-			want: summary{Unchanged: []report.Service{{Cluster: "prod", Service: "api", Why: "already pinned to " + digest}}},
+			want: summary{Unchanged: []report.Service{{Account: account, Cluster: "prod", Service: "api", Why: "already pinned to " + digest}}},
 		},
 		{
 			name: "another account's registry is a near miss, never a match",
@@ -164,12 +165,12 @@ func TestMake(t *testing.T) {
 			want: summary{
 				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/ok"},
 				Skipped: []report.Service{
-					{Cluster: "prod", Service: "bogus", Why: "pinroll:policy=newest is not a policy (known: track, semver, semver:<constraint>)"},
-					{Cluster: "prod", Service: "codedeploy", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
-					{Cluster: "prod", Service: "draining", Why: "service is DRAINING"},
-					{Cluster: "prod", Service: "external", Why: "deployment controller is EXTERNAL; pinroll deploys only services that ECS itself deploys"},
-					{Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
-					{Cluster: "prod", Service: "paused", Why: "paused (pinroll:paused=alice 2026-11-28 incident 42)"},
+					{Account: account, Cluster: "prod", Service: "bogus", Why: "pinroll:policy=newest is not a policy (known: track, semver, semver:<constraint>)"},
+					{Account: account, Cluster: "prod", Service: "codedeploy", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
+					{Account: account, Cluster: "prod", Service: "draining", Why: "service is DRAINING"},
+					{Account: account, Cluster: "prod", Service: "external", Why: "deployment controller is EXTERNAL; pinroll deploys only services that ECS itself deploys"},
+					{Account: account, Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
+					{Account: account, Cluster: "prod", Service: "paused", Why: "paused (pinroll:paused=alice 2026-11-28 incident 42)"},
 				},
 			},
 		},
@@ -183,7 +184,7 @@ func TestMake(t *testing.T) {
 			},
 			want: summary{
 				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/in"},
-				Skipped:       []report.Service{{Cluster: "prod", Service: "untagged", Why: "not opted in: PINROLL_REQUIRE_OPT_IN=true and the service is not tagged pinroll:enabled=true"}},
+				Skipped:       []report.Service{{Account: account, Cluster: "prod", Service: "untagged", Why: "not opted in: PINROLL_REQUIRE_OPT_IN=true and the service is not tagged pinroll:enabled=true"}},
 			},
 		},
 		{

@@ -20,6 +20,12 @@ const (
 	Verified   Outcome = "verified"    // every running task runs the pinned digest
 	Mismatch   Outcome = "mismatch"    // a running task does not run the pinned digest
 	RolledBack Outcome = "rolled_back" // the deployment failed and ECS rolled it back
+	// Unverified: nothing could be checked (no service, no running task, no container whose
+	// digest can be known), or a check could not be made. Never an all-clear.
+	Unverified Outcome = "unverified"
+	// EventFailed is the outcome of an event that ended in an error. The function returns the
+	// error (so the event is retried); only the log, the metrics and the notification carry it.
+	EventFailed Outcome = "failed"
 )
 
 // Report is the result of handling one event.
@@ -34,12 +40,17 @@ type Report struct {
 	Skipped    []Service  `json:"skipped,omitempty"`
 	NearMisses []NearMiss `json:"near_misses"`
 	// NearMissesOmitted counts near misses left out to keep the report small.
-	NearMissesOmitted int            `json:"near_misses_omitted,omitempty"`
-	Verifications     []Verification `json:"verifications,omitempty"`
+	NearMissesOmitted int `json:"near_misses_omitted,omitempty"`
+	// Failed lists services that no retry can deploy: ECS or ECR refused the request as
+	// invalid (a tag or size limit, a field it rejects). The others deploy; the event is not an
+	// error, because redelivering it cannot help.
+	Failed        []Service      `json:"failed,omitempty"`
+	Verifications []Verification `json:"verifications,omitempty"`
 }
 
 // Change is one service moved to a new task-definition revision.
 type Change struct {
+	Account                string            `json:"account"`
 	Cluster                string            `json:"cluster"`
 	Service                string            `json:"service"`
 	TaskDefinition         string            `json:"task_definition"`
@@ -56,6 +67,7 @@ type ContainerChange struct {
 
 // Service names a service that was left alone, and why.
 type Service struct {
+	Account string `json:"account"`
 	Cluster string `json:"cluster"`
 	Service string `json:"service"`
 	Why     string `json:"why"`
@@ -63,6 +75,7 @@ type Service struct {
 
 // NearMiss is a container whose image looks related to the pushed one but is not it.
 type NearMiss struct {
+	Account   string `json:"account"`
 	Cluster   string `json:"cluster"`
 	Service   string `json:"service"`
 	Container string `json:"container"`
@@ -72,6 +85,7 @@ type NearMiss struct {
 
 // Verification compares what one container of one task runs with what it should run.
 type Verification struct {
+	Account   string `json:"account,omitempty"`
 	Cluster   string `json:"cluster"`
 	Service   string `json:"service"`
 	Task      string `json:"task,omitempty"`
@@ -99,8 +113,15 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(r))
 }
 
-// Failed reports whether the outcome is a failure an operator must look at.
-func (r Report) Failed() bool { return r.Outcome == Mismatch || r.Outcome == RolledBack }
+// IsFailure reports whether an operator must look at the report: a verification that failed
+// or could not be made, a rollback, an event that failed, or a service that failed for good.
+func (r Report) IsFailure() bool {
+	switch r.Outcome {
+	case Mismatch, RolledBack, Unverified, EventFailed:
+		return true
+	}
+	return len(r.Failed) > 0
+}
 
 // Summary is a readable rendering for terminals: the outcome line, then one line per change,
 // skip and near miss.
@@ -125,6 +146,9 @@ func (r Report) Summary() string {
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "\n  %-28s skipped: %s", s.Cluster+"/"+s.Service, s.Why)
+	}
+	for _, s := range r.Failed {
+		fmt.Fprintf(&b, "\n  %-28s FAILED, not deployed: %s", s.Cluster+"/"+s.Service, s.Why)
 	}
 	for _, n := range r.NearMisses {
 		fmt.Fprintf(&b, "\n  %-28s near miss, not touched: %s (%s)", n.Cluster+"/"+n.Service, n.Image, n.Why)

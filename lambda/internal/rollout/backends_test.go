@@ -1,6 +1,7 @@
 package rollout_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -16,6 +17,14 @@ import (
 var moto *awstest.Moto
 
 func TestMain(m *testing.M) {
+	// The fault matrix's cells (the package's only parallel tests) spend most of their time
+	// waiting out client timeouts, not on a core: run 16 at once unless -parallel says otherwise.
+	flag.Parse()
+	parallelGiven := false
+	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
+	if !parallelGiven {
+		_ = flag.Set("test.parallel", "16")
+	}
 	var err error
 	moto, err = awstest.StartMoto()
 	if err != nil {

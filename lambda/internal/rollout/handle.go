@@ -48,7 +48,7 @@ func (e *Engine) HandleRaw(ctx context.Context, raw []byte) (rep report.Report, 
 	}
 	rep.Normalize()
 	level := slog.LevelInfo
-	if rep.Failed() {
+	if rep.IsFailure() {
 		level = slog.LevelError
 	}
 	e.Log.Log(ctx, level, "report", "event_id", rep.EventID, "kind", rep.Kind, "outcome", string(rep.Outcome), "reason", rep.Reason, "report", rep)

@@ -98,12 +98,9 @@ func TestFaultMatrix(t *testing.T) {
 
 	var mu sync.Mutex
 	results := map[string]string{}
+	// The group returns once every parallel cell has finished (the testing package waits for
+	// a subtest's parallel subtests), so the table below sees every result.
 	t.Run("cells", func(t *testing.T) {
-		// Cells run concurrently, each on its own emulator; most of their time is spent
-		// waiting out client timeouts, so more of them than cores run at once.
-		var wg sync.WaitGroup
-		slots := make(chan struct{}, 16)
-		defer wg.Wait()
 		for _, op := range ops {
 			for _, kind := range faults {
 				for _, d := range durations {
@@ -111,10 +108,9 @@ func TestFaultMatrix(t *testing.T) {
 					if !op.applied {
 						name = fmt.Sprintf("%s/%s-before/%s", op.op, kind, d.name)
 					}
-					wg.Add(1)
-					slots <- struct{}{}
-					go t.Run(name, func(t *testing.T) {
-						defer func() { <-slots; wg.Done() }()
+					t.Run(name, func(t *testing.T) {
+						// Each cell has its own emulator; see TestMain for how many run at once.
+						t.Parallel()
 						w, event := matrixWorld(t)
 						digest := digestOf("app v2")
 						w.em.InjectFault(op.op, emulator.Fault{Kind: kind, Delay: faultDelay, Applied: op.applied}, d.times)

@@ -175,15 +175,30 @@ func (e *Engine) deploy(ctx context.Context, p trigger.Push, fleet *discover.Fle
 		return rep, nil
 	}
 
-	changes, err := e.applyAndReplan(ctx, pl, t, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
-	rep.Changes = changes
-	if err != nil {
-		log.Error("apply failed", "error", err, "services_updated", len(changes))
+	res := e.applyAndReplan(ctx, pl, t, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
+	rep.Changes, rep.Failed = res.Changes, res.Failed
+	rep.Skipped = append(rep.Skipped, res.Gone...)
+	if err := res.Err(); err != nil {
+		log.Error("apply failed", "error", err, "services_updated", len(res.Changes))
 		return rep, err
 	}
-	rep.Outcome = report.Deployed
-	rep.Reason = summary(changes, p.Digest, "now")
-	log.Info("deployed", "services_updated", len(changes))
+	for _, f := range res.Failed {
+		log.Error("service cannot be deployed; no retry helps", "cluster", f.Cluster, "service", f.Service, "why", f.Why)
+	}
+	switch {
+	case len(res.Changes) == 0 && len(res.Failed) > 0:
+		// Not an error: redelivering the event cannot help, so it must not loop into the
+		// dead-letter queue. The outcome, the log, the metric and the notification say it.
+		rep.Outcome = report.EventFailed
+		rep.Reason = fmt.Sprintf("no service deployed: %s refused by ECS for good (see failed)", count(len(res.Failed), "service"))
+	default:
+		rep.Outcome = report.Deployed
+		rep.Reason = summary(res.Changes, p.Digest, "now")
+		if n := len(res.Failed); n > 0 {
+			rep.Reason += fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
+		}
+	}
+	log.Info("deployed", "services_updated", len(res.Changes), "services_failed", len(res.Failed))
 	return rep, nil
 }
 

@@ -332,8 +332,8 @@ func TestCodeDeployServiceIsSkippedWithAReason(t *testing.T) {
 
 		rep := h.mustHandle(awstest.PushEvent("e1", awstest.Account, "app", "latest", digest))
 		want := []report.Service{
-			{Cluster: "prod", Service: "blue-green", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
-			{Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
+			{Account: awstest.Account, Cluster: "prod", Service: "blue-green", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
+			{Account: awstest.Account, Cluster: "prod", Service: "opted-out", Why: "pinroll:enabled=false"},
 		}
 		if diff := cmp.Diff(want, rep.Skipped); diff != "" {
 			t.Errorf("skipped (-want +got):\n%s", diff)

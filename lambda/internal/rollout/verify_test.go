@@ -171,7 +171,7 @@ func TestMissingPinnedDigestIsRolledBackAndReportedAsAFailure(t *testing.T) {
 		}
 	}
 	rolledBack := slices.ContainsFunc(api, func(r report.Report) bool {
-		return r.Outcome == report.RolledBack && r.Failed() && strings.Contains(r.Reason, "rolled it back") && r.Image != ""
+		return r.Outcome == report.RolledBack && r.IsFailure() && strings.Contains(r.Reason, "rolled it back") && r.Image != ""
 	})
 	if !rolledBack {
 		t.Fatalf("prod/api (circuit breaker with rollback): %+v; want one rolled_back report, a failure", api)
@@ -205,4 +205,36 @@ func TestIncidentPushCallCount(t *testing.T) {
 		}
 	}
 	t.Logf("one push in the incident world: %d AWS calls %v", total, got)
+}
+
+// A completed deployment whose tasks cannot be seen (here: the service was scaled to zero
+// before the event was handled) is not verified: an all-clear from zero checks is the
+// incident's own failure.
+func TestDeploymentWithNoTaskToCheckIsUnverified(t *testing.T) {
+	w := newIncidentWorld(t, emulator.Options{})
+	if rep, err := w.engine.HandleRaw(context.Background(), readEvent(t, "push-tagged.json")); err != nil || rep.Outcome != report.Deployed {
+		t.Fatalf("push: %v %+v", err, rep)
+	}
+	var completed []byte
+	for _, ev := range w.takeEvents() {
+		if strings.Contains(string(ev), "service/prod/api") && strings.Contains(string(ev), "SERVICE_DEPLOYMENT_COMPLETED") {
+			completed = ev
+		}
+	}
+	if completed == nil {
+		t.Fatal("no SERVICE_DEPLOYMENT_COMPLETED event for prod/api")
+	}
+	if _, err := ecs.NewFromConfig(w.cfg).UpdateService(context.Background(), &ecs.UpdateServiceInput{
+		Cluster: aws.String("prod"), Service: aws.String("api"), DesiredCount: aws.Int32(0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.takeEvents()
+	rep, err := w.engine.HandleRaw(context.Background(), completed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != report.Unverified || !rep.IsFailure() || !strings.Contains(rep.Reason, "prod/api") {
+		t.Errorf("deployment with no task to check: %s (%s); want unverified, a failure, naming prod/api", rep.Outcome, rep.Reason)
+	}
 }

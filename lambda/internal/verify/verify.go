@@ -195,16 +195,39 @@ func (t *TagDigests) Get(ctx context.Context, client ECR, account, repository, t
 	return digest, nil
 }
 
-// Outcome sums up verifications: verified when every one is OK.
+// Outcome sums up verifications. Mismatch when a running container runs another digest than
+// it should; else unverified when a check could not be made (no running task, no digest
+// reported, a tag ECR does not know) or when nothing was checked at all; verified only when
+// at least one container was checked and every check passed. An all-clear from zero checks
+// would be the incident's own failure.
 func Outcome(vs []report.Verification) (report.Outcome, string) {
-	bad := 0
+	var wrong, unknown, ok int
 	for _, v := range vs {
-		if !v.OK {
-			bad++
+		switch {
+		case v.OK:
+			ok++
+		case v.Running != "":
+			wrong++
+		default:
+			unknown++
 		}
 	}
-	if bad > 0 {
-		return report.Mismatch, fmt.Sprintf("%d of %d checks failed: running tasks do not run the digest they should", bad, len(vs))
+	switch {
+	case wrong > 0:
+		return report.Mismatch, fmt.Sprintf("%d of %d checks failed: running tasks do not run the digest they should", wrong+unknown, len(vs))
+	case unknown > 0:
+		return report.Unverified, fmt.Sprintf("%d of %d checks could not be made: %s", unknown, len(vs), firstWhy(vs))
+	case ok == 0:
+		return report.Unverified, "nothing was checked: no running task with a container whose digest can be known"
 	}
-	return report.Verified, fmt.Sprintf("every running container checked (%d) runs the digest it should", len(vs))
+	return report.Verified, fmt.Sprintf("every running container checked (%d) runs the digest it should", ok)
+}
+
+func firstWhy(vs []report.Verification) string {
+	for _, v := range vs {
+		if !v.OK && v.Running == "" {
+			return v.Cluster + "/" + v.Service + ": " + v.Why
+		}
+	}
+	return ""
 }
