@@ -36,10 +36,10 @@ func TestMalformedCorpus(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
 				}
-				if ev.Ignore() == "" {
-					t.Fatalf("decoded %+v, want an event Ignore() skips", ev)
+				if ev.SkipReason() == "" {
+					t.Fatalf("decoded %+v, want an event SkipReason() skips", ev)
 				}
-				t.Logf("skipped: %s", ev.Ignore())
+				t.Logf("skipped: %s", ev.SkipReason())
 				return
 			}
 			field, _, ok := strings.Cut(strings.TrimSuffix(name, ".json"), "__")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -114,7 +113,13 @@ func (d *decoder) add(field, value, format string, args ...any) {
 	d.problems = append(d.problems, &FieldError{Field: field, Value: value, Problem: fmt.Sprintf(format, args...)})
 }
 
-type object map[string]json.RawMessage
+// envelope is what every EventBridge event carries around its detail.
+type envelope struct {
+	id              string
+	time            time.Time
+	account, region string
+	resources       []string // nil when absent
+}
 
 func (d *decoder) decode(raw []byte) Event {
 	if len(raw) > MaxEventSize {
@@ -145,41 +150,22 @@ func (d *decoder) decode(raw []byte) Event {
 	for _, dup := range duplicateKeys(raw) {
 		d.add(dup, "", "duplicate key (JSON decoders disagree on which value wins; Go keeps the last)")
 	}
-	d.caseVariants(top, "", envelopeKeys)
+	r := d.reader(top, "", envelopeKeys)
+	env := d.envelope(r)
+	source := r.required("source")
+	detailType := r.required("detail-type")
+	detail := r.object("detail")
 
-	version, _ := d.str(top, "", "version", true)
-	if version != "" && version != "0" {
-		d.add("version", version, `want "0"`)
-	}
-	id, _ := d.str(top, "", "id", true)
-	if id != "" && !idRE.MatchString(id) {
-		d.add("id", id, "want 1 to 128 characters of [A-Za-z0-9._:/=+@-], starting with a letter or digit")
-	}
-	account, _ := d.str(top, "", "account", true)
-	if account != "" && !accountRE.MatchString(account) {
-		d.add("account", account, "want exactly 12 digits")
-	}
-	region, _ := d.str(top, "", "region", true)
-	if region != "" && !regionRE.MatchString(region) {
-		d.add("region", region, "not an AWS region name (like us-east-1)")
-	}
-	var when time.Time
-	if ts, ok := d.str(top, "", "time", true); ok {
-		when = d.timestamp("time", ts)
-	}
-	resources := d.strings(top, "resources")
-	source, _ := d.str(top, "", "source", true)
-	detailType, _ := d.str(top, "", "detail-type", true)
-	detail := d.object(top, "", "detail", true)
-
-	kind := Kind("")
 	switch {
 	case source == SourceECR && detailType == DetailTypeECRImage:
-		kind = KindPush
+		p := d.push(env, detail)
+		return Event{Kind: KindPush, ID: env.id, Push: &p}
 	case source == SourceECS && detailType == DetailTypeDeployment:
-		kind = KindDeployment
+		dep := d.deployment(env, detail)
+		return Event{Kind: KindDeployment, ID: env.id, Deployment: &dep}
 	case source == SourceEvents && detailType == DetailTypeScheduled:
-		kind = KindReconcile
+		rec := d.reconcile(env)
+		return Event{Kind: KindReconcile, ID: env.id, Reconcile: &rec}
 	case source == "" || detailType == "":
 		// already reported as missing
 	case source != SourceECR && source != SourceECS && source != SourceEvents:
@@ -188,62 +174,81 @@ func (d *decoder) decode(raw []byte) Event {
 	default:
 		d.add("detail-type", detailType, "is not an event pinroll accepts from source %q", source)
 	}
-
-	ev := Event{Kind: kind, ID: id}
-	switch kind {
-	case KindPush:
-		p := d.push(detail)
-		p.EventID, p.Time, p.Account, p.Region = id, when, account, region
-		ev.Push = &p
-	case KindDeployment:
-		dep := d.deployment(detail, resources, account, region)
-		dep.EventID, dep.Time, dep.Account, dep.Region = id, when, account, region
-		ev.Deployment = &dep
-	case KindReconcile:
-		for i, r := range resources {
-			d.arn(fmt.Sprintf("resources[%d]", i), r, ruleARNRE, "an EventBridge rule ARN (arn:aws:events:<region>:<account>:rule/<name>)", account, region)
-		}
-		ev.Reconcile = &Reconcile{EventID: id, Time: when, Account: account, Region: region}
-	}
-	return ev
+	return Event{ID: env.id}
 }
 
-func (d *decoder) push(detail object) Push {
-	if detail == nil {
-		return Push{}
+// envelope reads and checks the envelope's fields other than source,
+// detail-type and detail.
+func (d *decoder) envelope(r reader) envelope {
+	var env envelope
+	if version := r.required("version"); version != "" && version != "0" {
+		d.add("version", version, `want "0"`)
 	}
-	d.caseVariants(detail, "detail.", pushKeys)
-	var p Push
-	p.Result, _ = d.str(detail, "detail.", "result", true)
+	env.id = r.required("id")
+	if env.id != "" && !idRE.MatchString(env.id) {
+		d.add("id", env.id, "want 1 to 128 characters of [A-Za-z0-9._:/=+@-], starting with a letter or digit")
+	}
+	env.account = r.required("account")
+	if env.account != "" && !accountRE.MatchString(env.account) {
+		d.add("account", env.account, "want exactly 12 digits")
+	}
+	env.region = r.required("region")
+	if env.region != "" && !regionRE.MatchString(env.region) {
+		d.add("region", env.region, "not an AWS region name (like us-east-1)")
+	}
+	if ts := r.required("time"); ts != "" {
+		env.time = d.timestamp("time", ts)
+	}
+	env.resources = r.strings("resources")
+	return env
+}
+
+func (d *decoder) push(env envelope, detail object) Push {
+	p := Push{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
+	if detail == nil {
+		return p
+	}
+	r := d.reader(detail, "detail.", pushKeys)
+	p.Result = r.required("result")
 	if p.Result != "" && p.Result != "SUCCESS" && p.Result != "FAILURE" {
 		d.add("detail.result", p.Result, "want SUCCESS or FAILURE")
 	}
-	p.ActionType, _ = d.str(detail, "detail.", "action-type", true)
+	p.ActionType = r.required("action-type")
 	switch p.ActionType {
 	case "", "PUSH", "DELETE", "UPDATE_STORAGE_CLASS":
 	default:
 		d.add("detail.action-type", p.ActionType, "want PUSH, DELETE or UPDATE_STORAGE_CLASS")
 	}
-	if repo, ok := d.str(detail, "detail.", "repository-name", true); ok {
+	// A successful push always names its digest; failed pushes and some
+	// other actions come without one.
+	d.image(r, &p, p.Result == "SUCCESS" && p.ActionType == "PUSH")
+	return p
+}
+
+// image reads the fields that describe the image itself: repository, digest
+// (required when needDigest), tag and media types.
+func (d *decoder) image(r reader, p *Push, needDigest bool) {
+	if repo := r.required("repository-name"); repo != "" {
 		if why := checkRepository(repo); why != "" {
-			d.add("detail.repository-name", repo, "%s", why)
+			r.add("repository-name", repo, "%s", why)
 		} else {
 			p.Repository = repo
 		}
 	}
-	// A successful push always names its digest; failed pushes and some
-	// other actions come without one.
-	needDigest := p.Result == "SUCCESS" && p.ActionType == "PUSH"
-	if dg, ok := d.str(detail, "detail.", "image-digest", needDigest); ok {
-		if why := checkDigest(dg); why != "" {
-			d.add("detail.image-digest", dg, "%s", why)
-		} else {
-			p.Digest = dg
-		}
+	var dg string
+	if needDigest {
+		dg = r.required("image-digest")
+	} else {
+		dg, _ = r.optional("image-digest")
 	}
-	if tag, ok := d.str(detail, "detail.", "image-tag", false); ok && tag != "" {
+	if why := checkDigest(dg); why != "" {
+		r.add("image-digest", dg, "%s", why)
+	} else {
+		p.Digest = dg
+	}
+	if tag, _ := r.optional("image-tag"); tag != "" {
 		if why := checkTag(tag); why != "" {
-			d.add("detail.image-tag", tag, "%s", why)
+			r.add("image-tag", tag, "%s", why)
 		} else {
 			p.Tag = tag
 		}
@@ -252,27 +257,26 @@ func (d *decoder) push(detail object) Push {
 		key string
 		dst *string
 	}{{"manifest-media-type", &p.ManifestMediaType}, {"artifact-media-type", &p.ArtifactMediaType}} {
-		if mt, ok := d.str(detail, "detail.", f.key, false); ok && mt != "" {
+		if mt, _ := r.optional(f.key); mt != "" {
 			if !mediaTypeRE.MatchString(mt) {
-				d.add("detail."+f.key, mt, "not a media type (type/subtype)")
+				r.add(f.key, mt, "not a media type (type/subtype)")
 			} else {
 				*f.dst = mt
 			}
 		}
 	}
-	return p
 }
 
-func (d *decoder) deployment(detail object, resources []string, account, region string) Deployment {
-	var dep Deployment
+func (d *decoder) deployment(env envelope, detail object) Deployment {
+	dep := Deployment{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
 	switch {
-	case resources == nil:
+	case env.resources == nil:
 		d.add("resources", "", "missing; an ECS deployment event names its service ARN in resources[0]")
-	case len(resources) == 0:
+	case len(env.resources) == 0:
 		d.add("resources", "", "empty; an ECS deployment event names its service ARN in resources[0]")
 	default:
-		arn := resources[0]
-		if m := d.arn("resources[0]", arn, serviceARNRE, "an ECS service ARN (arn:aws:ecs:<region>:<account>:service/<cluster>/<service>)", account, region); m != nil {
+		arn := env.resources[0]
+		if m := d.arn("resources[0]", arn, serviceARNRE, "an ECS service ARN (arn:aws:ecs:<region>:<account>:service/<cluster>/<service>)", env); m != nil {
 			dep.ServiceARN, dep.Cluster, dep.Service = arn, m[4], m[5]
 			dep.ClusterARN = fmt.Sprintf("arn:%s:ecs:%s:%s:cluster/%s", m[1], m[2], m[3], m[4])
 		}
@@ -280,52 +284,58 @@ func (d *decoder) deployment(detail object, resources []string, account, region 
 	if detail == nil {
 		return dep
 	}
-	d.caseVariants(detail, "detail.", deploymentKeys)
-	if t, ok := d.str(detail, "detail.", "eventType", true); ok && t != "INFO" && t != "WARN" && t != "ERROR" {
-		d.add("detail.eventType", t, "want INFO, WARN or ERROR")
+	r := d.reader(detail, "detail.", deploymentKeys)
+	if t := r.required("eventType"); t != "" && t != "INFO" && t != "WARN" && t != "ERROR" {
+		r.add("eventType", t, "want INFO, WARN or ERROR")
 	}
-	if n, ok := d.str(detail, "detail.", "eventName", true); ok {
-		switch n {
-		case DeploymentInProgress, DeploymentCompleted, DeploymentFailed:
-			dep.EventName = n
-		default:
-			d.add("detail.eventName", n, "want %s, %s or %s", DeploymentInProgress, DeploymentCompleted, DeploymentFailed)
-		}
+	switch n := r.required("eventName"); n {
+	case "":
+	case DeploymentInProgress, DeploymentCompleted, DeploymentFailed:
+		dep.EventName = n
+	default:
+		r.add("eventName", n, "want %s, %s or %s", DeploymentInProgress, DeploymentCompleted, DeploymentFailed)
 	}
-	if id, ok := d.str(detail, "detail.", "deploymentId", true); ok {
+	if id := r.required("deploymentId"); id != "" {
 		if !deployIDRE.MatchString(id) {
-			d.add("detail.deploymentId", id, "want ecs-svc/<id>")
+			r.add("deploymentId", id, "want ecs-svc/<id>")
 		} else {
 			dep.DeploymentID = id
 		}
 	}
-	if ts, ok := d.str(detail, "detail.", "updatedAt", false); ok {
+	if ts, ok := r.optional("updatedAt"); ok {
 		d.timestamp("detail.updatedAt", ts)
 	}
-	dep.Reason, _ = d.str(detail, "detail.", "reason", false)
+	dep.Reason, _ = r.optional("reason")
 	return dep
+}
+
+func (d *decoder) reconcile(env envelope) Reconcile {
+	for i, r := range env.resources {
+		d.arn(fmt.Sprintf("resources[%d]", i), r, ruleARNRE, "an EventBridge rule ARN (arn:aws:events:<region>:<account>:rule/<name>)", env)
+	}
+	return Reconcile{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
 }
 
 // arn checks an ARN against re (whose first three groups are partition,
 // region and account) and against the event's own account and region and
 // their partition. It returns the submatches when all is well.
-func (d *decoder) arn(field, arn string, re *regexp.Regexp, want, account, region string) []string {
+func (d *decoder) arn(field, arn string, re *regexp.Regexp, want string, env envelope) []string {
 	m := re.FindStringSubmatch(arn)
 	if m == nil {
 		d.add(field, arn, "want %s", want)
 		return nil
 	}
 	ok := true
-	if m[2] != region {
-		d.add(field, arn, "region %q is not the event's region %q", m[2], region)
+	if m[2] != env.region {
+		d.add(field, arn, "region %q is not the event's region %q", m[2], env.region)
 		ok = false
 	}
-	if m[3] != account {
-		d.add(field, arn, "account %q is not the event's account %q", m[3], account)
+	if m[3] != env.account {
+		d.add(field, arn, "account %q is not the event's account %q", m[3], env.account)
 		ok = false
 	}
-	if p := partitionOf(region); m[1] != p {
-		d.add(field, arn, "partition %q does not hold region %q (want %q)", m[1], region, p)
+	if p := partitionOf(env.region); m[1] != p {
+		d.add(field, arn, "partition %q does not hold region %q (want %q)", m[1], env.region, p)
 		ok = false
 	}
 	if !ok {
@@ -359,89 +369,6 @@ func (d *decoder) timestamp(field, s string) time.Time {
 		d.add(field, s, "want an RFC 3339 time like 2019-11-16T01:54:34Z")
 	}
 	return t
-}
-
-// str reads a string field. A missing key and JSON null are both "absent";
-// ok is true when a string was read (possibly "").
-func (d *decoder) str(obj object, prefix, key string, required bool) (s string, ok bool) {
-	raw, present := obj[key]
-	if !present || string(raw) == "null" {
-		if required {
-			d.add(prefix+key, "", "missing")
-		}
-		return "", false
-	}
-	if raw[0] != '"' {
-		d.add(prefix+key, string(raw), "want a JSON string, got %s", jsonKind(raw))
-		return "", false
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		d.add(prefix+key, string(raw), "not a valid JSON string")
-		return "", false
-	}
-	if required && s == "" {
-		d.add(prefix+key, "", "empty")
-		return "", false
-	}
-	return s, true
-}
-
-// strings reads an optional array of strings; nil when absent.
-func (d *decoder) strings(obj object, key string) []string {
-	raw, present := obj[key]
-	if !present || string(raw) == "null" {
-		return nil
-	}
-	if raw[0] != '[' {
-		d.add(key, string(raw), "want a JSON array of strings, got %s", jsonKind(raw))
-		return nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		d.add(key, string(raw), "not a valid JSON array")
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		var s string
-		if it[0] != '"' || json.Unmarshal(it, &s) != nil {
-			d.add(fmt.Sprintf("%s[%d]", key, i), string(it), "want a JSON string, got %s", jsonKind(it))
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func (d *decoder) object(obj object, prefix, key string, required bool) object {
-	raw, present := obj[key]
-	if !present || string(raw) == "null" {
-		if required {
-			d.add(prefix+key, "", "missing")
-		}
-		return nil
-	}
-	if raw[0] != '{' {
-		d.add(prefix+key, string(raw), "want a JSON object, got %s", jsonKind(raw))
-		return nil
-	}
-	var o object
-	if err := json.Unmarshal(raw, &o); err != nil {
-		d.add(prefix+key, "", "not a valid JSON object")
-		return nil
-	}
-	return o
-}
-
-// caseVariants reports keys that differ from a known key only in letter case.
-func (d *decoder) caseVariants(obj object, prefix string, known []string) {
-	for key := range obj {
-		for _, k := range known {
-			if key != k && strings.EqualFold(key, k) {
-				d.add(prefix+key, "", "unexpected key; did you mean %q? (keys are case-sensitive)", k)
-			}
-		}
-	}
 }
 
 func checkRepository(s string) string {
@@ -563,80 +490,4 @@ func invalidUTF8At(raw []byte) int {
 		i += n
 	}
 	return -1
-}
-
-// duplicateKeys returns the paths of keys that occur twice in one object
-// (at most 10). raw must be valid JSON.
-func duplicateKeys(raw []byte) []string {
-	type frame struct {
-		object  bool
-		path    string
-		keys    map[string]bool
-		wantKey bool
-		key     string
-		index   int
-	}
-	var stack []*frame
-	var dups []string
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	childPath := func(f *frame) string {
-		if f.object {
-			if f.path == "" {
-				return f.key
-			}
-			return f.path + "." + f.key
-		}
-		return fmt.Sprintf("%s[%d]", f.path, f.index)
-	}
-	valueDone := func() {
-		if len(stack) == 0 {
-			return
-		}
-		f := stack[len(stack)-1]
-		if f.object {
-			f.wantKey = true
-		} else {
-			f.index++
-		}
-	}
-	for len(dups) < 10 {
-		tok, err := dec.Token()
-		if err == io.EOF || err != nil {
-			break
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.wantKey {
-			if delim, ok := tok.(json.Delim); ok && delim == '}' {
-				stack = stack[:len(stack)-1]
-				valueDone()
-				continue
-			}
-			key, _ := tok.(string)
-			if top.keys[key] {
-				top.key = key
-				dups = append(dups, childPath(top))
-			}
-			top.keys[key] = true
-			top.key = key
-			top.wantKey = false
-			continue
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			path := ""
-			if top != nil {
-				path = childPath(top)
-			}
-			stack = append(stack, &frame{object: tok == json.Delim('{'), path: path, keys: map[string]bool{}, wantKey: true})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone()
-		default:
-			valueDone()
-		}
-	}
-	return dups
 }

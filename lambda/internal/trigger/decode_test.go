@@ -183,17 +183,9 @@ func TestDecodeDuplicateKeys(t *testing.T) {
 		t.Errorf("fields (-want +got):\n%s", diff)
 	}
 	// For the record: encoding/json alone keeps the last value.
-	var ev ImageActionEvent
+	var ev imageActionEvent
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil || ev.Detail.RepositoryName != "content-marketing-swarm-dev-backend" {
 		t.Errorf("encoding/json: %q, %v", ev.Detail.RepositoryName, err)
-	}
-}
-
-func TestDuplicateKeysPaths(t *testing.T) {
-	got := duplicateKeys([]byte(`{"a":1,"b":{"c":[{"d":1,"d":2}],"c":3},"a":[1,{"x":{},"x":[]}], "e":{}}`))
-	want := []string{"b.c[0].d", "b.c", "a", "a[1].x"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
@@ -204,16 +196,16 @@ func TestDecodeRealFailureAndDeleteShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ev.Ignore(), "push result FAILURE"; got != want {
-		t.Errorf("Ignore() = %q, want %q", got, want)
+	if got, want := ev.SkipReason(), "push result FAILURE"; got != want {
+		t.Errorf("SkipReason() = %q, want %q", got, want)
 	}
 	// An archived image (UPDATE_STORAGE_CLASS) is valid and ignored.
 	ev, err = Decode(event(t, map[string]any{"detail.action-type": "UPDATE_STORAGE_CLASS"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ev.Ignore(), "action UPDATE_STORAGE_CLASS is not a push"; got != want {
-		t.Errorf("Ignore() = %q, want %q", got, want)
+	if got, want := ev.SkipReason(), "action UPDATE_STORAGE_CLASS is not a push"; got != want {
+		t.Errorf("SkipReason() = %q, want %q", got, want)
 	}
 }
 
@@ -248,8 +240,8 @@ func TestPushIgnore(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := ok
 			tt.edit(&p)
-			if got := p.Ignore(); got != tt.want {
-				t.Errorf("Ignore() = %q, want %q", got, tt.want)
+			if got := p.SkipReason(); got != tt.want {
+				t.Errorf("SkipReason() = %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -319,8 +311,8 @@ func TestDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ev.Ignore(), "deployment SERVICE_DEPLOYMENT_IN_PROGRESS: nothing to verify until it completes or fails"; got != want {
-		t.Errorf("Ignore() = %q, want %q", got, want)
+	if got, want := ev.SkipReason(), "deployment SERVICE_DEPLOYMENT_IN_PROGRESS: nothing to verify until it completes or fails"; got != want {
+		t.Errorf("SkipReason() = %q, want %q", got, want)
 	}
 	ev, err = Decode(base(map[string]any{"region": "cn-north-1", "resources": []any{"arn:aws-cn:ecs:cn-north-1:123456789012:service/prod/api"}}))
 	if err != nil {

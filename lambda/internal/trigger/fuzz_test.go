@@ -10,7 +10,7 @@ import (
 // FuzzDecode feeds arbitrary bytes to Decode, seeded with the sample events
 // and the malformed corpus. Decode must never panic; a failure is always an
 // *InvalidEventError with a zero Event; and a push it calls deployable
-// (Ignore() == "") carries a valid repository, digest and tag.
+// (SkipReason() == "") carries a valid repository, digest and tag.
 func FuzzDecode(f *testing.F) {
 	for _, glob := range []string{eventsDir + "/*.json", "testdata/malformed/*.json"} {
 		files, err := filepath.Glob(glob)
@@ -54,7 +54,7 @@ func FuzzDecode(f *testing.F) {
 		if !accountRE.MatchString(accountOf(ev)) {
 			t.Fatalf("decoded event has account %q", accountOf(ev))
 		}
-		if ev.Push == nil || ev.Ignore() != "" {
+		if ev.Push == nil || ev.SkipReason() != "" {
 			return
 		}
 		p := ev.Push

@@ -22,6 +22,21 @@ const (
 	ecrHost   = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 )
 
+// imageActionDetail is the detail of an ECR Image Action event: aws-lambda-go's
+// type plus the media types real events carry.
+type imageActionDetail struct {
+	events.ECRImageActionEventDetailType
+	ManifestMediaType string `json:"manifest-media-type,omitempty"`
+	ArtifactMediaType string `json:"artifact-media-type,omitempty"`
+}
+
+// imageActionEvent is a whole ECR Image Action event with the complete detail,
+// typed, to check Decode (which validates field by field) against.
+type imageActionEvent struct {
+	events.ECRImageActionEvent
+	Detail imageActionDetail `json:"detail"` // shadows the embedded event's Detail
+}
+
 // samples lists every event in events/ (fleet.json is not an event) with
 // what Decode must make of it.
 var samples = []struct {
@@ -81,8 +96,8 @@ func TestSampleKindAndIgnore(t *testing.T) {
 			if ev.Kind != s.kind {
 				t.Errorf("Kind = %q, want %q", ev.Kind, s.kind)
 			}
-			if got := ev.Ignore(); got != s.ignore {
-				t.Errorf("Ignore() = %q, want %q", got, s.ignore)
+			if got := ev.SkipReason(); got != s.ignore {
+				t.Errorf("SkipReason() = %q, want %q", got, s.ignore)
 			}
 			if ev.ID == "" {
 				t.Error("ID is empty")
@@ -109,8 +124,8 @@ func TestSampleCosignTag(t *testing.T) {
 	p := *ev.Push
 	p.ArtifactMediaType = ""
 	want := "tag sha256-" + strings.TrimPrefix(newDigest, "sha256:") + ".sig is a cosign signature/attestation tag"
-	if got := p.Ignore(); got != want {
-		t.Errorf("Ignore() = %q, want %q", got, want)
+	if got := p.SkipReason(); got != want {
+		t.Errorf("SkipReason() = %q, want %q", got, want)
 	}
 }
 
@@ -209,7 +224,7 @@ func TestSampleRoundTrip(t *testing.T) {
 				if err := json.Unmarshal(input, &theirs); err != nil {
 					t.Fatalf("aws-lambda-go: %v", err)
 				}
-				var ours ImageActionEvent
+				var ours imageActionEvent
 				if err := json.Unmarshal(input, &ours); err != nil {
 					t.Fatalf("ours: %v", err)
 				}

@@ -5,8 +5,8 @@
 // Every field is checked; every problem is reported (joined with errors.Join)
 // inside an *InvalidEventError that names the field and quotes the value.
 // A well-formed event that pinroll must not act on (a delete, a failed push,
-// an untagged manifest, a signature) decodes without error; its Ignore method
-// says why it is skipped.
+// an untagged manifest, a signature) decodes without error; its SkipReason
+// method says why it is skipped.
 package trigger
 
 import (
@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/pinroll/pinroll/lambda/contract"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
 )
@@ -40,22 +39,6 @@ const (
 
 // MaxEventSize is EventBridge's own limit on an event (256 KiB).
 const MaxEventSize = 256 * 1024
-
-// ImageActionDetail is the detail of an ECR Image Action event: aws-lambda-go's
-// type plus the media types real events carry.
-type ImageActionDetail struct {
-	events.ECRImageActionEventDetailType
-	ManifestMediaType string `json:"manifest-media-type,omitempty"`
-	ArtifactMediaType string `json:"artifact-media-type,omitempty"`
-}
-
-// ImageActionEvent is a whole ECR Image Action event with the complete detail.
-// Decode does not use it (it validates field by field); it exists for callers
-// and tests that want the typed envelope.
-type ImageActionEvent struct {
-	events.ECRImageActionEvent
-	Detail ImageActionDetail `json:"detail"` // shadows the embedded event's Detail
-}
 
 // Push is a validated ECR Image Action event.
 type Push struct {
@@ -97,8 +80,9 @@ var imageManifestTypes = map[string]bool{
 	"application/vnd.docker.distribution.manifest.v1+prettyjws": true,
 }
 
-// Ignore returns "" when p is a deployable image push, otherwise why it is skipped.
-func (p Push) Ignore() string {
+// SkipReason returns "" when p is a deployable image push, otherwise why it is
+// skipped. (The report calls such an event skipped; so does this package.)
+func (p Push) SkipReason() string {
 	switch {
 	case p.ActionType != "PUSH":
 		return fmt.Sprintf("action %s is not a push", p.ActionType)
@@ -117,6 +101,9 @@ func (p Push) Ignore() string {
 	}
 	return ""
 }
+
+// Ignore is SkipReason's former name, kept for existing callers.
+func (p Push) Ignore() string { return p.SkipReason() }
 
 // ECS deployment event names.
 const (
@@ -152,14 +139,17 @@ func (d Deployment) RolledBack() bool {
 	return strings.Contains(r, "rolling back") || strings.Contains(r, "rolled back")
 }
 
-// Ignore returns "" when the deployment has finished (completed or failed)
-// and can be verified, otherwise why it is skipped.
-func (d Deployment) Ignore() string {
+// SkipReason returns "" when the deployment has finished (completed or
+// failed) and can be verified, otherwise why it is skipped.
+func (d Deployment) SkipReason() string {
 	if d.Completed() || d.Failed() {
 		return ""
 	}
 	return fmt.Sprintf("deployment %s: nothing to verify until it completes or fails", d.EventName)
 }
+
+// Ignore is SkipReason's former name, kept for existing callers.
+func (d Deployment) Ignore() string { return d.SkipReason() }
 
 // Reconcile is a validated scheduled event of the reconcile rule.
 type Reconcile struct {
@@ -177,15 +167,18 @@ type Event struct {
 	Reconcile  *Reconcile
 }
 
-// Ignore returns "" when the event calls for work, otherwise why it is skipped.
-func (e Event) Ignore() string {
+// SkipReason returns "" when the event calls for work, otherwise why it is skipped.
+func (e Event) SkipReason() string {
 	switch {
 	case e.Push != nil:
-		return e.Push.Ignore()
+		return e.Push.SkipReason()
 	case e.Deployment != nil:
-		return e.Deployment.Ignore()
+		return e.Deployment.SkipReason()
 	case e.Reconcile != nil:
 		return ""
 	}
 	return "empty event"
 }
+
+// Ignore is SkipReason's former name, kept for existing callers.
+func (e Event) Ignore() string { return e.SkipReason() }
