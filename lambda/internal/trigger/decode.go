@@ -79,8 +79,10 @@ var (
 	mediaTypeRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
 	cosignTagRE  = regexp.MustCompile(`^sha256-[a-f0-9]{64}\.[a-z0-9]+$`)
 	referrersRE  = regexp.MustCompile(`^sha256-[a-f0-9]{64}$`)
+	wordRE       = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 	partitionRE  = `(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f)`
 	serviceARNRE = regexp.MustCompile(`^arn:` + partitionRE + `:ecs:([^:]*):([^:]*):service/([A-Za-z0-9_-]{1,255})/([A-Za-z0-9_-]{1,255})$`)
+	repoARNRE    = regexp.MustCompile(`^arn:` + partitionRE + `:ecr:([^:]*):([^:]*):repository/(.*)$`)
 	ruleARNRE    = regexp.MustCompile(`^arn:` + partitionRE + `:events:([^:]*):([^:]*):rule/(?:[A-Za-z0-9._-]{1,256}/)?[A-Za-z0-9._-]{1,64}$`)
 	deployIDRE   = regexp.MustCompile(`^ecs-svc/[A-Za-z0-9_-]{1,64}$`)
 )
@@ -89,9 +91,10 @@ var (
 // but a key that differs from a known one only in letter case is rejected:
 // encoding/json would silently accept it, and EventBridge's rule would not.
 var (
-	envelopeKeys   = []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
-	pushKeys       = []string{"result", "repository-name", "image-digest", "action-type", "image-tag", "manifest-media-type", "artifact-media-type"}
-	deploymentKeys = []string{"eventType", "eventName", "deploymentId", "updatedAt", "reason"}
+	envelopeKeys    = []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+	pushKeys        = []string{"result", "repository-name", "image-digest", "action-type", "image-tag", "manifest-media-type", "artifact-media-type"}
+	replicationKeys = []string{"result", "repository-name", "image-digest", "action-type", "image-tag", "manifest-media-type", "artifact-media-type", "source-account", "source-region"}
+	deploymentKeys  = []string{"eventType", "eventName", "deploymentId", "updatedAt", "reason"}
 )
 
 // Decode decodes and validates one event. It returns an *InvalidEventError
@@ -160,6 +163,9 @@ func (d *decoder) decode(raw []byte) Event {
 	case source == SourceECR && detailType == DetailTypeECRImage:
 		p := d.push(env, detail)
 		return Event{Kind: KindPush, ID: env.id, Push: &p}
+	case source == SourceECR && detailType == DetailTypeReplication:
+		p := d.replica(env, detail)
+		return Event{Kind: KindPush, ID: env.id, Push: &p}
 	case source == SourceECS && detailType == DetailTypeDeployment:
 		dep := d.deployment(env, detail)
 		return Event{Kind: KindDeployment, ID: env.id, Deployment: &dep}
@@ -169,8 +175,8 @@ func (d *decoder) decode(raw []byte) Event {
 	case source == "" || detailType == "":
 		// already reported as missing
 	case source != SourceECR && source != SourceECS && source != SourceEvents:
-		d.add("source", source, "with detail-type %q is not an event pinroll accepts (want %s/%s, %s/%s or %s/%s)", detailType,
-			SourceECR, DetailTypeECRImage, SourceECS, DetailTypeDeployment, SourceEvents, DetailTypeScheduled)
+		d.add("source", source, "with detail-type %q is not an event pinroll accepts (want %s/%s, %s/%s, %s/%s or %s/%s)", detailType,
+			SourceECR, DetailTypeECRImage, SourceECR, DetailTypeReplication, SourceECS, DetailTypeDeployment, SourceEvents, DetailTypeScheduled)
 	default:
 		d.add("detail-type", detailType, "is not an event pinroll accepts from source %q", source)
 	}
@@ -223,6 +229,70 @@ func (d *decoder) push(env envelope, detail object) Push {
 	// other actions come without one.
 	d.image(r, &p, p.Result == "SUCCESS" && p.ActionType == "PUSH")
 	return p
+}
+
+// replica decodes an ECR Replication Action: with result SUCCESS, a push of
+// the replica into the event's own account and region. It is validated as a
+// push is, plus where it came from and the destination repository's ARN in
+// resources.
+func (d *decoder) replica(env envelope, detail object) Push {
+	p := Push{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
+	if detail == nil {
+		return p
+	}
+	r := d.reader(detail, "detail.", replicationKeys)
+	// Only SUCCESS means the replica is there. Any other result (ECR's
+	// documentation spells failure both FAILURE and FAILED) is a skip, so
+	// it is not checked against a list.
+	p.Result = r.required("result")
+	p.ActionType = r.required("action-type")
+	if p.ActionType != "" && p.ActionType != "REPLICATE" {
+		r.add("action-type", p.ActionType, "want REPLICATE in an %s", DetailTypeReplication)
+	}
+	d.image(r, &p, p.Result == "SUCCESS")
+	var from Origin
+	if from.Account = r.required("source-account"); from.Account != "" && !accountRE.MatchString(from.Account) {
+		r.add("source-account", from.Account, "want exactly 12 digits")
+		from.Account = ""
+	}
+	if from.Region = r.required("source-region"); from.Region != "" {
+		switch {
+		case !regionRE.MatchString(from.Region):
+			r.add("source-region", from.Region, "not an AWS region name (like us-east-1)")
+			from.Region = ""
+		case regionRE.MatchString(env.region) && partitionOf(from.Region) != partitionOf(env.region):
+			r.add("source-region", from.Region, "partition %q, but the event's region %q is in %q; ECR replicates only within a partition",
+				partitionOf(from.Region), env.region, partitionOf(env.region))
+		case from.Region == env.region && from.Account == env.account:
+			r.add("source-region", from.Region, "with detail.source-account %q names the event's own registry; ECR does not replicate a repository onto itself", from.Account)
+		}
+	}
+	p.ReplicatedFrom = &from
+	d.destination(env, p.Repository)
+	return p
+}
+
+// destination checks that resources holds exactly the ARN of the
+// replication's destination repository: in the event's account and region,
+// named as detail.repository-name (repo; "" when that is itself at fault).
+func (d *decoder) destination(env envelope, repo string) {
+	const holds = "an ECR Replication Action names the destination repository's ARN, and only it, in resources"
+	switch {
+	case env.resources == nil:
+		d.add("resources", "", "missing; %s", holds)
+		return
+	case len(env.resources) == 0:
+		d.add("resources", "", "empty; %s", holds)
+		return
+	case len(env.resources) > 1:
+		d.add("resources", "", "%d ARNs; %s", len(env.resources), holds)
+		return
+	}
+	arn := env.resources[0]
+	m := d.arn("resources[0]", arn, repoARNRE, "an ECR repository ARN (arn:aws:ecr:<region>:<account>:repository/<repository-name>)", env)
+	if m != nil && repo != "" && m[4] != repo {
+		d.add("resources[0]", arn, "names repository %s, not detail.repository-name %s", quote(m[4]), quote(repo))
+	}
 }
 
 // image reads the fields that describe the image itself: repository, digest

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
 )
 
 // event builds an ECR push event from the tagged sample, with edits applied
@@ -14,8 +15,21 @@ import (
 // A nil value deletes the key.
 func event(t *testing.T, edits map[string]any) []byte {
 	t.Helper()
+	return edited(t, "push-tagged.json", edits)
+}
+
+// replication builds an ECR Replication Action from the us-west-2 replica
+// sample, with edits as event applies them.
+func replication(t *testing.T, edits map[string]any) []byte {
+	t.Helper()
+	return edited(t, "replicate-us-west-2.json", edits)
+}
+
+// edited is the sample file with edits as event applies them.
+func edited(t *testing.T, file string, edits map[string]any) []byte {
+	t.Helper()
 	var ev map[string]any
-	if err := json.Unmarshal(readSample(t, "push-tagged.json"), &ev); err != nil {
+	if err := json.Unmarshal(readSample(t, file), &ev); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range edits {
@@ -100,7 +114,7 @@ func TestDecodeProblems(t *testing.T) {
 		{"resources of numbers", map[string]any{"resources": []any{1}}, `resources[0] "1": want a JSON string, got number`},
 		{"detail string", map[string]any{"detail": "{}"}, `detail "\"{}\"": want a JSON object, got string`},
 		{"detail missing", map[string]any{"detail": nil}, `detail: missing`},
-		{"source unknown", map[string]any{"source": "aws.s3"}, `source "aws.s3": with detail-type "ECR Image Action" is not an event pinroll accepts (want aws.ecr/ECR Image Action, aws.ecs/ECS Deployment State Change or aws.events/Scheduled Event)`},
+		{"source unknown", map[string]any{"source": "aws.s3"}, `source "aws.s3": with detail-type "ECR Image Action" is not an event pinroll accepts (want aws.ecr/ECR Image Action, aws.ecr/ECR Replication Action, aws.ecs/ECS Deployment State Change or aws.events/Scheduled Event)`},
 		{"detail-type unknown", map[string]any{"detail-type": "ECR Image Scan"}, `detail-type "ECR Image Scan": is not an event pinroll accepts from source "aws.ecr"`},
 		{"repository upper", map[string]any{"detail.repository-name": "Backend"}, `detail.repository-name "Backend": contains upper-case letters; ECR repository names are lower case`},
 		{"repository cyrillic", map[string]any{"detail.repository-name": "b\u0430ckend"}, `detail.repository-name "bаckend": contains non-ASCII characters (look-alikes of ASCII letters are not the same repository)`},
@@ -183,7 +197,7 @@ func TestDecodeDuplicateKeys(t *testing.T) {
 		t.Errorf("fields (-want +got):\n%s", diff)
 	}
 	// For the record: encoding/json alone keeps the last value.
-	var ev imageActionEvent
+	var ev ecrEvent
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil || ev.Detail.RepositoryName != "content-marketing-swarm-dev-backend" {
 		t.Errorf("encoding/json: %q, %v", ev.Detail.RepositoryName, err)
 	}
@@ -248,25 +262,7 @@ func TestPushIgnore(t *testing.T) {
 }
 
 func TestDeployment(t *testing.T) {
-	base := func(edits map[string]any) []byte {
-		var ev map[string]any
-		if err := json.Unmarshal(readSample(t, "deployment-completed.json"), &ev); err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range edits {
-			obj := ev
-			if rest, ok := strings.CutPrefix(k, "detail."); ok {
-				obj, k = ev["detail"].(map[string]any), rest
-			}
-			if v == nil {
-				delete(obj, k)
-			} else {
-				obj[k] = v
-			}
-		}
-		raw, _ := json.Marshal(ev)
-		return raw
-	}
+	base := func(edits map[string]any) []byte { return edited(t, "deployment-completed.json", edits) }
 	problems := []struct {
 		name  string
 		edits map[string]any
@@ -350,5 +346,215 @@ func TestInvalidEventErrorUnwraps(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("message spans lines: %q", err)
+	}
+}
+
+func TestReplicationProblems(t *testing.T) {
+	const (
+		west = "arn:aws:ecr:us-west-2:123456789012:repository/"
+		hold = "an ECR Replication Action names the destination repository's ARN, and only it, in resources"
+	)
+	tests := []struct {
+		name  string
+		edits map[string]any
+		want  []string // the problems, as FieldError.Error() prints them
+	}{
+		{"a replication must say REPLICATE", map[string]any{"detail.action-type": "PUSH"},
+			[]string{`detail.action-type "PUSH": want REPLICATE in an ECR Replication Action`}},
+		{"a replication without an action type is rejected", map[string]any{"detail.action-type": nil},
+			[]string{`detail.action-type: missing`}},
+		{"a replication without a result is rejected", map[string]any{"detail.result": nil},
+			[]string{`detail.result: missing`}},
+		{"a successful replication names its digest", map[string]any{"detail.image-digest": nil},
+			[]string{`detail.image-digest: missing`}},
+		{"a replica's tag is checked as a push's", map[string]any{"detail.image-tag": "a:b"},
+			[]string{`detail.image-tag "a:b": does not match the OCI tag grammar [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`}},
+		{"a bad repository name is reported once, not again against resources", map[string]any{"detail.repository-name": "Backend"},
+			[]string{`detail.repository-name "Backend": contains upper-case letters; ECR repository names are lower case`}},
+		{"the source account is required", map[string]any{"detail.source-account": nil},
+			[]string{`detail.source-account: missing`}},
+		{"the source account is 12 digits", map[string]any{"detail.source-account": "12345678901"},
+			[]string{`detail.source-account "12345678901": want exactly 12 digits`}},
+		{"the source account is a string", map[string]any{"detail.source-account": 123456789012},
+			[]string{`detail.source-account "123456789012": want a JSON string, got number`}},
+		{"the source region is required", map[string]any{"detail.source-region": nil},
+			[]string{`detail.source-region: missing`}},
+		{"the source region is a region", map[string]any{"detail.source-region": "us-east-1a"},
+			[]string{`detail.source-region "us-east-1a": not an AWS region name (like us-east-1)`}},
+		{"the source region is in the event's partition", map[string]any{"detail.source-region": "cn-north-1"},
+			[]string{`detail.source-region "cn-north-1": partition "aws-cn", but the event's region "us-west-2" is in "aws"; ECR replicates only within a partition`}},
+		{"a replica of the event's own registry is rejected", map[string]any{"detail.source-region": "us-west-2"},
+			[]string{`detail.source-region "us-west-2": with detail.source-account "123456789012" names the event's own registry; ECR does not replicate a repository onto itself`}},
+		{"a source key in other case is rejected", map[string]any{"detail.source-region": nil, "detail.Source-Region": "us-east-1"},
+			[]string{`detail.Source-Region: unexpected key; did you mean "source-region"? (keys are case-sensitive)`, `detail.source-region: missing`}},
+		{"resources are required", map[string]any{"resources": nil},
+			[]string{`resources: missing; ` + hold}},
+		{"resources must not be empty", map[string]any{"resources": []any{}},
+			[]string{`resources: empty; ` + hold}},
+		{"resources hold only the destination", map[string]any{"resources": []any{west + prodRepo, west + prodRepo + "-dev"}},
+			[]string{`resources: 2 ARNs; ` + hold}},
+		{"the destination is a repository ARN", map[string]any{"resources": []any{"arn:aws:s3:::" + prodRepo}},
+			[]string{`resources[0] "arn:aws:s3:::content-marketing-swarm-backend": want an ECR repository ARN (arn:aws:ecr:<region>:<account>:repository/<repository-name>)`}},
+		{"the destination is not the source repository", map[string]any{"resources": []any{"arn:aws:ecr:us-east-1:123456789012:repository/" + prodRepo}},
+			[]string{`resources[0] "arn:aws:ecr:us-east-1:123456789012:repository/content-marketing-"… (77 bytes): region "us-east-1" is not the event's region "us-west-2"`}},
+		{"the destination is in the event's account", map[string]any{"resources": []any{"arn:aws:ecr:us-west-2:210987654321:repository/" + prodRepo}},
+			[]string{`resources[0] "arn:aws:ecr:us-west-2:210987654321:repository/content-marketing-"… (77 bytes): account "210987654321" is not the event's account "123456789012"`}},
+		{"the destination is in the event's partition", map[string]any{"resources": []any{"arn:aws-cn:ecr:us-west-2:123456789012:repository/" + prodRepo}},
+			[]string{`resources[0] "arn:aws-cn:ecr:us-west-2:123456789012:repository/content-marketi"… (80 bytes): partition "aws-cn" does not hold region "us-west-2" (want "aws")`}},
+		{"the destination is the detail's repository, not a look-alike", map[string]any{"resources": []any{west + "content-marketing-swarm-dev-backend"}},
+			[]string{`resources[0] "arn:aws:ecr:us-west-2:123456789012:repository/content-marketing-"… (81 bytes): names repository "content-marketing-swarm-dev-backend", not detail.repository-name "content-marketing-swarm-backend"`}},
+		{"an Image Action cannot claim to be a replication", map[string]any{"detail-type": DetailTypeECRImage},
+			[]string{`detail.action-type "REPLICATE": want PUSH, DELETE or UPDATE_STORAGE_CLASS`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(replication(t, tt.edits))
+			var inv *InvalidEventError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Decode error = %v, want an *InvalidEventError", err)
+			}
+			var msgs []string
+			for _, p := range inv.Problems() {
+				msgs = append(msgs, p.Error())
+			}
+			if diff := cmp.Diff(tt.want, msgs); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReplicationSkips(t *testing.T) {
+	hex := strings.TrimPrefix(newDigest, "sha256:")
+	tests := []struct {
+		name  string
+		edits map[string]any
+		want  string
+	}{
+		{"a FAILURE is skipped", map[string]any{"detail.result": "FAILURE"},
+			"replication result FAILURE: the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com"},
+		{"a FAILED, ECR's other spelling, is skipped", map[string]any{"detail.result": "FAILED"},
+			"replication result FAILED: the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com"},
+		{"a failure without digest or tag is skipped", map[string]any{"detail.result": "FAILURE", "detail.image-digest": nil, "detail.image-tag": nil},
+			"replication result FAILURE: the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com"},
+		{"any other result is skipped, quoted when it is not a word", map[string]any{"detail.result": "partly done " + strings.Repeat("x", 100)},
+			`replication result "partly done ` + strings.Repeat("x", 52) + `"… (112 bytes): the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com`},
+		{"a lower-case success is not SUCCESS", map[string]any{"detail.result": "success"},
+			"replication result success: the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com"},
+		{"an untagged replica is skipped as an untagged push", map[string]any{"detail.image-tag": ""},
+			"untagged push (a platform manifest of a multi-arch image, or an untagged image): nothing tracks it"},
+		{"a replica without a tag is skipped as an untagged push", map[string]any{"detail.image-tag": nil},
+			"untagged push (a platform manifest of a multi-arch image, or an untagged image): nothing tracks it"},
+		{"a replicated cosign signature is skipped", map[string]any{"detail.image-tag": "sha256-" + hex + ".sig"},
+			"tag sha256-" + hex + ".sig is a cosign signature/attestation tag"},
+		{"a replicated SBOM is skipped", map[string]any{"detail.artifact-media-type": "application/spdx+json"},
+			"artifact application/spdx+json is not a container image"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Decode(replication(t, tt.edits))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if ev.Kind != KindPush || ev.Push == nil || ev.Push.ReplicatedFrom == nil {
+				t.Fatalf("Decode = %+v, want a replica", ev)
+			}
+			if got := ev.SkipReason(); got != tt.want {
+				t.Errorf("SkipReason() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReplicationDeployable(t *testing.T) {
+	tests := []struct {
+		name       string
+		edits      map[string]any
+		host       string
+		from       Origin
+		sourceHost string
+	}{
+		{"a replica from another region of the same account", nil,
+			"123456789012.dkr.ecr.us-west-2.amazonaws.com", Origin{Account: "123456789012", Region: "us-east-1"}, ecrHost},
+		{"a replica from another account in the same region", map[string]any{"detail.source-account": "210987654321", "detail.source-region": "us-west-2"},
+			"123456789012.dkr.ecr.us-west-2.amazonaws.com", Origin{Account: "210987654321", Region: "us-west-2"}, "210987654321.dkr.ecr.us-west-2.amazonaws.com"},
+		{"a replica within the China partition", map[string]any{"region": "cn-northwest-1", "detail.source-region": "cn-north-1",
+			"resources": []any{"arn:aws-cn:ecr:cn-northwest-1:123456789012:repository/" + prodRepo}},
+			"123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn", Origin{Account: "123456789012", Region: "cn-north-1"}, "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"},
+		{"a replica that carries a push's media types", map[string]any{"detail.manifest-media-type": "application/vnd.oci.image.index.v1+json",
+			"detail.artifact-media-type": "application/vnd.oci.image.config.v1+json"},
+			"123456789012.dkr.ecr.us-west-2.amazonaws.com", Origin{Account: "123456789012", Region: "us-east-1"}, ecrHost},
+		{"a replica with unknown extra fields", map[string]any{"detail.replication-rule": "all"},
+			"123456789012.dkr.ecr.us-west-2.amazonaws.com", Origin{Account: "123456789012", Region: "us-east-1"}, ecrHost},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Decode(replication(t, tt.edits))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if why := ev.SkipReason(); why != "" {
+				t.Fatalf("SkipReason() = %q, want a deployable replica", why)
+			}
+			p := ev.Push
+			if diff := cmp.Diff(&tt.from, p.ReplicatedFrom); diff != "" {
+				t.Errorf("ReplicatedFrom (-want +got):\n%s", diff)
+			}
+			want := imageref.Pushed{Host: tt.host, Path: prodRepo, Tag: "latest", Digest: newDigest}
+			if diff := cmp.Diff(want, p.Pushed()); diff != "" {
+				t.Errorf("Pushed (-want +got):\n%s", diff)
+			}
+			if got := p.ReplicatedFrom.Host(); got != tt.sourceHost {
+				t.Errorf("ReplicatedFrom.Host() = %q, want %q", got, tt.sourceHost)
+			}
+		})
+	}
+}
+
+// A push is never a replica, and what makes a replica deployable makes a
+// push so: the same Push value, told apart only by ReplicatedFrom.
+func TestPushAndReplicaDecodeAlike(t *testing.T) {
+	push, err := Decode(readSample(t, "push-tagged.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if push.Push.ReplicatedFrom != nil {
+		t.Errorf("a push has ReplicatedFrom %+v", *push.Push.ReplicatedFrom)
+	}
+	replica, err := Decode(replication(t, map[string]any{"region": "us-east-1", "detail.source-region": "us-west-2",
+		"resources":                  []any{"arn:aws:ecr:us-east-1:123456789012:repository/" + prodRepo},
+		"detail.manifest-media-type": "application/vnd.oci.image.manifest.v1+json", "detail.artifact-media-type": "application/vnd.oci.image.config.v1+json"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *push.Push
+	want.EventID, want.Time = replica.Push.EventID, replica.Push.Time
+	want.ActionType, want.ReplicatedFrom = "REPLICATE", &Origin{Account: "123456789012", Region: "us-west-2"}
+	if diff := cmp.Diff(want, *replica.Push); diff != "" {
+		t.Errorf("replica (-push as a replica +replica):\n%s", diff)
+	}
+	if replica.Kind != push.Kind {
+		t.Errorf("Kind = %q, a push's is %q", replica.Kind, push.Kind)
+	}
+}
+
+// Ignore is SkipReason's former name: the same answer for every kind of event.
+func TestIgnoreIsSkipReason(t *testing.T) {
+	for _, s := range samples {
+		t.Run(s.file, func(t *testing.T) {
+			ev, err := Decode(readSample(t, s.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Ignore() != ev.SkipReason() {
+				t.Errorf("Event: Ignore() = %q, SkipReason() = %q", ev.Ignore(), ev.SkipReason())
+			}
+			if p := ev.Push; p != nil && p.Ignore() != p.SkipReason() {
+				t.Errorf("Push: Ignore() = %q, SkipReason() = %q", p.Ignore(), p.SkipReason())
+			}
+			if d := ev.Deployment; d != nil && d.Ignore() != d.SkipReason() {
+				t.Errorf("Deployment: Ignore() = %q, SkipReason() = %q", d.Ignore(), d.SkipReason())
+			}
+		})
 	}
 }

@@ -9,8 +9,9 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to Decode, seeded with the sample events
 // and the malformed corpus. Decode must never panic; a failure is always an
-// *InvalidEventError with a zero Event; and a push it calls deployable
-// (SkipReason() == "") carries a valid repository, digest and tag.
+// *InvalidEventError with a zero Event; a replica names a valid origin other
+// than its own registry; and a push it calls deployable (SkipReason() == "")
+// carries a valid repository, digest and tag.
 func FuzzDecode(f *testing.F) {
 	for _, glob := range []string{eventsDir + "/*.json", "testdata/malformed/*.json"} {
 		files, err := filepath.Glob(glob)
@@ -54,10 +55,21 @@ func FuzzDecode(f *testing.F) {
 		if !accountRE.MatchString(accountOf(ev)) {
 			t.Fatalf("decoded event has account %q", accountOf(ev))
 		}
-		if ev.Push == nil || ev.SkipReason() != "" {
+		if ev.Push == nil {
 			return
 		}
 		p := ev.Push
+		if (p.ActionType == "REPLICATE") != (p.ReplicatedFrom != nil) {
+			t.Fatalf("push with action %s and origin %+v", p.ActionType, p.ReplicatedFrom)
+		}
+		if o := p.ReplicatedFrom; o != nil {
+			if !accountRE.MatchString(o.Account) || !regionRE.MatchString(o.Region) || (o.Account == p.Account && o.Region == p.Region) {
+				t.Fatalf("replica in %s/%s from %+v", p.Account, p.Region, *o)
+			}
+		}
+		if ev.SkipReason() != "" {
+			return
+		}
 		if !repositoryRE.MatchString(p.Repository) || len(p.Repository) < 2 || len(p.Repository) > 256 {
 			t.Fatalf("deployable push with repository %q", p.Repository)
 		}
@@ -67,7 +79,7 @@ func FuzzDecode(f *testing.F) {
 		if !tagRE.MatchString(p.Tag) {
 			t.Fatalf("deployable push with tag %q", p.Tag)
 		}
-		if p.ActionType != "PUSH" || p.Result != "SUCCESS" || !regionRE.MatchString(p.Region) {
+		if (p.ActionType != "PUSH" && p.ActionType != "REPLICATE") || p.Result != "SUCCESS" || !regionRE.MatchString(p.Region) {
 			t.Fatalf("deployable push %+v", p)
 		}
 	})

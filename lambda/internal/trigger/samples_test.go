@@ -22,19 +22,22 @@ const (
 	ecrHost   = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 )
 
-// imageActionDetail is the detail of an ECR Image Action event: aws-lambda-go's
-// type plus the media types real events carry.
-type imageActionDetail struct {
+// ecrDetail is the detail of an ECR Image Action or ECR Replication Action
+// event: aws-lambda-go's type plus the media types real push events carry
+// and the source a replication names.
+type ecrDetail struct {
 	events.ECRImageActionEventDetailType
 	ManifestMediaType string `json:"manifest-media-type,omitempty"`
 	ArtifactMediaType string `json:"artifact-media-type,omitempty"`
+	SourceAccount     string `json:"source-account,omitempty"`
+	SourceRegion      string `json:"source-region,omitempty"`
 }
 
-// imageActionEvent is a whole ECR Image Action event with the complete detail,
-// typed, to check Decode (which validates field by field) against.
-type imageActionEvent struct {
+// ecrEvent is a whole ECR event with the complete detail, typed, to check
+// Decode (which validates field by field) against.
+type ecrEvent struct {
 	events.ECRImageActionEvent
-	Detail imageActionDetail `json:"detail"` // shadows the embedded event's Detail
+	Detail ecrDetail `json:"detail"` // shadows the embedded event's Detail
 }
 
 // samples lists every event in events/ (fleet.json is not an event) with
@@ -56,6 +59,8 @@ var samples = []struct {
 	{"signature-cosign.json", KindPush, "artifact application/vnd.dev.cosign.artifact.sig.v1+json is not a container image"},
 	{"delete.json", KindPush, "action DELETE is not a push"},
 	{"failure.json", KindPush, "push result FAILURE"},
+	{"replicate-us-west-2.json", KindPush, ""},
+	{"replicate-failed.json", KindPush, "replication result FAILURE: the replica is not in 123456789012.dkr.ecr.us-west-2.amazonaws.com"},
 	{"deployment-completed.json", KindDeployment, ""},
 	{"deployment-failed-rollback.json", KindDeployment, ""},
 	{"reconcile-scheduled.json", KindReconcile, ""},
@@ -175,6 +180,65 @@ func TestSamplePushValues(t *testing.T) {
 	}
 }
 
+// The replica of the fix in us-west-2 is the same image as push-tagged.json,
+// pushed to the us-west-2 registry of the same account: it deploys the
+// services there, from there, and never those of us-east-1.
+func TestSampleReplicaValues(t *testing.T) {
+	const westHost = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
+	ev, err := Decode(readSample(t, "replicate-us-west-2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Push{
+		EventID:        "7d3b9e1a-5c2f-4a8d-9e6b-3f1a7c5d9b24",
+		Time:           time.Date(2026, 3, 14, 9, 27, 9, 0, time.UTC),
+		Account:        "123456789012",
+		Region:         "us-west-2",
+		Repository:     prodRepo,
+		Tag:            "latest",
+		Digest:         newDigest,
+		ActionType:     "REPLICATE",
+		Result:         "SUCCESS",
+		ReplicatedFrom: &Origin{Account: "123456789012", Region: "us-east-1"},
+	}
+	if diff := cmp.Diff(want, ev.Push); diff != "" {
+		t.Errorf("Push (-want +got):\n%s", diff)
+	}
+	if got := ev.Push.Host(); got != westHost {
+		t.Errorf("Host() = %q, want %q", got, westHost)
+	}
+	if got := ev.Push.ReplicatedFrom.Host(); got != ecrHost {
+		t.Errorf("ReplicatedFrom.Host() = %q, want %q", got, ecrHost)
+	}
+	wantPushed := imageref.Pushed{Host: westHost, Path: prodRepo, Tag: "latest", Digest: newDigest}
+	if diff := cmp.Diff(wantPushed, ev.Push.Pushed()); diff != "" {
+		t.Errorf("Pushed (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		image string
+		match bool
+	}{
+		{westHost + "/" + prodRepo + ":latest", true},
+		{ecrHost + "/" + prodRepo + ":latest", false}, // the source region's services deploy from the push, not the replica
+	} {
+		if v, err := imageref.Compare(ev.Push.Pushed(), tt.image); err != nil || v.Match != tt.match {
+			t.Errorf("Compare(replica, %s) = %+v, %v; want Match %v", tt.image, v, err, tt.match)
+		}
+	}
+	// The replica is of the push in the sample push-tagged.json.
+	push, err := Decode(readSample(t, "push-tagged.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := (Origin{Account: push.Push.Account, Region: push.Push.Region}), *ev.Push.ReplicatedFrom; got != want {
+		t.Errorf("push-tagged.json is pushed to %+v, the replica comes from %+v", got, want)
+	}
+	if push.Push.Repository != ev.Push.Repository || push.Push.Tag != ev.Push.Tag || push.Push.Digest != ev.Push.Digest {
+		t.Errorf("replica %s:%s@%s is not the push %s:%s@%s", ev.Push.Repository, ev.Push.Tag, ev.Push.Digest,
+			push.Push.Repository, push.Push.Tag, push.Push.Digest)
+	}
+}
+
 func TestSampleDeploymentValues(t *testing.T) {
 	ev, err := Decode(readSample(t, "deployment-failed-rollback.json"))
 	if err != nil {
@@ -224,7 +288,7 @@ func TestSampleRoundTrip(t *testing.T) {
 				if err := json.Unmarshal(input, &theirs); err != nil {
 					t.Fatalf("aws-lambda-go: %v", err)
 				}
-				var ours imageActionEvent
+				var ours ecrEvent
 				if err := json.Unmarshal(input, &ours); err != nil {
 					t.Fatalf("ours: %v", err)
 				}
@@ -242,9 +306,13 @@ func TestSampleRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 				p := ev.Push
-				got := []string{p.EventID, p.Account, p.Region, p.Repository, p.Tag, p.Digest, p.ActionType, p.Result, p.ManifestMediaType, p.ArtifactMediaType, p.Time.String()}
+				var from Origin
+				if p.ReplicatedFrom != nil {
+					from = *p.ReplicatedFrom
+				}
+				got := []string{p.EventID, p.Account, p.Region, p.Repository, p.Tag, p.Digest, p.ActionType, p.Result, p.ManifestMediaType, p.ArtifactMediaType, p.Time.String(), from.Account, from.Region}
 				d := ours.Detail
-				want := []string{ours.ID, ours.Account, ours.Region, d.RepositoryName, d.ImageTag, d.ImageDigest, d.ActionType, d.Result, d.ManifestMediaType, d.ArtifactMediaType, ours.Time.String()}
+				want := []string{ours.ID, ours.Account, ours.Region, d.RepositoryName, d.ImageTag, d.ImageDigest, d.ActionType, d.Result, d.ManifestMediaType, d.ArtifactMediaType, ours.Time.String(), d.SourceAccount, d.SourceRegion}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("Decode disagrees with the typed event (-typed +Decode):\n%s", diff)
 				}

@@ -1,6 +1,7 @@
 // Package trigger decodes and validates the events the pinroll function
-// accepts — an ECR image push, an ECS deployment state change, and the
-// reconcile rule's scheduled event — into domain values.
+// accepts — an ECR image push, an ECR replication (a push of the replica),
+// an ECS deployment state change, and the reconcile rule's scheduled
+// event — into domain values.
 //
 // Every field is checked; every problem is reported (joined with errors.Join)
 // inside an *InvalidEventError that names the field and quotes the value.
@@ -22,39 +23,53 @@ import (
 type Kind string
 
 const (
-	KindPush       Kind = "push"       // ECR Image Action: pin and deploy
+	KindPush       Kind = "push"       // ECR Image Action or ECR Replication Action: pin and deploy
 	KindDeployment Kind = "deployment" // ECS Deployment State Change: verify
 	KindReconcile  Kind = "reconcile"  // Scheduled Event of the reconcile rule
 )
 
 // The (source, detail-type) pairs Decode accepts.
 const (
-	SourceECR            = contract.SourceECR
-	DetailTypeECRImage   = contract.DetailTypeECRImage
-	SourceECS            = contract.SourceECS
-	DetailTypeDeployment = contract.DetailTypeDeployment
-	SourceEvents         = contract.SourceEvents
-	DetailTypeScheduled  = contract.DetailTypeScheduled
+	SourceECR             = contract.SourceECR
+	DetailTypeECRImage    = contract.DetailTypeECRImage
+	DetailTypeReplication = contract.DetailTypeReplication
+	SourceECS             = contract.SourceECS
+	DetailTypeDeployment  = contract.DetailTypeDeployment
+	SourceEvents          = contract.SourceEvents
+	DetailTypeScheduled   = contract.DetailTypeScheduled
 )
 
 // MaxEventSize is EventBridge's own limit on an event (256 KiB).
 const MaxEventSize = 256 * 1024
 
-// Push is a validated ECR Image Action event.
+// Push is a validated ECR Image Action event, or an ECR Replication Action
+// event: a push of the replica into the event's own account and region.
 type Push struct {
 	EventID           string
 	Time              time.Time
-	Account, Region   string
+	Account, Region   string // the registry that holds the image (for a replica: the destination)
 	Repository        string
 	Tag               string // "" for an untagged push
 	Digest            string // "sha256:<64 hex>"; "" only in events real ones send without it (FAILURE)
 	ManifestMediaType string
 	ArtifactMediaType string
-	ActionType        string // PUSH, DELETE or UPDATE_STORAGE_CLASS
-	Result            string // SUCCESS or FAILURE
+	ActionType        string // PUSH, DELETE or UPDATE_STORAGE_CLASS; REPLICATE for a replica
+	Result            string // SUCCESS or FAILURE; for a replica SUCCESS or whatever else ECR said
+	// ReplicatedFrom is the registry ECR copied a replica from; nil for
+	// anything but an ECR Replication Action. Deploying never uses it: the
+	// replica is pulled from Host, in Account and Region.
+	ReplicatedFrom *Origin
 }
 
-// Host is the ECR registry host the image was pushed to.
+// Origin is the registry, account and region, an ECR replica was copied from.
+type Origin struct {
+	Account, Region string
+}
+
+// Host is the ECR registry host of the origin.
+func (o Origin) Host() string { return imageref.ECRHost(o.Account, o.Region) }
+
+// Host is the ECR registry host the image was pushed (or replicated) to.
 func (p Push) Host() string { return imageref.ECRHost(p.Account, p.Region) }
 
 // Pushed is the image that was pushed, for imageref.Compare.
@@ -84,8 +99,10 @@ var imageManifestTypes = map[string]bool{
 // skipped. (The report calls such an event skipped; so does this package.)
 func (p Push) SkipReason() string {
 	switch {
-	case p.ActionType != "PUSH":
+	case p.ActionType != "PUSH" && p.ActionType != "REPLICATE":
 		return fmt.Sprintf("action %s is not a push", p.ActionType)
+	case p.Result != "SUCCESS" && p.ReplicatedFrom != nil:
+		return fmt.Sprintf("replication result %s: the replica is not in %s", shown(p.Result), p.Host())
 	case p.Result != "SUCCESS":
 		return fmt.Sprintf("push result %s", p.Result)
 	case p.Tag == "":
@@ -100,6 +117,15 @@ func (p Push) SkipReason() string {
 		return fmt.Sprintf("tag %s is an OCI referrers tag (signatures, attestations)", p.Tag)
 	}
 	return ""
+}
+
+// shown is a value as a reason quotes it: a plain word as it is, anything
+// else quoted and truncated.
+func shown(s string) string {
+	if wordRE.MatchString(s) {
+		return s
+	}
+	return quote(s)
 }
 
 // Ignore is SkipReason's former name, kept for existing callers.
