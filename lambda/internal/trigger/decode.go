@@ -209,8 +209,13 @@ func (d *decoder) envelope(r reader) envelope {
 	return env
 }
 
+// push is a Push of the event's account and region, its detail yet to be read.
+func (e envelope) push() Push {
+	return Push{EventID: e.id, Time: e.time, Account: e.account, Region: e.region}
+}
+
 func (d *decoder) push(env envelope, detail object) Push {
-	p := Push{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
+	p := env.push()
 	if detail == nil {
 		return p
 	}
@@ -236,7 +241,7 @@ func (d *decoder) push(env envelope, detail object) Push {
 // push is, plus where it came from and the destination repository's ARN in
 // resources.
 func (d *decoder) replica(env envelope, detail object) Push {
-	p := Push{EventID: env.id, Time: env.time, Account: env.account, Region: env.region}
+	p := env.push()
 	if detail == nil {
 		return p
 	}
