@@ -2,8 +2,9 @@
 // ECS task definitions and decides, without any I/O, whether a reference
 // tracks a repository and tag that were just pushed to Amazon ECR.
 //
-// Matching is deliberately exact: the registry host and the full repository
-// path must be byte-equal to the pushed ones. Substring, prefix, suffix or
+// Matching is deliberately exact: the registry must be the pushed one (its host
+// byte-equal, or another documented name of the same ECR registry: same account,
+// region and partition) and the full repository path byte-equal to the pushed one. Substring, prefix, suffix or
 // case-insensitive matching is how two look-alike repositories
 // (content-marketing-swarm-backend and content-marketing-swarm-dev-backend)
 // got confused in the incident pinroll exists to prevent. References that
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -99,38 +101,156 @@ func Pinned(repository, tag, digest string) string {
 	return repository + ":" + tag + "@" + digest
 }
 
-// Registry is an ECR private registry host, parsed.
-type Registry struct {
-	Account, Region string
-	FIPS            bool
-	China           bool
+// Form is which of the names of an ECR private registry a host is. One registry (one
+// account in one region) answers under every form its partition offers; pulling through any
+// of them pulls the same images.
+type Form int
+
+// The documented forms of an ECR private registry host (see ParseECRHost for the sources).
+const (
+	FormIPv4          Form = iota // <account>.dkr.ecr.<region>.amazonaws.com (.amazonaws.com.cn in China)
+	FormFIPS                      // <account>.dkr.ecr-fips.<region>.amazonaws.com
+	FormDualStack                 // <account>.dkr-ecr.<region>.on.aws (IPv4 and IPv6)
+	FormDualStackFIPS             // <account>.dkr-ecr-fips.<region>.on.aws
+)
+
+func (f Form) String() string {
+	switch f {
+	case FormIPv4:
+		return "ipv4"
+	case FormFIPS:
+		return "fips"
+	case FormDualStack:
+		return "dual-stack"
+	case FormDualStackFIPS:
+		return "dual-stack-fips"
+	}
+	return fmt.Sprintf("Form(%d)", int(f))
 }
 
-var ecrHostRE = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(\.cn)?$`)
+// FIPS reports whether the form is one of the FIPS endpoints.
+func (f Form) FIPS() bool { return f == FormFIPS || f == FormDualStackFIPS }
 
-// ParseECRHost recognises an ECR private registry host:
-// "<12 digits>.dkr.ecr.<region>.amazonaws.com", its China form
-// ".amazonaws.com.cn" (regions cn-*) and the FIPS form
-// "<account>.dkr.ecr-fips.<region>.amazonaws.com". Anything else — Amazon ECR
-// Public, Docker Hub, look-alike hosts, upper case, a port, a wrong account
-// length — is not one.
+// DualStack reports whether the form is one of the dual-stack (IPv6) endpoints.
+func (f Form) DualStack() bool { return f == FormDualStack || f == FormDualStackFIPS }
+
+// AWS partitions an ECR registry host can name.
+const (
+	PartitionAWS   = "aws"        // commercial regions
+	PartitionChina = "aws-cn"     // cn-north-1, cn-northwest-1
+	PartitionGov   = "aws-us-gov" // us-gov-west-1, us-gov-east-1
+)
+
+// Registry is an ECR private registry host, parsed: the registry's identity (Account, Region,
+// Partition) and the name it was reached by (Form).
+type Registry struct {
+	Account, Region, Partition string
+	Form                       Form
+}
+
+// Same reports whether r and o name the same registry, whatever forms they were reached by.
+func (r Registry) Same(o Registry) bool {
+	return r.Account == o.Account && r.Region == o.Region && r.Partition == o.Partition
+}
+
+// Host returns the registry's host in its form; ParseECRHost(r.Host()) gives r back.
+func (r Registry) Host() string {
+	switch r.Form {
+	case FormFIPS:
+		return r.Account + ".dkr.ecr-fips." + r.Region + ".amazonaws.com"
+	case FormDualStack:
+		return r.Account + ".dkr-ecr." + r.Region + ".on.aws"
+	case FormDualStackFIPS:
+		return r.Account + ".dkr-ecr-fips." + r.Region + ".on.aws"
+	}
+	return ECRHost(r.Account, r.Region)
+}
+
+// ecrHostRE is the shape of every form: 12-digit account, service label, region, DNS suffix.
+// A region is two letters, one or more words and a number without a leading zero (us-east-1,
+// ap-southeast-5, us-gov-west-1, cn-northwest-1); which suffixes a region may use is checked
+// after the match, by its partition.
+var ecrHostRE = regexp.MustCompile(`^([0-9]{12})\.(dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)\.([a-z]{2}(?:-[a-z]+)+-[1-9][0-9]?)\.(amazonaws\.com|amazonaws\.com\.cn|on\.aws)$`)
+
+// ecrForms maps a service label and DNS suffix to the form they make and the partitions that
+// serve it. A pair not listed (FIPS in China, dual-stack FIPS under amazonaws.com, …) is no
+// ECR host.
+var ecrForms = map[[2]string]struct {
+	form       Form
+	partitions []string
+}{
+	{"dkr.ecr", "amazonaws.com"}:      {FormIPv4, []string{PartitionAWS, PartitionGov}},
+	{"dkr.ecr", "amazonaws.com.cn"}:   {FormIPv4, []string{PartitionChina}},
+	{"dkr.ecr-fips", "amazonaws.com"}: {FormFIPS, []string{PartitionAWS, PartitionGov}},
+	{"dkr-ecr", "on.aws"}:             {FormDualStack, []string{PartitionAWS, PartitionGov}},
+	{"dkr-ecr-fips", "on.aws"}:        {FormDualStackFIPS, []string{PartitionAWS, PartitionGov}},
+}
+
+// regionPartition returns the partition of a region-shaped name, or "" for the isolated
+// partitions (us-iso-*, us-isob-*, eu-isoe-*, …), whose registries live under other DNS
+// suffixes than the ones ParseECRHost knows.
+func regionPartition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return PartitionChina
+	case strings.HasPrefix(region, "us-gov-"):
+		return PartitionGov
+	case strings.Contains(region, "-iso"):
+		return ""
+	}
+	return PartitionAWS
+}
+
+// ParseECRHost recognises an ECR private registry host in each of its documented forms and
+// returns the registry it names:
+//
+//   - IPv4: "<account>.dkr.ecr.<region>.amazonaws.com" — "Amazon ECR private registry"
+//     (Amazon ECR User Guide: the registry URL https://aws_account_id.dkr.ecr.region.amazonaws.com);
+//   - China: "<account>.dkr.ecr.<region>.amazonaws.com.cn" for cn-north-1 and cn-northwest-1 —
+//     "Endpoints and ARNs for Amazon Web Services in China" and "Beijing Region Endpoints"
+//     (the endpoint domain of both China Regions is amazonaws.com.cn);
+//   - dual-stack: "<account>.dkr-ecr.<region>.on.aws" — "Making requests to Amazon ECR
+//     registries" (OCI and Docker client requests over IPv6: <registry-id>.dkr-ecr.<aws-region>.on.aws);
+//   - FIPS "<account>.dkr.ecr-fips.<region>.amazonaws.com" and dual-stack FIPS
+//     "<account>.dkr-ecr-fips.<region>.on.aws" — "Amazon ECR endpoints and quotas" (AWS
+//     General Reference: dkr.ecr-fips.<region>.amazonaws.com and dkr-ecr-fips.<region>.on.aws
+//     beside dkr.ecr.<region>.amazonaws.com and dkr-ecr.<region>.on.aws).
+//
+// China has no FIPS endpoints, and no dual-stack registry host is documented for it, so those
+// combinations are not registries; neither is a China region outside .amazonaws.com.cn or
+// another region inside it. Anything else — Amazon ECR Public, Docker Hub, a host that
+// contains or extends a form (an extra label, another suffix, a trailing dot), upper case (DNS
+// ignores it; pinroll reports it rather than guess), a port, a wrong account length, a name
+// that is not region-shaped — is not a registry either.
 func ParseECRHost(host string) (Registry, bool) {
 	m := ecrHostRE.FindStringSubmatch(host)
 	if m == nil {
 		return Registry{}, false
 	}
-	reg := Registry{Account: m[1], Region: m[3], FIPS: m[2] != "", China: m[4] != ""}
-	if reg.China != strings.HasPrefix(reg.Region, "cn-") {
-		return Registry{}, false // China regions live only under .amazonaws.com.cn, and only they do
+	f, ok := ecrForms[[2]string{m[2], m[4]}]
+	partition := regionPartition(m[3])
+	if !ok || partition == "" || !slices.Contains(f.partitions, partition) {
+		return Registry{}, false
 	}
-	if reg.China && reg.FIPS {
-		return Registry{}, false // there are no FIPS endpoints in the China partition
-	}
-	return reg, true
+	return Registry{Account: m[1], Region: m[3], Partition: partition, Form: f.form}, true
 }
 
-// ECRHost returns the ECR private registry host of an account in a region:
-// the commercial form, or the .amazonaws.com.cn form when region starts with "cn-".
+// SameRegistry reports whether two hosts name the same registry: byte-equal, or both ECR
+// private registry hosts (in any of their forms) of one account, region and partition.
+func SameRegistry(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, ok := ParseECRHost(a)
+	if !ok {
+		return false
+	}
+	rb, ok := ParseECRHost(b)
+	return ok && ra.Same(rb)
+}
+
+// ECRHost returns the ECR private registry host of an account in a region in its IPv4 form:
+// the commercial one, or the .amazonaws.com.cn one when region starts with "cn-".
 func ECRHost(account, region string) string {
 	h := account + ".dkr.ecr." + region + ".amazonaws.com"
 	if strings.HasPrefix(region, "cn-") {
@@ -150,9 +270,18 @@ func (p Pushed) Repository() string { return p.Host + "/" + p.Path }
 // Pinned is the pushed image pinned by digest: host/path:tag@digest.
 func (p Pushed) Pinned() string { return Pinned(p.Repository(), p.Tag, p.Digest) }
 
+// PinnedAt is the pushed image pinned by digest and named through host:
+// host/path:tag@digest. Pinning a container keeps the registry name it pulls through (a
+// dual-stack name on an IPv6-only network) when that names the pushed registry too.
+func (p Pushed) PinnedAt(host string) string { return Pinned(host+"/"+p.Path, p.Tag, p.Digest) }
+
+// Names reports whether ref names the pushed repository: the same registry (see
+// SameRegistry) and a byte-equal path. Tags and digests are not looked at.
+func (p Pushed) Names(ref Ref) bool { return ref.Path == p.Path && SameRegistry(ref.Host, p.Host) }
+
 // Verdict is how one image reference relates to a Pushed image.
 type Verdict struct {
-	Match         bool   // same host, same full path, tracks Pushed.Tag
+	Match         bool   // same registry, same full path, tracks Pushed.Tag
 	AlreadyPinned bool   // Match and the reference is already pinned to Pushed.Digest
 	NearMiss      bool   // looks related but must NOT change
 	Why           string // for a near miss: a short human reason
@@ -162,8 +291,9 @@ type Verdict struct {
 // Compare decides how the image reference relates to the pushed target. It
 // returns an error only when image does not parse.
 //
-// A Match requires the registry host and the full repository path to be
-// byte-equal to the target's and the reference to track Pushed.Tag. Near
+// A Match requires the same registry (the byte-equal host, or another documented
+// form of the same ECR registry: see SameRegistry), the byte-equal full repository
+// path and the reference to track Pushed.Tag. Near
 // misses are: the same path (or the same last path segment) on another
 // host; a look-alike path on the same host (one contains the other, the
 // same last segment, the same words plus some, or a small edit distance);
@@ -180,7 +310,7 @@ func Compare(t Pushed, image string) (Verdict, error) {
 		v.NearMiss, v.Why = true, why
 		return v, nil
 	}
-	sameHost, samePath := ref.Host == t.Host, ref.Path == t.Path
+	sameHost, samePath := SameRegistry(ref.Host, t.Host), ref.Path == t.Path
 	switch {
 	case sameHost && samePath:
 		tag, ok := ref.Tracks()

@@ -14,6 +14,8 @@ const (
 	ecrWest = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
 	ecrCN   = "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
 	ecrFIPS = "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"
+	ecrDS   = "123456789012.dkr-ecr.us-east-1.on.aws"      // dual-stack (IPv6)
+	ecrDSF  = "123456789012.dkr-ecr-fips.us-east-1.on.aws" // dual-stack FIPS
 	newD    = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
 	oldD    = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
 	devD    = "sha256:52c71d4dce65c9636341f58553a691759e5e699e58dc495e68d6c2d1710d9885"
@@ -38,6 +40,8 @@ func TestParse(t *testing.T) {
 		{in: "public.ecr.aws/nginx/nginx:stable", want: Ref{Host: "public.ecr.aws", Path: "nginx/nginx", Tag: "stable"}},
 		{in: "localhost:5000/a/b/c", want: Ref{Host: "localhost:5000", Path: "a/b/c"}},
 		{in: ecr + ":443/app", want: Ref{Host: ecr + ":443", Path: "app"}},
+		{in: ecrDS + "/team/app:v1@" + newD, want: Ref{Host: ecrDS, Path: "team/app", Tag: "v1", Digest: newD}},
+		{in: ecrDSF + "/app", want: Ref{Host: ecrDSF, Path: "app"}},
 		{in: "123456789012.DKR.ECR.us-east-1.amazonaws.com/app", want: Ref{Host: "123456789012.DKR.ECR.us-east-1.amazonaws.com", Path: "app"}},
 		{in: "", wantErr: `image reference ""`},
 		{in: ecr + "/App", wantErr: "must be lowercase"},
@@ -133,41 +137,100 @@ func TestPinned(t *testing.T) {
 }
 
 func TestParseECRHost(t *testing.T) {
+	const acct = "123456789012"
+	reg := func(region, partition string, form Form) Registry {
+		return Registry{Account: acct, Region: region, Partition: partition, Form: form}
+	}
 	tests := []struct {
 		host string
 		want Registry
 		ok   bool
 	}{
-		{ecr, Registry{Account: "123456789012", Region: "us-east-1"}, true},
-		{ecrWest, Registry{Account: "123456789012", Region: "us-west-2"}, true},
-		{ecrCN, Registry{Account: "123456789012", Region: "cn-north-1", China: true}, true},
-		{"123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn", Registry{Account: "123456789012", Region: "cn-northwest-1", China: true}, true},
-		{ecrFIPS, Registry{Account: "123456789012", Region: "us-east-1", FIPS: true}, true},
-		{"123456789012.dkr.ecr.us-gov-west-1.amazonaws.com", Registry{Account: "123456789012", Region: "us-gov-west-1"}, true},
-		{"123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", Registry{Account: "123456789012", Region: "us-gov-west-1", FIPS: true}, true},
-		{"123456789012.dkr.ecr.ap-southeast-5.amazonaws.com", Registry{Account: "123456789012", Region: "ap-southeast-5"}, true},
+		// Every documented form.
+		{ecr, reg("us-east-1", "aws", FormIPv4), true},
+		{ecrWest, reg("us-west-2", "aws", FormIPv4), true},
+		{ecrFIPS, reg("us-east-1", "aws", FormFIPS), true},
+		{ecrDS, reg("us-east-1", "aws", FormDualStack), true},
+		{ecrDSF, reg("us-east-1", "aws", FormDualStackFIPS), true},
+		{"123456789012.dkr-ecr.eu-central-1.on.aws", reg("eu-central-1", "aws", FormDualStack), true},
+		{ecrCN, reg("cn-north-1", "aws-cn", FormIPv4), true},
+		{"123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn", reg("cn-northwest-1", "aws-cn", FormIPv4), true},
+		{"123456789012.dkr.ecr.us-gov-west-1.amazonaws.com", reg("us-gov-west-1", "aws-us-gov", FormIPv4), true},
+		{"123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", reg("us-gov-west-1", "aws-us-gov", FormFIPS), true},
+		{"123456789012.dkr-ecr.us-gov-east-1.on.aws", reg("us-gov-east-1", "aws-us-gov", FormDualStack), true},
+		{"123456789012.dkr-ecr-fips.us-gov-east-1.on.aws", reg("us-gov-east-1", "aws-us-gov", FormDualStackFIPS), true},
+		{"123456789012.dkr.ecr.ap-southeast-5.amazonaws.com", reg("ap-southeast-5", "aws", FormIPv4), true},
+		{"123456789012.dkr.ecr.il-central-1.amazonaws.com", reg("il-central-1", "aws", FormIPv4), true},
+
+		// Not ECR private registries.
 		{"public.ecr.aws", Registry{}, false},
 		{"docker.io", Registry{}, false},
 		{"", Registry{}, false},
+		{"dkr-ecr.us-east-1.on.aws", Registry{}, false}, // no account
+		{"ecr.us-east-1.api.aws", Registry{}, false},    // the API's dual-stack endpoint, not a registry
+		{"123456789012.api.ecr.us-east-1.amazonaws.com", Registry{}, false},
+
+		// Hosts that contain or extend a form.
 		{ecr + ".evil.com", Registry{}, false},
+		{ecrDS + ".evil.com", Registry{}, false},
 		{"evil.com/" + ecr, Registry{}, false},
 		{"x" + ecr, Registry{}, false},
+		{"x." + ecrDS, Registry{}, false},
+		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.com", Registry{}, false},
+		{"123456789012.dkr.ecr.evil.com.us-east-1.amazonaws.com", Registry{}, false},
+		{"123456789012.dkr.ecr.us-east-1.evil.amazonaws.com", Registry{}, false},
+		{"123456789012.x.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
+		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-1.on.aws.cn", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-1.on.awsx", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-1.aws", Registry{}, false},
+		{"attacker.com.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
+		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.attacker.net", Registry{}, false},
 		{ecr + ":443", Registry{}, false},
+		{ecrDS + ":443", Registry{}, false},
 		{ecr + ".", Registry{}, false},
-		{"123456789012.DKR.ECR.us-east-1.amazonaws.com", Registry{}, false},
-		{"123456789012.dkr.ecr.US-EAST-1.amazonaws.com", Registry{}, false},
-		{"12345678901.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
-		{"1234567890123.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
-		{"12345678901a.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
-		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.cn", Registry{}, false}, // commercial region on the China domain
-		{"123456789012.dkr.ecr.cn-north-1.amazonaws.com", Registry{}, false},   // China region on the commercial domain
-		{"123456789012.dkr.ecr-fips.cn-north-1.amazonaws.com.cn", Registry{}, false},
+		{ecrDS + ".", Registry{}, false},
 		{"123456789012.dkr.ecr.us-east-1.amazonaws.com\n", Registry{}, false},
 		{"123456789012.dkr.ecr.us-east-1.amazonaws.co", Registry{}, false},
 		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.cn.evil", Registry{}, false},
-		{"123456789012.dkr.ecr.useast1.amazonaws.com", Registry{}, false},
-		{"123456789012.dkr-ecr.us-east-1.amazonaws.com", Registry{}, false},
+
+		// A service label or suffix that is not one of the documented pairs.
+		{"123456789012.dkr-ecr.us-east-1.amazonaws.com", Registry{}, false},          // dual-stack label, IPv4 suffix
+		{"123456789012.dkr.ecr.us-east-1.on.aws", Registry{}, false},                 // IPv4 label, dual-stack suffix
+		{"123456789012.dkr-ecr-fips.us-east-1.amazonaws.com", Registry{}, false},     // dual-stack FIPS label, IPv4 suffix
+		{"123456789012.dkr.ecr-fips.us-east-1.on.aws", Registry{}, false},            // FIPS label, dual-stack suffix
+		{"123456789012.dkr_ecr.us-east-1.on.aws", Registry{}, false},                 // underscore
+		{"123456789012.dkrecr.us-east-1.on.aws", Registry{}, false},                  // no separator
+		{"123456789012.dkr-ecr-fips-x.us-east-1.on.aws", Registry{}, false},          // extra word
+		{"123456789012.ecr-fips.dkr.us-east-1.amazonaws.com", Registry{}, false},     // words swapped
+		{"123456789012.dkr.ecr-fips.cn-north-1.amazonaws.com.cn", Registry{}, false}, // no FIPS in China
+		{"123456789012.dkr-ecr.cn-north-1.on.aws", Registry{}, false},                // no documented China dual-stack
+		{"123456789012.dkr-ecr-fips.cn-north-1.on.aws", Registry{}, false},
+		{"123456789012.dkr.ecr.us-east-1.amazonaws.com.cn", Registry{}, false}, // commercial region on the China domain
+		{"123456789012.dkr.ecr.cn-north-1.amazonaws.com", Registry{}, false},   // China region on the commercial domain
+		{"123456789012.dkr.ecr.us-gov-west-1.amazonaws.com.cn", Registry{}, false},
+
+		// Case, account and region.
+		{"123456789012.DKR.ECR.us-east-1.amazonaws.com", Registry{}, false},
+		{"123456789012.DKR-ECR.us-east-1.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-1.ON.AWS", Registry{}, false},
+		{"123456789012.dkr.ecr.US-EAST-1.amazonaws.com", Registry{}, false},
+		{"12345678901.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
+		{"1234567890123.dkr-ecr.us-east-1.on.aws", Registry{}, false},
+		{"12345678901a.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false},
 		{"１２３456789012.dkr.ecr.us-east-1.amazonaws.com", Registry{}, false}, // fullwidth digits
+		{"123456789012.dkr.ecr.useast1.amazonaws.com", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-0.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-01.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east-123.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.use-east-1.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.u-east-1.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us--east-1.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.us-east1-1.on.aws", Registry{}, false},
+		{"123456789012.dkr-ecr.1-east-1.on.aws", Registry{}, false},
+		{"123456789012.dkr.ecr.us-iso-east-1.amazonaws.com", Registry{}, false}, // isolated partitions use other suffixes
+		{"123456789012.dkr-ecr.us-isob-east-1.on.aws", Registry{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -178,7 +241,60 @@ func TestParseECRHost(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ParseECRHost(%q) (-want +got):\n%s", tt.host, diff)
 			}
+			if ok && got.Host() != tt.host {
+				t.Errorf("ParseECRHost(%q).Host() = %q, want the host back", tt.host, got.Host())
+			}
 		})
+	}
+}
+
+func TestFormPredicates(t *testing.T) {
+	type row struct {
+		Name            string
+		FIPS, DualStack bool
+	}
+	var got []row
+	for _, f := range []Form{FormIPv4, FormFIPS, FormDualStack, FormDualStackFIPS, Form(9)} {
+		got = append(got, row{f.String(), f.FIPS(), f.DualStack()})
+	}
+	want := []row{{"ipv4", false, false}, {"fips", true, false}, {"dual-stack", false, true}, {"dual-stack-fips", true, true}, {"Form(9)", false, false}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestSameRegistry(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{ecr, ecr, true},
+		{ecr, ecrDS, true},
+		{ecr, ecrFIPS, true},
+		{ecr, ecrDSF, true},
+		{ecrDS, ecrDSF, true},
+		{"docker.io", "docker.io", true},
+		{"localhost:5000", "localhost:5000", true},
+		{"123456789012.dkr.ecr.us-gov-west-1.amazonaws.com", "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws", true},
+		{ecr, ecrOth, false},
+		{ecrDS, "210987654321.dkr-ecr.us-east-1.on.aws", false},
+		{ecr, ecrWest, false},
+		{ecrDS, "123456789012.dkr-ecr.us-west-2.on.aws", false},
+		{ecr, ecrCN, false},
+		{ecr, "123456789012.DKR-ECR.us-east-1.on.aws", false},
+		{ecr, ecrDS + ".evil.com", false},
+		{ecr, ecrDS + ":443", false},
+		{ecr, "public.ecr.aws", false},
+		{"docker.io", "index.docker.io", false},
+		{"", "", true},
+		{"", ecr, false},
+	}
+	for _, tt := range tests {
+		for _, ab := range [][2]string{{tt.a, tt.b}, {tt.b, tt.a}} {
+			if got := SameRegistry(ab[0], ab[1]); got != tt.want {
+				t.Errorf("SameRegistry(%q, %q) = %v, want %v", ab[0], ab[1], got, tt.want)
+			}
+		}
 	}
 }
 
@@ -193,9 +309,18 @@ func TestECRHost(t *testing.T) {
 			t.Errorf("ECRHost(%q, %q) = %q, want %q", tt.account, tt.region, got, tt.want)
 		}
 		reg, ok := ParseECRHost(got)
-		if !ok || reg.Account != tt.account || reg.Region != tt.region {
+		if !ok || reg.Account != tt.account || reg.Region != tt.region || reg.Form != FormIPv4 {
 			t.Errorf("ParseECRHost(ECRHost(%q, %q)) = %+v, %v", tt.account, tt.region, reg, ok)
 		}
+	}
+}
+
+func TestPushedPinnedAt(t *testing.T) {
+	p := Pushed{Host: ecr, Path: "team/app", Tag: "v1", Digest: newD}
+	got := []string{p.Pinned(), p.PinnedAt(ecrDS), p.PinnedAt(ecrFIPS)}
+	want := []string{ecr + "/team/app:v1@" + newD, ecrDS + "/team/app:v1@" + newD, ecrFIPS + "/team/app:v1@" + newD}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
@@ -261,8 +386,61 @@ func TestCompare(t *testing.T) {
 			Verdict{NearMiss: true, Why: "same repository name in another registry: " + ecrCN, Ref: r(ecrCN, "app", "", "")}},
 		{"FIPS target, FIPS image", fipsT, ecrFIPS + "/app:latest",
 			Verdict{Match: true, Ref: r(ecrFIPS, "app", "latest", "")}},
-		{"commercial target, FIPS image", appT, ecrFIPS + "/app:latest",
-			Verdict{NearMiss: true, Why: "same repository name in another registry: " + ecrFIPS, Ref: r(ecrFIPS, "app", "latest", "")}},
+
+		// Every name of the registry: another documented form of the same account, region and
+		// partition is the same repository; anything that merely resembles one is not.
+		{"IPv4 target, FIPS image", appT, ecrFIPS + "/app:latest",
+			Verdict{Match: true, Ref: r(ecrFIPS, "app", "latest", "")}},
+		{"IPv4 target, dual-stack image", appT, ecrDS + "/app:latest",
+			Verdict{Match: true, Ref: r(ecrDS, "app", "latest", "")}},
+		{"IPv4 target, dual-stack FIPS image", appT, ecrDSF + "/app",
+			Verdict{Match: true, Ref: r(ecrDSF, "app", "", "")}},
+		{"dual-stack image already pinned", appT, ecrDS + "/app:latest@" + newD,
+			Verdict{Match: true, AlreadyPinned: true, Ref: r(ecrDS, "app", "latest", newD)}},
+		{"dual-stack image pinned to an old digest", appT, ecrDS + "/app:latest@" + oldD,
+			Verdict{Match: true, Ref: r(ecrDS, "app", "latest", oldD)}},
+		{"dual-stack target, IPv4 image", Pushed{Host: ecrDS, Path: "app", Tag: "latest", Digest: newD}, ecr + "/app",
+			Verdict{Match: true, Ref: r(ecr, "app", "", "")}},
+		{"FIPS target, dual-stack image", fipsT, ecrDS + "/app:latest",
+			Verdict{Match: true, Ref: r(ecrDS, "app", "latest", "")}},
+		{"GovCloud target, dual-stack FIPS image", Pushed{Host: "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com", Path: "app", Tag: "latest"},
+			"123456789012.dkr-ecr-fips.us-gov-west-1.on.aws/app",
+			Verdict{Match: true, Ref: r("123456789012.dkr-ecr-fips.us-gov-west-1.on.aws", "app", "", "")}},
+		{"dual-stack, look-alike path", prodT, ecrDS + "/" + dev + ":latest",
+			Verdict{NearMiss: true, Why: "different repository: " + dev + " is not " + prod, Ref: r(ecrDS, dev, "latest", "")}},
+		{"dual-stack, other tag", prodT, ecrDS + "/" + prod + ":stable",
+			Verdict{NearMiss: true, Why: "tracks tag stable, not latest", Ref: r(ecrDS, prod, "stable", "")}},
+		{"dual-stack, digest only", prodT, ecrDS + "/" + prod + "@" + newD,
+			Verdict{NearMiss: true, Why: "pinned by digest without a tag", Ref: r(ecrDS, prod, "", newD)}},
+		{"dual-stack, other account", appT, "210987654321.dkr-ecr.us-east-1.on.aws/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 210987654321.dkr-ecr.us-east-1.on.aws",
+				Ref: r("210987654321.dkr-ecr.us-east-1.on.aws", "app", "", "")}},
+		{"dual-stack, other region", appT, "123456789012.dkr-ecr.us-west-2.on.aws/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.dkr-ecr.us-west-2.on.aws",
+				Ref: r("123456789012.dkr-ecr.us-west-2.on.aws", "app", "", "")}},
+		{"dual-stack host extended", appT, ecrDS + ".evil.com/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: " + ecrDS + ".evil.com", Ref: r(ecrDS+".evil.com", "app", "", "")}},
+		{"dual-stack host with an extra label", appT, "x." + ecrDS + "/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: x." + ecrDS, Ref: r("x."+ecrDS, "app", "", "")}},
+		{"dual-stack label under the IPv4 suffix", appT, "123456789012.dkr-ecr.us-east-1.amazonaws.com/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.dkr-ecr.us-east-1.amazonaws.com",
+				Ref: r("123456789012.dkr-ecr.us-east-1.amazonaws.com", "app", "", "")}},
+		{"dkr.ecr inside another domain", appT, "123456789012.dkr.ecr.us-east-1.amazonaws.com.attacker.net/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.dkr.ecr.us-east-1.amazonaws.com.attacker.net",
+				Ref: r("123456789012.dkr.ecr.us-east-1.amazonaws.com.attacker.net", "app", "", "")}},
+		{"dual-stack with a port", appT, ecrDS + ":443/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: " + ecrDS + ":443", Ref: r(ecrDS+":443", "app", "", "")}},
+		{"dual-stack upper case", appT, "123456789012.DKR-ECR.us-east-1.on.aws/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.DKR-ECR.us-east-1.on.aws",
+				Ref: r("123456789012.DKR-ECR.us-east-1.on.aws", "app", "", "")}},
+		{"dual-stack, a region that is not one", appT, "123456789012.dkr-ecr.us-east.on.aws/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.dkr-ecr.us-east.on.aws",
+				Ref: r("123456789012.dkr-ecr.us-east.on.aws", "app", "", "")}},
+		{"China target, undocumented China dual-stack", cnT, "123456789012.dkr-ecr.cn-north-1.on.aws/app",
+			Verdict{NearMiss: true, Why: "same repository name in another registry: 123456789012.dkr-ecr.cn-north-1.on.aws",
+				Ref: r("123456789012.dkr-ecr.cn-north-1.on.aws", "app", "", "")}},
+		{"dual-stack, unrelated repository", backendT, ecrDS + "/frontend",
+			Verdict{Ref: r(ecrDS, "frontend", "", "")}},
 		{"port in host", appT, ecr + ":443/app:latest",
 			Verdict{NearMiss: true, Why: "same repository name in another registry: " + ecr + ":443", Ref: r(ecr+":443", "app", "latest", "")}},
 		{"upper-case host", appT, "123456789012.DKR.ECR.us-east-1.amazonaws.com/app",
@@ -368,7 +546,39 @@ func TestCompareRejectsWhatDoesNotParse(t *testing.T) {
 	}
 }
 
-// A Match must never be produced by anything but byte equality of host and path.
+// sameRegistryForTest is the test's own statement of "the same registry": the byte-equal host,
+// or two hosts spelled exactly as one of the four documented forms with the same account,
+// region and DNS suffix family. It does not use ParseECRHost's regular expression.
+func sameRegistryForTest(a, b string) bool {
+	if a == b {
+		return true
+	}
+	id := func(h string) (string, bool) {
+		for _, f := range []struct{ label, suffix, family string }{
+			{".dkr.ecr.", ".amazonaws.com", "amazonaws.com"},
+			{".dkr.ecr-fips.", ".amazonaws.com", "amazonaws.com"},
+			{".dkr-ecr.", ".on.aws", "amazonaws.com"},
+			{".dkr-ecr-fips.", ".on.aws", "amazonaws.com"},
+			{".dkr.ecr.", ".amazonaws.com.cn", "amazonaws.com.cn"},
+		} {
+			acct, rest, ok := strings.Cut(h, f.label)
+			if !ok || len(acct) != 12 || strings.Trim(acct, "0123456789") != "" {
+				continue
+			}
+			region, ok := strings.CutSuffix(rest, f.suffix)
+			if ok && region != "" && !strings.Contains(region, ".") && strings.ToLower(region) == region {
+				return acct + "/" + region + "/" + f.family, true
+			}
+		}
+		return "", false
+	}
+	ia, oka := id(a)
+	ib, okb := id(b)
+	return oka && okb && ia == ib
+}
+
+// A Match must never be produced by anything but the same registry (byte-equal host, or
+// another documented name of it) and a byte-equal path.
 func checkCompareInvariants(t *testing.T, target Pushed, image string, v Verdict, err error) {
 	t.Helper()
 	if err != nil {
@@ -378,7 +588,7 @@ func checkCompareInvariants(t *testing.T, target Pushed, image string, v Verdict
 		return
 	}
 	if v.Match {
-		if v.Ref.Host != target.Host || v.Ref.Path != target.Path {
+		if v.Ref.Path != target.Path || !sameRegistryForTest(v.Ref.Host, target.Host) {
 			t.Fatalf("Compare(%+v, %q) matched a different repository %q", target, image, v.Ref.Repository())
 		}
 		if tag, ok := v.Ref.Tracks(); !ok || tag != target.Tag {
@@ -408,6 +618,13 @@ func FuzzCompare(f *testing.F) {
 		{ecr, "app", "latest", newD, "123456789012.DKR.ECR.us-east-1.amazonaws.com/app"},
 		{ecr, "app", "latest", newD, ecr + "/app/../app-dev"},
 		{ecr, "app", "", "", ecr + "/app"},
+		{ecr, "app", "latest", newD, ecrDS + "/app:latest"},
+		{ecr, "app", "latest", newD, ecrDSF + "/app:latest@" + newD},
+		{ecr, "app", "latest", newD, ecrFIPS + "/app"},
+		{ecrDS, prod, "latest", newD, ecr + "/" + dev},
+		{ecr, "app", "latest", newD, ecrDS + ".evil.com/app"},
+		{ecr, "app", "latest", newD, "123456789012.dkr-ecr.us-east-1.amazonaws.com/app"},
+		{ecrCN, "app", "latest", newD, "123456789012.dkr-ecr.cn-north-1.on.aws/app"},
 		{"", "", "", "", ""},
 	}
 	for _, s := range seeds {
@@ -425,6 +642,7 @@ func FuzzParse(f *testing.F) {
 		ecr + "/app", ecr + "/team/app:v1@" + newD, ecr + "/app@" + newD, "nginx", "localhost:5000/x",
 		"[::1]:5000/app:latest", "public.ecr.aws/a/b", ecr + "/app@sha512:" + strings.Repeat("a", 128), "",
 		strings.TrimPrefix(newD, "sha256:"), "A/b", ecr + "/app/../x",
+		ecrDS + "/app:latest", ecrDSF + "/team/app:v1@" + newD, ecrCN + "/app", ecrDS + ":443/app",
 	} {
 		f.Add(s)
 	}

@@ -130,9 +130,10 @@ func Make(in Input) Plan {
 }
 
 // containers compares each container of td with the target: the changes to make, how many
-// containers already run the digest, and the near misses.
+// containers already run the digest, and the near misses. A changed container is pinned as
+// <its own registry host>/<path>:<tag>@<digest>: an IPv6-only cluster that pulls through the
+// registry's dual-stack name must keep pulling through it.
 func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefinition, policy Policy) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
-	to := t.Pinned()
 	for _, c := range td.Definition.ContainerDefinitions {
 		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
 		v, err := imageref.Compare(t, image)
@@ -142,7 +143,9 @@ func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefini
 		case v.AlreadyPinned:
 			pinned++
 		case v.Match:
-			changes = append(changes, report.ContainerChange{Name: name, From: image, To: to})
+			// The container keeps the registry name it pulls through (a dual-stack or FIPS
+			// name of the pushed registry), only the tag and digest change.
+			changes = append(changes, report.ContainerChange{Name: name, From: image, To: t.PinnedAt(v.Ref.Host)})
 		case policy.Semver:
 			change, why := semverChange(policy, t, v, name, image)
 			switch {

@@ -16,8 +16,12 @@ import (
 const (
 	account  = "123456789012" // of every service below (their ARNs say so)
 	registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-	digest   = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
-	old      = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
+	// The same registry under its other documented names.
+	dualStack     = "123456789012.dkr-ecr.us-east-1.on.aws"
+	fips          = "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"
+	dualStackFIPS = "123456789012.dkr-ecr-fips.us-east-1.on.aws"
+	digest        = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
+	old           = "sha256:1016926d84bdc6168f49a326489db181a5990a3cc992321e0d505242ca5d9ce9"
 )
 
 var target = imageref.Pushed{Host: registry, Path: "backend", Tag: "latest", Digest: digest}
@@ -188,6 +192,50 @@ func TestMake(t *testing.T) {
 			},
 		},
 		{
+			name: "a container pulling through another name of the registry keeps it: dual-stack, FIPS, dual-stack FIPS",
+			build: func(f *fleet) {
+				f.service("v6", "api", f.taskDef("v6", [2]string{"app", dualStack + "/backend:latest"}))
+				f.service("fips", "api", f.taskDef("fips", [2]string{"app", fips + "/backend:latest@" + old}))
+				f.service("v6fips", "api", f.taskDef("v6fips", [2]string{"app", dualStackFIPS + "/backend"}))
+			},
+			want: summary{Registrations: []string{
+				"fips:1 app:" + fips + "/backend:latest@" + old + "→" + fips + "/backend:latest@" + digest + " fips/api",
+				"v6:1 app:" + dualStack + "/backend:latest→" + dualStack + "/backend:latest@" + digest + " v6/api",
+				"v6fips:1 app:" + dualStackFIPS + "/backend→" + dualStackFIPS + "/backend:latest@" + digest + " v6fips/api",
+			}},
+		},
+		{
+			name: "one task definition naming the registry two ways: each container keeps its own host",
+			build: func(f *fleet) {
+				f.service("prod", "api", f.taskDef("api", [2]string{"app", latest}, [2]string{"worker", dualStack + "/backend:latest"}))
+			},
+			want: summary{Registrations: []string{
+				"api:1 app:" + latest + "→" + pinned + " worker:" + dualStack + "/backend:latest→" + dualStack + "/backend:latest@" + digest + " prod/api",
+			}},
+		},
+		{
+			name: "a dual-stack container already on the digest is unchanged, not rewritten to the IPv4 host",
+			build: func(f *fleet) {
+				f.service("v6", "api", f.taskDef("v6", [2]string{"app", dualStack + "/backend:latest@" + digest}))
+			},
+			want: summary{Unchanged: []report.Service{{Cluster: "v6", Service: "api", Why: "already pinned to " + digest}}},
+		},
+		{
+			name: "look-alikes of the dual-stack name are near misses, never changed",
+			build: func(f *fleet) {
+				f.service("a", "other-account", f.taskDef("a", [2]string{"app", "210987654321.dkr-ecr.us-east-1.on.aws/backend:latest"}))
+				f.service("b", "extended", f.taskDef("b", [2]string{"app", dualStack + ".evil.com/backend:latest"}))
+				f.service("c", "mixed", f.taskDef("c", [2]string{"app", "123456789012.dkr-ecr.us-east-1.amazonaws.com/backend:latest"}))
+				f.service("d", "dev", f.taskDef("d", [2]string{"app", dualStack + "/backend-dev:latest"}))
+			},
+			want: summary{NearMisses: []string{
+				"a/other-account/app: same repository name in another registry: 210987654321.dkr-ecr.us-east-1.on.aws",
+				"b/extended/app: same repository name in another registry: " + dualStack + ".evil.com",
+				"c/mixed/app: same repository name in another registry: 123456789012.dkr-ecr.us-east-1.amazonaws.com",
+				"d/dev/app: different repository: backend-dev is not backend",
+			}},
+		},
+		{
 			name: "unrelated images are neither changes nor near misses",
 			build: func(f *fleet) {
 				f.service("prod", "web", f.taskDef("web", [2]string{"nginx", "nginx:latest"}, [2]string{"other", registry + "/payments:latest"}))
@@ -264,6 +312,17 @@ func TestSemverPolicy(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSemverThroughTheDualStackNameKeepsIt(t *testing.T) {
+	f := newFleet()
+	f.service("v6", "api", f.taskDef("api", [2]string{"app", dualStack + "/backend:1.4.2@" + old}), tag(TagPolicy, "semver"))
+	p := Make(Input{Pushed: imageref.Pushed{Host: registry, Path: "backend", Tag: "1.4.3", Digest: digest}, Fleet: &f.Fleet})
+	got := summarize(p)
+	want := summary{Registrations: []string{"api:1 app:" + dualStack + "/backend:1.4.2@" + old + "→" + dualStack + "/backend:1.4.3@" + digest + " v6/api"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
 

@@ -66,12 +66,12 @@ func (p Policy) upgrade(ref imageref.Ref, pushedTag string) (ok bool, why string
 
 // semverChange is the container change for a semver upgrade, or a near miss.
 func semverChange(p Policy, t imageref.Pushed, v imageref.Verdict, name, image string) (*report.ContainerChange, string) {
-	if !p.Semver || v.Match || v.Ref.Host != t.Host || v.Ref.Path != t.Path || v.Ref.Tag == "" {
+	if !p.Semver || v.Match || !t.Names(v.Ref) || v.Ref.Tag == "" {
 		return nil, ""
 	}
 	ok, why := p.upgrade(v.Ref, t.Tag)
 	if !ok {
 		return nil, why
 	}
-	return &report.ContainerChange{Name: name, From: image, To: t.Pinned()}, ""
+	return &report.ContainerChange{Name: name, From: image, To: t.PinnedAt(v.Ref.Host)}, ""
 }
