@@ -163,8 +163,8 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 	}
 	r := &run{d: d, tds: make(map[string]*TaskDefinition), latest: make(map[string]*TaskDefinition), families: make(map[string]*sync.Mutex)}
 	r.g, ctx = errgroup.WithContext(ctx)
-	for _, op := range []string{"ListServices", "DescribeServices", "DescribeTaskDefinition"} {
-		r.gates[gateIndex(op)] = make(chan struct{}, d.limit())
+	for op := range r.gates {
+		r.gates[op] = make(chan struct{}, d.limit())
 	}
 	perCluster := make([][][]Service, len(clusters)) // cluster → batch → services
 	for i, cluster := range clusters {
@@ -200,7 +200,7 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 type run struct {
 	d     *Discoverer
 	g     *errgroup.Group
-	gates [3]chan struct{} // per operation: one slot per call in flight
+	gates [numGated]chan struct{} // per gated operation: one slot per call in flight
 
 	mu       sync.Mutex
 	tds      map[string]*TaskDefinition // by ARN; nil while being described
@@ -208,26 +208,40 @@ type run struct {
 	families map[string]*sync.Mutex     // by family: one description of a family at a time
 }
 
-func gateIndex(op string) int {
-	switch op {
-	case "ListServices":
-		return 0
-	case "DescribeServices":
-		return 1
-	}
-	return 2
+// gated is an ECS operation that a run calls concurrently, each with its own gate (bounded
+// calls in flight) and its own pacer bucket. A typed index rather than the operation's name:
+// there is no name that could fall through to another operation's gate.
+type gated int
+
+const (
+	gatedListServices gated = iota
+	gatedDescribeServices
+	gatedDescribeTaskDefinition
+	numGated
+)
+
+// opListClusters is paced but not gated: its pages are listed one after the other.
+const opListClusters = "ListClusters"
+
+// gatedOps names each gated operation as ECS (and ECSLimits, and the Pacer) does.
+var gatedOps = [numGated]string{
+	gatedListServices:           "ListServices",
+	gatedDescribeServices:       "DescribeServices",
+	gatedDescribeTaskDefinition: "DescribeTaskDefinition",
 }
 
+func (op gated) String() string { return gatedOps[op] }
+
 // call runs f as one op call: when a slot is free and the pacer allows it.
-func (r *run) call(ctx context.Context, op string, f func() error) error {
-	gate := r.gates[gateIndex(op)]
+func (r *run) call(ctx context.Context, op gated, f func() error) error {
+	gate := r.gates[op]
 	select {
 	case gate <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-gate }()
-	if err := r.d.Pace.Wait(ctx, op); err != nil {
+	if err := r.d.Pace.Wait(ctx, op.String()); err != nil {
 		return err
 	}
 	return f()
@@ -237,7 +251,7 @@ func (d *Discoverer) clusters(ctx context.Context) ([]string, error) {
 	var arns []string
 	p := ecs.NewListClustersPaginator(d.ECS, &ecs.ListClustersInput{MaxResults: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		if err := d.Pace.Wait(ctx, "ListClusters"); err != nil {
+		if err := d.Pace.Wait(ctx, opListClusters); err != nil {
 			return nil, fmt.Errorf("list clusters: %w", err)
 		}
 		page, err := p.NextPage(ctx)
@@ -253,7 +267,7 @@ func (r *run) listServices(ctx context.Context, cluster string) ([]string, error
 	var arns []string
 	p := ecs.NewListServicesPaginator(r.d.ECS, &ecs.ListServicesInput{Cluster: aws.String(cluster), MaxResults: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		err := r.call(ctx, "ListServices", func() error {
+		err := r.call(ctx, gatedListServices, func() error {
 			page, err := p.NextPage(ctx)
 			if err == nil {
 				arns = append(arns, page.ServiceArns...)
@@ -269,7 +283,7 @@ func (r *run) listServices(ctx context.Context, cluster string) ([]string, error
 
 func (r *run) describeServices(ctx context.Context, cluster string, arns []string) ([]Service, error) {
 	var out *ecs.DescribeServicesOutput
-	err := r.call(ctx, "DescribeServices", func() (err error) {
+	err := r.call(ctx, gatedDescribeServices, func() (err error) {
 		out, err = r.d.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 			Cluster:  aws.String(cluster),
 			Services: arns,
@@ -340,7 +354,7 @@ func (r *run) describeOf(ctx context.Context, family, arn string) (*TaskDefiniti
 	r.mu.Unlock()
 	if !known && family != "" {
 		var latest *TaskDefinition
-		err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
+		err := r.call(ctx, gatedDescribeTaskDefinition, func() (err error) {
 			latest, err = r.d.describe(ctx, family)
 			return err
 		})
@@ -355,7 +369,7 @@ func (r *run) describeOf(ctx context.Context, family, arn string) (*TaskDefiniti
 		// A family without an ACTIVE revision cannot be described by name; by ARN it can.
 	}
 	var td *TaskDefinition
-	err := r.call(ctx, "DescribeTaskDefinition", func() (err error) {
+	err := r.call(ctx, gatedDescribeTaskDefinition, func() (err error) {
 		td, err = r.d.describe(ctx, arn)
 		return err
 	})
@@ -408,7 +422,7 @@ func (d *Discoverer) Describe(ctx context.Context, ref string) (*TaskDefinition,
 	if td, ok := d.Cache.Get(ref); ok {
 		return td, nil
 	}
-	if err := d.Pace.Wait(ctx, "DescribeTaskDefinition"); err != nil {
+	if err := d.Pace.Wait(ctx, gatedDescribeTaskDefinition.String()); err != nil {
 		return nil, fmt.Errorf("describe task definition %s: %w", ref, err)
 	}
 	return d.describe(ctx, ref)

@@ -2,8 +2,10 @@ package discover
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Limit is one of ECS's per-account, per-region token buckets: Burst calls at once, refilled
@@ -53,66 +55,64 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Pacer spaces calls so that ECS's token buckets are never overrun: a client-side copy of each
-// bucket, drawn before every call. The server's bucket refills at least as long as ours (a
-// request reaches it after we send it), so while pinroll is the only caller the server always
-// holds a token when a paced call arrives. Safe for concurrent use; keep one per process (the
-// Discoverer does), so warm invocations see what earlier ones spent.
+// bucket (a golang.org/x/time/rate Limiter of the bucket's rate whose burst is the bucket's
+// less the Reserve), drawn before every call. The server's bucket refills at least as long as
+// ours (a request reaches it after we send it), so while pinroll is the only caller the server
+// always holds a token when a paced call arrives. Safe for concurrent use; keep one per process
+// (the Discoverer does), so warm invocations see what earlier ones spent.
+//
+// The limiters are driven by the Pacer's Clock (ReserveN at Clock.Now, then Clock.Sleep for
+// the delay), never by the wall clock behind the Clock's back, so a scaled or virtual clock
+// times everything.
 type Pacer struct {
-	clock   Clock
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	limit   Limit
-	reserve float64 // tokens never drawn (Reserve, at most the burst)
-	tokens  float64 // may go below reserve: calls waiting for a refill hold their token already
-	last    time.Time
+	clock    Clock
+	limiters map[string]*rate.Limiter // read-only after NewPacer
 }
 
 // NewPacer returns a pacer with full buckets for limits (operations not listed are not paced),
-// timed by clock (nil: the wall clock).
+// timed by clock (nil: the wall clock). Each limit needs a positive rate and a burst of at
+// least one call; anything else is a programming error and panics.
 func NewPacer(limits map[string]Limit, clock Clock) *Pacer {
 	if clock == nil {
 		clock = wallClock{}
 	}
-	now := clock.Now()
-	p := &Pacer{clock: clock, buckets: make(map[string]*bucket, len(limits))}
+	p := &Pacer{clock: clock, limiters: make(map[string]*rate.Limiter, len(limits))}
 	for op, l := range limits {
-		p.buckets[op] = &bucket{limit: l, reserve: min(Reserve, l.Burst-1), tokens: l.Burst, last: now}
+		if !(l.PerSecond > 0) || !(l.Burst >= 1) {
+			panic(fmt.Sprintf("discover: limit of %s is %+v; it needs PerSecond > 0 and Burst >= 1", op, l))
+		}
+		reserve := min(Reserve, l.Burst-1) // tokens never drawn, at most all but one
+		// A Limiter's burst is whole calls; its bucket starts full.
+		p.limiters[op] = rate.NewLimiter(rate.Limit(l.PerSecond), max(1, int(l.Burst-reserve)))
 	}
 	return p
 }
 
 // Wait blocks until op may be called. Calls are served in the order they asked (each one
 // reserves its token, then waits for the bucket to refill to it), so waiting callers never
-// stampede. A nil Pacer never waits.
+// stampede. A wait that ends with ctx gives its token back. A nil Pacer never waits.
 func (p *Pacer) Wait(ctx context.Context, op string) error {
 	if p == nil {
 		return ctx.Err()
 	}
-	p.mu.Lock()
-	b, ok := p.buckets[op]
+	lim, ok := p.limiters[op]
 	if !ok {
-		p.mu.Unlock()
 		return ctx.Err()
 	}
-	now := p.clock.Now()
-	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = min(b.limit.Burst, b.tokens+elapsed.Seconds()*b.limit.PerSecond)
-		b.last = now
+	if err := ctx.Err(); err != nil {
+		return err // a call that will not be made takes no token
 	}
-	b.tokens--
-	short := b.reserve - b.tokens // tokens the bucket must regain before this call may go
-	p.mu.Unlock()
-	if short <= 0 {
-		return ctx.Err()
+	r := lim.ReserveN(p.clock.Now(), 1)
+	if !r.OK() {
+		// Only a request for more than the burst is refused, and Wait asks for one token.
+		return fmt.Errorf("discover: pacer refused a call of %s", op)
 	}
-	wait := time.Duration(short / b.limit.PerSecond * float64(time.Second))
+	wait := r.DelayFrom(p.clock.Now())
+	if wait <= 0 {
+		return nil
+	}
 	if err := p.clock.Sleep(ctx, wait); err != nil {
-		p.mu.Lock()
-		b.tokens++ // the call will not be made: give its token back
-		p.mu.Unlock()
+		r.CancelAt(p.clock.Now()) // the call will not be made: give its token back
 		return err
 	}
 	return nil

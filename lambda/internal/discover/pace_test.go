@@ -53,6 +53,30 @@ func TestPacerKeepsInsideTheBucketAndItsReserve(t *testing.T) {
 	}
 }
 
+func TestPacerRefillsWhileIdle(t *testing.T) {
+	clock := &virtualClock{now: time.Unix(0, 0)}
+	p := NewPacer(map[string]Limit{"ListServices": {Burst: 10, PerSecond: 2}}, clock)
+	ctx := context.Background()
+	for range 10 - Reserve { // the usable burst: immediate
+		if err := p.Wait(ctx, "ListServices"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := clock.Now().Sub(time.Unix(0, 0)); got != 0 {
+		t.Fatalf("the burst less the reserve waited %v", got)
+	}
+	_ = clock.Sleep(ctx, time.Second) // idle: 2 tokens come back
+	before := clock.Now()
+	for range 3 { // two from the refill, the third waits half a second
+		if err := p.Wait(ctx, "ListServices"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := clock.Now().Sub(before); got < 499*time.Millisecond || got > 501*time.Millisecond {
+		t.Errorf("after a second idle, 3 calls took %v, want 500ms (2 refilled, 1 at 2/s)", got)
+	}
+}
+
 func TestPacerLeavesUnlistedOperationsAndNilAlone(t *testing.T) {
 	clock := &virtualClock{now: time.Unix(0, 0)}
 	p := NewPacer(map[string]Limit{"ListServices": {Burst: 1, PerSecond: 1}}, clock)
@@ -70,6 +94,19 @@ func TestPacerLeavesUnlistedOperationsAndNilAlone(t *testing.T) {
 	}
 }
 
+func TestPacerBurstOfOneKeepsNoReserve(t *testing.T) {
+	clock := &virtualClock{now: time.Unix(0, 0)}
+	p := NewPacer(map[string]Limit{"ListServices": {Burst: 1, PerSecond: 4}}, clock)
+	for range 5 {
+		if err := p.Wait(context.Background(), "ListServices"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := clock.Now().Sub(time.Unix(0, 0)); got != time.Second {
+		t.Errorf("5 calls of a 1-call bucket at 4/s took %v, want 1s (the first at once)", got)
+	}
+}
+
 func TestPacerGivesBackTheTokenOfACancelledWait(t *testing.T) {
 	p := NewPacer(map[string]Limit{"ListServices": {Burst: 20, PerSecond: 0.001}}, nil)
 	for range 20 - Reserve {
@@ -82,7 +119,78 @@ func TestPacerGivesBackTheTokenOfACancelledWait(t *testing.T) {
 	if err := p.Wait(ctx, "ListServices"); err == nil {
 		t.Fatal("a wait of ~1000 s returned before its context ended")
 	}
-	if got := p.buckets["ListServices"].tokens; got < Reserve-0.001 || got > Reserve+0.01 {
-		t.Errorf("after a cancelled wait the bucket holds %.3f tokens, want the reserve", got)
+	// The usable burst is spent: the bucket holds the reserve, i.e. none of the limiter's tokens.
+	if got := p.limiters["ListServices"].TokensAt(time.Now()); got < -0.001 || got > 0.01 {
+		t.Errorf("after a cancelled wait the limiter holds %.3f tokens, want 0 (the token given back)", got)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if err := p.Wait(done, "ListServices"); err == nil {
+		t.Error("a wait on a done context succeeded")
+	}
+	if got := p.limiters["ListServices"].TokensAt(time.Now()); got < -0.001 {
+		t.Errorf("a wait on a done context took a token: %.3f left", got)
+	}
+}
+
+// Concurrent callers on the wall clock: none overruns the bucket (the calls take at least
+// what the rate allows), and none is lost. Run with -race.
+func TestPacerConcurrentCallersShareTheBucket(t *testing.T) {
+	const calls, workers = 60, 6
+	p := NewPacer(map[string]Limit{"DescribeServices": {Burst: 10 + Reserve, PerSecond: 200}}, nil)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	for range workers {
+		wg.Go(func() {
+			for range calls / workers {
+				errs <- p.Wait(context.Background(), "DescribeServices")
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10 at once, the other 50 at 200/s: at least 250ms.
+	if got, least := time.Since(start), 245*time.Millisecond; got < least {
+		t.Errorf("%d calls took %v, less than the bucket allows (%v)", calls, got, least)
+	}
+}
+
+func TestNewPacerRejectsLimitsItCannotKeep(t *testing.T) {
+	for _, l := range []Limit{{Burst: 0, PerSecond: 1}, {Burst: 10, PerSecond: 0}, {Burst: 10, PerSecond: -1}, {Burst: 0.5, PerSecond: 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewPacer accepted %+v", l)
+				}
+			}()
+			NewPacer(map[string]Limit{"ListServices": l}, nil)
+		}()
+	}
+}
+
+// Every operation discovery calls has a gate of its own and a bucket in ECSLimits: a name
+// missing from ECSLimits would be called unpaced, silently.
+func TestEveryOperationDiscoveryCallsIsGatedAndPaced(t *testing.T) {
+	seen := map[string]bool{}
+	for op := range numGated {
+		name := op.String()
+		if name == "" || seen[name] {
+			t.Errorf("gated operation %d has the name %q (empty or not unique)", op, name)
+		}
+		seen[name] = true
+	}
+	for _, name := range append(gatedOps[:], opListClusters) {
+		if _, ok := ECSLimits[name]; !ok {
+			t.Errorf("discovery calls %s, which has no bucket in ECSLimits: it would go unpaced", name)
+		}
+	}
+	if len(ECSLimits) != len(seen)+1 {
+		t.Errorf("ECSLimits has %d operations; discovery calls %d", len(ECSLimits), len(seen)+1)
 	}
 }
