@@ -216,8 +216,11 @@ func regionPartition(region string) string {
 //     General Reference: dkr.ecr-fips.<region>.amazonaws.com and dkr-ecr-fips.<region>.on.aws
 //     beside dkr.ecr.<region>.amazonaws.com and dkr-ecr.<region>.on.aws).
 //
-// China has no FIPS endpoints, and no dual-stack registry host is documented for it, so those
-// combinations are not registries; neither is a China region outside .amazonaws.com.cn or
+// The dual-stack page documents its form for any <aws-region>; it is accepted in the partitions
+// whose IPv4 registries live under amazonaws.com (commercial and GovCloud). China has no FIPS
+// endpoints, and no dual-stack registry host is documented for it, so those combinations are
+// not registries; neither are the isolated partitions' regions (us-iso-*, …), whose registries
+// have other DNS suffixes; neither is a China region outside .amazonaws.com.cn or
 // another region inside it. Anything else — Amazon ECR Public, Docker Hub, a host that
 // contains or extends a form (an extra label, another suffix, a trailing dot), upper case (DNS
 // ignores it; pinroll reports it rather than guess), a port, a wrong account length, a name
