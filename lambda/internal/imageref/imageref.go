@@ -334,6 +334,9 @@ func Compare(t Pushed, image string) (Verdict, error) {
 		// Registry hosts are case-insensitive in DNS, but pinroll compares bytes:
 		// an odd spelling is reported for a human to fix, never rewritten.
 		return near(fmt.Sprintf("registry host %s differs from %s in letter case", ref.Host, t.Host))
+	case samePath && SameRegistry(strings.ToLower(ref.Host), t.Host):
+		// Another name of the pushed registry, oddly spelled: reported the same way.
+		return near(fmt.Sprintf("registry host %s differs from %s (a name of the same registry) in letter case", ref.Host, strings.ToLower(ref.Host)))
 	case samePath:
 		return near("same repository name in another registry: " + ref.Host)
 	case lastSegment(ref.Path) == lastSegment(t.Path):
