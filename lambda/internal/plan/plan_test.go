@@ -218,7 +218,7 @@ func TestMake(t *testing.T) {
 			build: func(f *fleet) {
 				f.service("v6", "api", f.taskDef("v6", [2]string{"app", dualStack + "/backend:latest@" + digest}))
 			},
-			want: summary{Unchanged: []report.Service{{Cluster: "v6", Service: "api", Why: "already pinned to " + digest}}},
+			want: summary{Unchanged: []report.Service{{Account: account, Cluster: "v6", Service: "api", Why: "already pinned to " + digest}}},
 		},
 		{
 			name: "look-alikes of the dual-stack name are near misses, never changed",
