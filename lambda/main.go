@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -53,6 +54,7 @@ func main() {
 		os.Exit(1)
 	}
 	engine := rollout.FromAWSConfig(cfg, awsCfg, log)
+	var home sync.Once
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
 		// Stop starting work a safety margin before Lambda's deadline, so the function returns
 		// its partial-progress error (an IncompleteError: Lambda retries the event and the
@@ -63,7 +65,8 @@ func main() {
 			defer cancel()
 		}
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			ctx = rollout.WithHomeAccount(ctx, rollout.AccountOf(lc.InvokedFunctionArn))
+			// The function's own account is in its ARN, known from the first invocation on.
+			home.Do(func() { engine.SetHomeAccount(rollout.AccountOf(lc.InvokedFunctionArn)) })
 			engine := *engine
 			engine.Log = log.With("request_id", lc.AwsRequestID)
 			return engine.HandleRaw(ctx, raw)

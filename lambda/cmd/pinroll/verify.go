@@ -34,7 +34,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *cluster != "" {
 		clusters = []string{*cluster}
 	}
-	fleet, err := engine.Discoverer.Discover(ctx, clusters)
+	fleet, err := engine.Home().Discoverer.Discover(ctx, clusters)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			continue
 		}
 		td := fleet.TaskDefinitions[svc.TaskDefinition]
-		vs, err := engine.Verifier.Service(ctx, svc, td.Definition, tags)
+		vs, err := engine.Home().Verifier.Service(ctx, svc, td.Definition, tags)
 		if err != nil {
 			return err
 		}

@@ -200,7 +200,7 @@ func pinroll(tb testing.TB, s Shape, m mode) (cold, warm result) {
 	tb.Helper()
 	w := newWorld(tb, s, m)
 	engine := rollout.FromAWSConfig(config.Config{}, w.cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	engine.Discoverer.Pace = w.pacer()
+	engine.Home().Discoverer.Pace = w.pacer()
 	ctx := context.Background()
 	handle := func(raw []byte) func() ([]report.Change, error) {
 		return func() ([]report.Change, error) {
@@ -216,7 +216,7 @@ func pinroll(tb testing.TB, s Shape, m mode) (cold, warm result) {
 	// described; every other task definition is cached.
 	unseen := 0
 	for _, arn := range distinct(changes) {
-		if _, ok := engine.Discoverer.Cache.Get(arn); !ok {
+		if _, ok := engine.Home().Discoverer.Cache.Get(arn); !ok {
 			unseen++
 		}
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	NotifyTopicARN string
 	// ParameterPrefix, when set, is where pinned images are written in SSM Parameter Store.
 	ParameterPrefix string
+	// TargetRoles are IAM roles in other accounts (one per account) that pinroll assumes to
+	// deploy there too, in its own region. Empty: only its own account.
+	TargetRoles []string
 }
 
 // Variable names (lambda/contract holds them, shared with the CDK app).
@@ -40,6 +43,7 @@ const (
 	EnvRegistryAccounts = contract.EnvRegistryAccounts
 	EnvNotifyTopicARN   = contract.EnvNotifyTopicARN
 	EnvParameterPrefix  = contract.EnvParameterPrefix
+	EnvTargetRoles      = contract.EnvTargetRoles
 )
 
 var (
@@ -47,6 +51,7 @@ var (
 	clusterPattern   = regexp.MustCompile(`^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255})$`)
 	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	parameterPattern = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
+	rolePattern      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 // FromEnv builds a Config from environment entries in "KEY=value" form (os.Environ()).
@@ -91,6 +96,11 @@ func (c *Config) set(key, value string) error {
 			err = fmt.Errorf("%s=%q: want a parameter path such as /pinroll/images (starts with /, no trailing /, not under /aws or /ssm)", key, value)
 		}
 		c.ParameterPrefix = value
+	case EnvTargetRoles:
+		c.TargetRoles, err = list(key, value, rolePattern, "an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+		if err == nil {
+			err = oneRolePerAccount(key, c.TargetRoles)
+		}
 	default:
 		err = fmt.Errorf("%s: unknown variable (known: %s)", key, strings.Join(Known(), ", "))
 	}
@@ -99,7 +109,20 @@ func (c *Config) set(key, value string) error {
 
 // Known lists the PINROLL_* variables pinroll reads.
 func Known() []string {
-	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix}
+	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix, EnvTargetRoles}
+}
+
+// oneRolePerAccount refuses two roles in one account: pinroll would deploy there twice.
+func oneRolePerAccount(key string, roles []string) error {
+	seen := map[string]string{}
+	for _, r := range roles {
+		account := strings.Split(r, ":")[4]
+		if other, ok := seen[account]; ok {
+			return fmt.Errorf("%s: %s and %s are both in account %s; give one role per account", key, other, r, account)
+		}
+		seen[account] = r
+	}
+	return nil
 }
 
 func boolean(key, value string) (bool, error) {

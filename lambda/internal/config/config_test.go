@@ -16,6 +16,7 @@ func TestFromEnv(t *testing.T) {
 		"PINROLL_REGISTRY_ACCOUNTS=123456789012,210987654321",
 		"PINROLL_NOTIFY_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:pinroll",
 		"PINROLL_PARAMETER_PREFIX=/pinroll/images",
+		"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:role/pinroll-target, arn:aws:iam::333333333333:role/ops/pinroll-target",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +27,7 @@ func TestFromEnv(t *testing.T) {
 		RegistryAccounts: []string{"123456789012", "210987654321"},
 		NotifyTopicARN:   "arn:aws:sns:us-east-1:123456789012:pinroll",
 		ParameterPrefix:  "/pinroll/images",
+		TargetRoles:      []string{"arn:aws:iam::222222222222:role/pinroll-target", "arn:aws:iam::333333333333:role/ops/pinroll-target"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -55,6 +57,10 @@ func TestFromEnvRejects(t *testing.T) {
 		{"PINROLL_NOTIFY_TOPIC_ARN=pinroll", "not an SNS topic ARN"},
 		{"PINROLL_PARAMETER_PREFIX=pinroll/", "want a parameter path"},
 		{"PINROLL_PARAMETER_PREFIX=/aws/x", "want a parameter path"},
+		{"PINROLL_TARGET_ROLES=pinroll-target", `"pinroll-target" is not an IAM role ARN`},
+		{"PINROLL_TARGET_ROLES=arn:aws:iam::2222:role/x", `"arn:aws:iam::2222:role/x" is not an IAM role ARN`},
+		{"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:user/x", "is not an IAM role ARN"},
+		{"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b", "are both in account 222222222222"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			_, err := FromEnv([]string{tc.env})

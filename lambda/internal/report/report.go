@@ -96,6 +96,26 @@ type Verification struct {
 	Why       string `json:"why,omitempty"`
 }
 
+// Merge appends o's lists to r's: the parts of one event's report that several target
+// accounts produced.
+func (r *Report) Merge(o Report) {
+	r.Changes = append(r.Changes, o.Changes...)
+	r.Unchanged = append(r.Unchanged, o.Unchanged...)
+	r.Skipped = append(r.Skipped, o.Skipped...)
+	r.Failed = append(r.Failed, o.Failed...)
+	r.NearMisses = append(r.NearMisses, o.NearMisses...)
+	r.NearMissesOmitted += o.NearMissesOmitted
+	r.Verifications = append(r.Verifications, o.Verifications...)
+}
+
+// LimitNearMisses keeps at most n near misses, counting the others in NearMissesOmitted.
+func (r *Report) LimitNearMisses(n int) {
+	if len(r.NearMisses) > n {
+		r.NearMissesOmitted += len(r.NearMisses) - n
+		r.NearMisses = r.NearMisses[:n]
+	}
+}
+
 // Normalize makes empty lists encode as [] rather than null, so scripts can rely on them.
 func (r *Report) Normalize() {
 	if r.Changes == nil {

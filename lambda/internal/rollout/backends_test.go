@@ -10,6 +10,7 @@ import (
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
+	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
 // The scenario suite runs, from one set of definitions, against every backend that speaks
@@ -75,4 +76,10 @@ func onBackend(t *testing.T, name string, test func(t *testing.T, cfg aws.Config
 			t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
 		}
 	}
+}
+
+// atHome makes e an engine running in awstest.Account, as the function in that account is.
+func atHome(e *rollout.Engine) *rollout.Engine {
+	e.SetHomeAccount(awstest.Account)
+	return e
 }

@@ -17,16 +17,23 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/verify"
 )
 
-// Deployment handles an ECS Deployment State Change for a service pinroll deployed: a
-// completed deployment is verified (every running task on the pinned digest), a failed one —
-// the circuit breaker's rollback included — is reported as rolled back, a failure.
+// Deployment handles an ECS Deployment State Change for a service pinroll deployed — in its
+// own account or, forwarded to its event bus, in a target account, verified there with that
+// target's credentials: a completed deployment is verified (every running task on the
+// pinned digest), a failed one — the circuit breaker's rollback included — is reported as
+// rolled back, a failure.
 func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.Report, error) {
 	rep := report.Report{EventID: d.EventID, Kind: string(trigger.KindDeployment)}
 	where := d.Cluster + "/" + d.Service
-	if !e.inScope(d.Cluster, d.ClusterARN) {
+	account := AccountOf(d.ServiceARN)
+	t := e.target(account)
+	switch {
+	case t == nil:
+		return skipped(rep, fmt.Sprintf("service %s is in account %s, which is neither pinroll's own nor one of its targets", where, account)), nil
+	case !e.inScope(d.Cluster, d.ClusterARN):
 		return skipped(rep, fmt.Sprintf("cluster %s is not in scope (%s)", d.Cluster, strings.Join(e.Config.Clusters, ", "))), nil
 	}
-	out, err := e.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
+	out, err := t.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster: aws.String(d.ClusterARN), Services: []string{d.ServiceARN},
 		Include: []types.ServiceField{types.ServiceFieldTags},
 	})
@@ -38,7 +45,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 	}
 	svc := out.Services[0]
 
-	deployed, td, err := e.deployedRevision(ctx, svc, d)
+	deployed, td, err := deployedRevision(ctx, t, svc, d)
 	if err != nil {
 		return report.Report{}, err
 	}
@@ -63,11 +70,11 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 		return rep, nil
 	}
 
-	current, err := e.Discoverer.Describe(ctx, aws.ToString(svc.TaskDefinition))
+	current, err := t.Discoverer.Describe(ctx, aws.ToString(svc.TaskDefinition))
 	if err != nil {
 		return report.Report{}, err
 	}
-	rep.Verifications, err = e.Verifier.Service(ctx, discover.FromSDK(svc), current.Definition, &verify.TagDigests{})
+	rep.Verifications, err = t.Verifier.Service(ctx, discover.FromSDK(svc), current.Definition, &verify.TagDigests{})
 	if err != nil {
 		return report.Report{}, fmt.Errorf("verify %s: %w", where, err)
 	}
@@ -80,18 +87,18 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 // the deployment on the service, it says; once a failed deployment has been rolled back ECS
 // drops it, and the service runs the revision pinroll replaced — so the family's latest
 // revision, if pinroll registered it to replace exactly that one, is the one that failed.
-func (e *Engine) deployedRevision(ctx context.Context, svc types.Service, d trigger.Deployment) (string, *discover.TaskDefinition, error) {
+func deployedRevision(ctx context.Context, t *Target, svc types.Service, d trigger.Deployment) (string, *discover.TaskDefinition, error) {
 	current := aws.ToString(svc.TaskDefinition)
 	if i := slices.IndexFunc(svc.Deployments, func(dep types.Deployment) bool { return aws.ToString(dep.Id) == d.DeploymentID }); i >= 0 {
 		arn := aws.ToString(svc.Deployments[i].TaskDefinition)
-		td, err := e.Discoverer.Describe(ctx, arn)
+		td, err := t.Discoverer.Describe(ctx, arn)
 		return arn, td, err
 	}
-	td, err := e.Discoverer.Describe(ctx, current)
+	td, err := t.Discoverer.Describe(ctx, current)
 	if err != nil || !d.Failed() {
 		return current, td, err
 	}
-	latest, err := e.Discoverer.Describe(ctx, aws.ToString(td.Definition.Family))
+	latest, err := t.Discoverer.Describe(ctx, aws.ToString(td.Definition.Family))
 	if err != nil {
 		return "", nil, err
 	}

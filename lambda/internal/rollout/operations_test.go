@@ -43,9 +43,9 @@ func TestWriteBackNotificationsAndMetrics(t *testing.T) {
 		}
 
 		var logs bytes.Buffer
-		engine := rollout.FromAWSConfig(config.Config{ParameterPrefix: "/pinroll/images", NotifyTopicARN: aws.ToString(topic.TopicArn)},
-			cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
-		ctx = rollout.WithHomeAccount(ctx, awstest.Account)
+		engine := atHome(rollout.FromAWSConfig(config.Config{ParameterPrefix: "/pinroll/images", NotifyTopicARN: aws.ToString(topic.TopicArn)},
+			cfg, slog.New(slog.NewJSONHandler(&logs, nil))))
+
 		param := func() string {
 			out, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/pinroll/images/app/latest")})
 			if err != nil {

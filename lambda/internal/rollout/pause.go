@@ -31,6 +31,9 @@ type Rollback struct {
 	Paused           string // the pinroll:paused value set
 }
 
+// Rollback and Resume act in the engine's first target: the account the command runs in
+// (the CLI's --role makes that a target account).
+
 // Rollback moves a service back to the revision its current one replaced (the pinroll:previous
 // audit tag) and pauses automatic deploys to it, so that neither a push nor reconciliation
 // deploys it again until Resume. The pause is set first: a push arriving in between finds
@@ -41,7 +44,7 @@ func (e *Engine) Rollback(ctx context.Context, tagger Tagger, cluster, service, 
 		return Rollback{}, err
 	}
 	current := aws.ToString(svc.TaskDefinition)
-	td, err := e.Discoverer.Describe(ctx, current)
+	td, err := e.Home().Discoverer.Describe(ctx, current)
 	if err != nil {
 		return Rollback{}, err
 	}
@@ -57,7 +60,7 @@ func (e *Engine) Rollback(ctx context.Context, tagger Tagger, cluster, service, 
 	}); err != nil {
 		return Rollback{}, fmt.Errorf("pause %s/%s: %w", cluster, service, err)
 	}
-	if _, err := e.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+	if _, err := e.Home().ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster: svc.ClusterArn, Service: aws.String(service), TaskDefinition: aws.String(previous),
 	}); err != nil {
 		return rb, fmt.Errorf("roll %s/%s back to %s (the service is paused; run rollback again): %w", cluster, service, report.Revision(previous), err)
@@ -85,7 +88,7 @@ func (e *Engine) Resume(ctx context.Context, tagger Tagger, cluster, service str
 }
 
 func (e *Engine) describeService(ctx context.Context, cluster, service string) (types.Service, error) {
-	out, err := e.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
+	out, err := e.Home().ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster: aws.String(cluster), Services: []string{service}, Include: []types.ServiceField{types.ServiceFieldTags},
 	})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,63 +49,109 @@ func digestKey(account, repository, digest string) string {
 // excluded services are left alone, as for a push.
 func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Report, error) {
 	rep := report.Report{EventID: r.EventID, Kind: string(trigger.KindReconcile)}
-	fleet, err := e.Discoverer.Discover(ctx, e.Config.Clusters)
+	var mu sync.Mutex
+	var all reconciled
+	parts, err := e.eachTarget(ctx, func(ctx context.Context, t *Target) (report.Report, error) {
+		part, done, err := e.reconcileTarget(ctx, t, r)
+		mu.Lock()
+		all.add(done)
+		mu.Unlock()
+		return part, err
+	})
+	rep.Merge(parts)
 	if err != nil {
-		return report.Report{}, fmt.Errorf("discover services: %w", err)
+		return report.Report{}, err
 	}
-	home := homeAccount(ctx, r.Account)
+	rep.LimitNearMisses(plan.DefaultNearMissLimit)
+	for _, key := range slices.Sorted(maps.Keys(all.images)) {
+		wb := all.images[key]
+		if err := e.writeBack(ctx, wb.repository, wb.tag, wb.image); err != nil {
+			return report.Report{}, err
+		}
+	}
+	deployed := slices.Sorted(maps.Keys(all.images))
+	switch {
+	case len(rep.Changes) > 0 && e.Config.DryRun:
+		rep.Outcome, rep.Reason = report.Planned, "dry run: reconciliation would deploy "+strings.Join(deployed, ", ")
+	case len(rep.Changes) > 0:
+		rep.Outcome, rep.Reason = report.Deployed, fmt.Sprintf("reconciled %s: a push event had been missed; %s updated", strings.Join(deployed, ", "), count(len(rep.Changes), "service"))
+	case len(rep.Failed) > 0:
+		rep.Outcome, rep.Reason = report.EventFailed, fmt.Sprintf("reconciliation deployed nothing: %s refused by ECS for good (see failed)", count(len(rep.Failed), "service"))
+	case len(all.held) > 0:
+		rep.Outcome, rep.Reason = report.Skipped, "not rolled back: "+strings.Join(all.held, "; ")
+	default:
+		rep.Outcome, rep.Reason = report.Unchanged, fmt.Sprintf("%s pinned in scope, all current", count(all.tags, "repository tag"))
+	}
+	return rep, nil
+}
+
+// reconciled is what reconciliation did in the targets, beyond the report's lists.
+type reconciled struct {
+	images map[string]writeBackImage // repository:tag → what it was deployed as
+	held   []string                  // tags not deployed: they point to an older image
+	tags   int                       // repository tags pinned in scope
+}
+
+type writeBackImage struct{ repository, tag, image string }
+
+func (r *reconciled) add(o reconciled) {
+	if r.images == nil {
+		r.images = map[string]writeBackImage{}
+	}
+	maps.Copy(r.images, o.images)
+	r.held = append(r.held, o.held...)
+	r.tags += o.tags
+}
+
+// reconcileTarget reconciles one target's services.
+func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Reconcile) (report.Report, reconciled, error) {
+	var rep report.Report
+	done := reconciled{images: map[string]writeBackImage{}}
+	fleet, err := t.Discoverer.Discover(ctx, e.Config.Clusters)
+	if err != nil {
+		return rep, done, fmt.Errorf("discover services: %w", err)
+	}
+	home := e.homeAccount(r.Account)
 	if home == "" && len(fleet.Services) > 0 {
 		home = AccountOf(fleet.Services[0].ClusterARN) // a local run: the account ECS answers for
 	}
 	tags := e.pinnedTags(fleet, home)
+	done.tags = len(tags)
 	current, err := e.currentImages(ctx, tags)
 	if err != nil {
-		return report.Report{}, err
+		return rep, done, err
 	}
-
-	var deployed, held []string
 	for _, pt := range tags {
 		now, ok := current[pt.key()]
 		if !ok {
-			rep.Skipped = append(rep.Skipped, report.Service{Why: fmt.Sprintf("%s:%s no longer exists in ECR; pinned services keep their digest", pt.repository, pt.tag)})
+			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: fmt.Sprintf("%s:%s no longer exists in ECR; pinned services keep their digest", pt.repository, pt.tag)})
 			continue
 		}
 		if slices.Equal(pt.pinned, []string{now.digest}) {
 			continue // every container pinned to this tag runs its current digest
 		}
 		if older := e.olderThanPinned(pt, now, current); older != "" {
-			held = append(held, older)
-			rep.Skipped = append(rep.Skipped, report.Service{Why: older})
+			done.held = append(done.held, older)
+			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: older})
 			continue
 		}
 		push := trigger.Push{
 			EventID: "reconcile-" + r.EventID, Time: now.pushedAt, Account: pt.account, Region: pt.region,
 			Repository: pt.repository, Tag: pt.tag, Digest: now.digest, ActionType: "PUSH", Result: "SUCCESS",
 		}
-		sub, err := e.deploy(ctx, push, fleet, report.Report{EventID: push.EventID})
+		sub, err := e.deploy(ctx, t, push, fleet)
 		rep.Changes = append(rep.Changes, sub.Changes...)
+		rep.Failed = append(rep.Failed, sub.Failed...)
 		if err != nil {
-			return report.Report{}, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.digest, err)
+			return rep, done, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.digest, err)
 		}
-		if len(sub.Changes) > 0 || sub.Outcome == report.Planned {
-			deployed = append(deployed, pt.repository+":"+pt.tag)
-			if err := e.writeBack(ctx, pt.repository, pt.tag, imageref.Pinned(imageref.ECRHost(pt.account, pt.region)+"/"+pt.repository, pt.tag, now.digest)); err != nil {
-				return report.Report{}, err
-			}
+		if len(sub.Changes) > 0 {
+			key := pt.repository + ":" + pt.tag
+			done.images[key] = writeBackImage{pt.repository, pt.tag, imageref.Pinned(imageref.ECRHost(pt.account, pt.region)+"/"+pt.repository, pt.tag, now.digest)}
 		}
 		rep.Skipped = append(rep.Skipped, sub.Skipped...)
 	}
-	switch {
-	case len(rep.Changes) > 0 && e.Config.DryRun:
-		rep.Outcome, rep.Reason = report.Planned, "dry run: reconciliation would deploy "+strings.Join(deployed, ", ")
-	case len(rep.Changes) > 0:
-		rep.Outcome, rep.Reason = report.Deployed, fmt.Sprintf("reconciled %s: a push event had been missed; %s updated", strings.Join(deployed, ", "), count(len(rep.Changes), "service"))
-	case len(held) > 0:
-		rep.Outcome, rep.Reason = report.Skipped, "not rolled back: "+strings.Join(held, "; ")
-	default:
-		rep.Outcome, rep.Reason = report.Unchanged, fmt.Sprintf("%s pinned in scope, all current", count(len(tags), "repository tag"))
-	}
-	return rep, nil
+	return rep, done, nil
 }
 
 // pinnedTags collects, from the services a push could deploy to, every ECR repository:tag

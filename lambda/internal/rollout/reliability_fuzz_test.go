@@ -9,7 +9,6 @@ import (
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/report"
-	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
 // FuzzHandleRaw feeds arbitrary events to the whole engine against a live emulator world
@@ -36,7 +35,7 @@ func FuzzHandleRaw(f *testing.F) {
 	f.Add(awstest.PushEvent("other-repo", awstest.Account, "app-dev", "latest", digestOf("app v2")))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		w.em.ResetCalls()
-		rep, err := w.engine.HandleRaw(rollout.WithHomeAccount(context.Background(), awstest.Account), raw)
+		rep, err := w.engine.HandleRaw(context.Background(), raw)
 		if err != nil && strings.Contains(err.Error(), "internal error") {
 			t.Fatalf("panic: %v", err)
 		}

@@ -37,7 +37,7 @@ func TestAdversarialEventsNeverMutate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := w.engine.HandleRaw(rollout.WithHomeAccount(context.Background(), awstest.Account), raw)
+		rep, err := w.engine.HandleRaw(context.Background(), raw)
 		switch {
 		case err != nil && strings.Contains(err.Error(), "internal error"):
 			t.Errorf("%s: panicked: %v", filepath.Base(path), err)
@@ -115,9 +115,9 @@ func TestScopeAndTrust(t *testing.T) {
 			rec := &bodies{base: w.cfg.HTTPClient}
 			cfg := w.cfg
 			cfg.HTTPClient = rec
-			w.engine = rollout.New(tc.cfg, ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg), w.engine.Log)
+			w.engine = atHome(rollout.New(tc.cfg, ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg), w.engine.Log))
 			w.em.ResetCalls()
-			rep, err := w.engine.HandleRaw(rollout.WithHomeAccount(context.Background(), awstest.Account), event)
+			rep, err := w.engine.HandleRaw(context.Background(), event)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestScopeAndTrust(t *testing.T) {
 			{config.Config{RegistryAccounts: []string{other}}, event},
 		} {
 			w.engine = w.newEngine(tc.cfg)
-			rep, err := w.engine.HandleRaw(rollout.WithHomeAccount(context.Background(), awstest.Account), tc.event)
+			rep, err := w.engine.HandleRaw(context.Background(), tc.event)
 			if err != nil || rep.Outcome != report.Skipped {
 				t.Errorf("%+v: %v, %s (%s); want skipped", tc.cfg, err, rep.Outcome, rep.Reason)
 			}

@@ -85,9 +85,9 @@ func TestFiveThousandServicesAndTheDeadline(t *testing.T) {
 
 	deadline := newManualDeadline()
 	client := &expireAfter{Client: ecs.NewFromConfig(w.cfg), n: 1000, ctx: deadline}
-	engine := rollout.New(config.Config{}, client, w.engine.ECR, w.engine.Log)
-	engine.Discoverer.Pace = nil // ECS's pace is the discover package's business; here, speed
-	ctx, cancel := rollout.WithSafetyMargin(rollout.WithHomeAccount(deadline, awstest.Account), time.Second)
+	engine := atHome(rollout.New(config.Config{}, client, w.engine.ECR, w.engine.Log))
+	engine.Home().Discoverer.Pace = nil // ECS's pace is the discover package's business; here, speed
+	ctx, cancel := rollout.WithSafetyMargin(deadline, time.Second)
 	defer cancel()
 	began = time.Now()
 	_, err := engine.HandleRaw(ctx, event)
@@ -108,10 +108,10 @@ func TestFiveThousandServicesAndTheDeadline(t *testing.T) {
 	t.Logf("first delivery: deadline at UpdateService #1000; %d done, %d pending, returned %s after it (%s in all)",
 		len(ie.Done), len(ie.Pending), returned.Sub(time.Unix(0, client.expired.Load())).Round(time.Millisecond), returned.Sub(began).Round(time.Millisecond))
 
-	engine = rollout.New(config.Config{}, ecs.NewFromConfig(w.cfg), w.engine.ECR, w.engine.Log)
-	engine.Discoverer.Pace = nil
+	engine = atHome(rollout.New(config.Config{}, ecs.NewFromConfig(w.cfg), w.engine.ECR, w.engine.Log))
+	engine.Home().Discoverer.Pace = nil
 	began = time.Now()
-	rep, err := engine.HandleRaw(rollout.WithHomeAccount(context.Background(), awstest.Account), event)
+	rep, err := engine.HandleRaw(context.Background(), event)
 	if err != nil || rep.Outcome != report.Deployed {
 		t.Fatalf("redelivery: %v (%s)", err, rep.Outcome)
 	}

@@ -76,13 +76,13 @@ func TestConcurrentPushesToOneTaskDefinitionLoseNothing(t *testing.T) {
 		op := tc.op
 		t.Run("app push lands before the sidecar run's "+op, func(t *testing.T) {
 			w, appEvent, sidecarEvent := sidecarWorld(t, tc.delay)
-			ctx := rollout.WithHomeAccount(context.Background(), awstest.Account)
+			ctx := context.Background()
 			client := &interleaving{Client: ecs.NewFromConfig(w.cfg), op: op, other: func() {
 				if _, err := w.engine.HandleRaw(ctx, appEvent); err != nil {
 					t.Errorf("app push: %v", err)
 				}
 			}}
-			sidecarEngine := rollout.New(config.Config{}, client, w.engine.ECR, w.engine.Log)
+			sidecarEngine := atHome(rollout.New(config.Config{}, client, w.engine.ECR, w.engine.Log))
 			rep, err := sidecarEngine.HandleRaw(ctx, sidecarEvent)
 			if err != nil {
 				t.Fatalf("sidecar push: %v", err)
@@ -105,7 +105,7 @@ func TestConcurrentPushesUnderRace(t *testing.T) {
 	for round := range 6 {
 		w, appEvent, sidecarEvent := sidecarWorld(t, time.Hour)
 		other := w.newEngine(config.Config{})
-		ctx := rollout.WithHomeAccount(context.Background(), awstest.Account)
+		ctx := context.Background()
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for i, run := range []struct {

@@ -10,7 +10,6 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/report"
-	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
 // A failure no retry can fix is not reported as one a retry will fix. A task definition with
@@ -32,7 +31,7 @@ func TestServiceAtTheTagLimitFailsForGoodWhileTheOthersDeploy(t *testing.T) {
 	}.build(t)
 	w := newRWorld(t, f, config.Config{}, emulator.Options{})
 	event := awstest.PushEvent("tags", awstest.Account, "app", "latest", digestOf("app v2"))
-	ctx := rollout.WithHomeAccount(context.Background(), awstest.Account)
+	ctx := context.Background()
 
 	for delivery := 1; delivery <= 2; delivery++ {
 		rep, err := w.engine.HandleRaw(ctx, event)

@@ -72,11 +72,11 @@ func newRWorld(t testing.TB, f *fleet.Fleet, pc config.Config, opts emulator.Opt
 }
 
 func (w *rworld) newEngine(pc config.Config) *rollout.Engine {
-	return rollout.New(pc, ecs.NewFromConfig(w.cfg), ecr.NewFromConfig(w.cfg), slog.New(slog.DiscardHandler))
+	return atHome(rollout.New(pc, ecs.NewFromConfig(w.cfg), ecr.NewFromConfig(w.cfg), slog.New(slog.DiscardHandler)))
 }
 
 func (w *rworld) handle(ctx context.Context, raw []byte) error {
-	_, err := w.engine.HandleRaw(rollout.WithHomeAccount(ctx, awstest.Account), raw)
+	_, err := w.engine.HandleRaw(ctx, raw)
 	return err
 }
 

@@ -18,11 +18,11 @@ const maxReplans = 3
 // rollback) are planned again from the revision they run now and applied again, so no
 // concurrent change is lost. What the new plans find already pinned or not deployable is
 // added to rep. The result is what every round did together.
-func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, pushed imageref.Pushed, audit apply.Audit, rep *report.Report) apply.Result {
+func (e *Engine) applyAndReplan(ctx context.Context, t *Target, pl plan.Plan, pushed imageref.Pushed, audit apply.Audit, rep *report.Report) apply.Result {
 	var total apply.Result
 	var running map[discover.ServiceID]string // what moved services run now
 	for round := 0; ; round++ {
-		res := e.Applier.Apply(ctx, pl, audit, running)
+		res := t.Applier.Apply(ctx, pl, audit, running)
 		moved := res.Moved
 		res.Moved = nil
 		total.Add(res)
@@ -39,7 +39,7 @@ func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, pushed imager
 		}
 		e.Log.Warn("services changed task definition while deploying; planning again", "services", len(moved), "round", round+1)
 		var err error
-		if pl, err = e.replan(ctx, pushed, moved); err != nil {
+		if pl, err = e.replan(ctx, t, pushed, moved); err != nil {
 			step := apply.MovedStep(moved)
 			step.Name, step.Err = "plan again for services that moved", err
 			total.Pending = append(total.Pending, step)
@@ -51,12 +51,12 @@ func (e *Engine) applyAndReplan(ctx context.Context, pl plan.Plan, pushed imager
 }
 
 // replan plans the push again for services that moved, from the revisions they run now.
-func (e *Engine) replan(ctx context.Context, pushed imageref.Pushed, moved []apply.Moved) (plan.Plan, error) {
+func (e *Engine) replan(ctx context.Context, t *Target, pushed imageref.Pushed, moved []apply.Moved) (plan.Plan, error) {
 	fleet := &discover.Fleet{TaskDefinitions: map[string]*discover.TaskDefinition{}}
 	for _, m := range moved {
 		arn := m.Service.TaskDefinition
 		if _, ok := fleet.TaskDefinitions[arn]; !ok {
-			td, err := e.Discoverer.Describe(ctx, arn)
+			td, err := t.Discoverer.Describe(ctx, arn)
 			if err != nil {
 				return plan.Plan{}, err
 			}

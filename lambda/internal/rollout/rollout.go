@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -37,56 +38,43 @@ type ECS interface {
 	verify.ECS
 }
 
-// Engine handles events. Build it once per process (New) and reuse it.
+// Engine handles events. Build it once per process (New, FromAWSConfig) and reuse it.
 type Engine struct {
-	Config     config.Config
-	ECS        ECS
-	ECR        ECR
-	Discoverer *discover.Discoverer
-	Applier    *apply.Applier
-	Verifier   *verify.Verifier
-	Log        *slog.Logger
+	Config config.Config
+	// Targets are the accounts pinroll deploys in; the first is the one it runs in, the
+	// others are reached through PINROLL_TARGET_ROLES. A single account is a list of one.
+	Targets []*Target
+	// ECR is the registry's: the account pinroll runs in, where pushes (and replicas) land.
+	ECR ECR
+	Log *slog.Logger
 	// SSM receives write-backs when Config.ParameterPrefix is set.
 	SSM SSM
 	// Notifier receives every non-trivial report when set.
 	Notifier Notifier
 }
 
-// New wires an engine from its clients.
+// New wires an engine for one account from its clients. Its account is learnt later (see
+// SetHomeAccount) or, for a local replay, taken from each event.
 func New(cfg config.Config, ecsClient ECS, ecrClient ECR, log *slog.Logger) *Engine {
 	return &Engine{
-		Config:     cfg,
-		ECS:        ecsClient,
-		ECR:        ecrClient,
-		Discoverer: discover.New(ecsClient),
-		Applier:    &apply.Applier{ECS: ecsClient},
-		Verifier:   &verify.Verifier{ECS: ecsClient, ECR: ecrClient},
-		Log:        log,
+		Config:  cfg,
+		Targets: []*Target{NewTarget("", "", ecsClient, ecrClient)},
+		ECR:     ecrClient,
+		Log:     log,
 	}
 }
 
-type homeAccountKey struct{}
-
-// WithHomeAccount records the account pinroll runs in (the Lambda's own account). Without
-// it, the event's account is taken as home: right for a local replay.
-func WithHomeAccount(ctx context.Context, account string) context.Context {
-	return context.WithValue(ctx, homeAccountKey{}, account)
-}
-
-func homeAccount(ctx context.Context, fallback string) string {
-	if a, _ := ctx.Value(homeAccountKey{}).(string); a != "" {
-		return a
-	}
-	return fallback
-}
+// SetHomeAccount records the account pinroll runs in (the Lambda's own account, from its
+// invocation's function ARN). Call it before handling events concurrently.
+func (e *Engine) SetHomeAccount(account string) { e.Home().Account = account }
 
 // Handle dispatches a decoded event to the code for its kind.
 func (e *Engine) Handle(ctx context.Context, ev trigger.Event) (report.Report, error) {
 	switch {
 	case ev.Kind == trigger.KindPush:
 		return e.Push(ctx, *ev.Push)
-	case ev.Kind == trigger.KindDeployment && ev.Ignore() != "":
-		return skipped(report.Report{EventID: ev.ID, Kind: string(ev.Kind)}, ev.Ignore()), nil
+	case ev.Kind == trigger.KindDeployment && ev.SkipReason() != "":
+		return skipped(report.Report{EventID: ev.ID, Kind: string(ev.Kind)}, ev.SkipReason()), nil
 	case ev.Kind == trigger.KindDeployment:
 		return e.Deployment(ctx, *ev.Deployment)
 	case ev.Kind == trigger.KindReconcile:
@@ -109,125 +97,151 @@ func (e *CurrencyError) Error() string {
 
 func (e *CurrencyError) Unwrap() error { return e.Err }
 
-// Push deploys a pushed image to every service that tracks its repository and tag.
+// Push deploys a pushed image (or a replica: the same thing in its own registry) to every
+// service, in every target account, that tracks its repository and tag.
 func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error) {
-	t := p.Pushed()
-	pinned := t.Pinned()
-	rep := report.Report{EventID: p.EventID, Kind: string(trigger.KindPush), Image: pinned}
-	if why := p.Ignore(); why != "" {
+	pushed := p.Pushed()
+	rep := report.Report{EventID: p.EventID, Kind: string(trigger.KindPush), Image: pushed.Pinned()}
+	if why := p.SkipReason(); why != "" {
 		rep.Image = ""
 		return skipped(rep, why), nil
 	}
-	if home := homeAccount(ctx, p.Account); !e.Config.RegistryAllowed(p.Account, home) {
+	if home := e.homeAccount(p.Account); !e.Config.RegistryAllowed(p.Account, home) {
 		return skipped(rep, fmt.Sprintf("registry account %s may not deploy here (allowed: %s)", p.Account, e.allowedAccounts(home))), nil
 	}
 
-	current, err := e.tagIsCurrent(ctx, p)
+	current, why, err := e.tagIsCurrent(ctx, p)
 	if err != nil {
 		return report.Report{}, err
 	}
 	if !current {
-		return skipped(rep, fmt.Sprintf("stale event: tag %s of %s no longer points to %s; a newer push has moved it", p.Tag, p.Repository, p.Digest)), nil
+		return skipped(rep, why), nil
 	}
 
-	fleet, err := e.Discoverer.Discover(ctx, e.Config.Clusters)
+	parts, err := e.eachTarget(ctx, func(ctx context.Context, t *Target) (report.Report, error) {
+		fleet, err := t.Discoverer.Discover(ctx, e.Config.Clusters)
+		if err != nil {
+			return report.Report{}, fmt.Errorf("discover services: %w", err)
+		}
+		return e.deploy(ctx, t, p, fleet)
+	})
+	rep.Merge(parts)
+	rep.LimitNearMisses(plan.DefaultNearMissLimit)
 	if err != nil {
-		return report.Report{}, fmt.Errorf("discover services: %w", err)
+		return rep, err
 	}
-	rep, err = e.deploy(ctx, p, fleet, rep)
-	if err != nil {
-		return report.Report{}, err
-	}
+	e.conclude(&rep, p)
 	if rep.Outcome == report.Deployed || rep.Outcome == report.Unchanged {
-		if err := e.writeBack(ctx, p.Repository, p.Tag, pinned); err != nil {
+		if err := e.writeBack(ctx, p.Repository, p.Tag, pushed.Pinned()); err != nil {
 			return report.Report{}, err
 		}
 	}
 	return rep, nil
 }
 
-// deploy plans a push that is known to be current against a discovered fleet and applies
-// the plan (unless this is a dry run). Push and reconciliation share it.
-func (e *Engine) deploy(ctx context.Context, p trigger.Push, fleet *discover.Fleet, rep report.Report) (report.Report, error) {
-	t := p.Pushed()
-	log := e.Log.With("event_id", p.EventID, "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
-	pl := plan.Make(plan.Input{Pushed: t, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
-	rep.Unchanged, rep.Skipped = pl.Unchanged, pl.Skipped
-	rep.NearMisses, rep.NearMissesOmitted = pl.NearMisses, pl.NearMissesOmitted
+// deploy plans a push that is known to be current against one target's discovered fleet and
+// applies the plan (unless this is a dry run). It fills the report's lists; conclude decides
+// the outcome once every target has reported. Push and reconciliation share it.
+func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, error) {
+	pushed := p.Pushed()
+	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
+	pl := plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
+	rep := report.Report{Unchanged: pl.Unchanged, Skipped: pl.Skipped, NearMisses: pl.NearMisses, NearMissesOmitted: pl.NearMissesOmitted}
 	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
 		"registrations", len(pl.Registrations), "updates", pl.Services(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
-
 	switch {
-	case pl.Empty() && len(pl.Unchanged) > 0:
-		rep.Outcome = report.Unchanged
-		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(pl.Unchanged), "service"), p.Digest)
-		return rep, nil
 	case pl.Empty():
-		why := fmt.Sprintf("no service in scope tracks %s:%s", t.Repository(), t.Tag)
-		if n := len(pl.Skipped); n > 0 {
-			why = fmt.Sprintf("%s tracks %s:%s but may not be deployed (see skipped)", count(n, "service"), p.Repository, p.Tag)
-		}
-		return skipped(rep, why), nil
+		return rep, nil
 	case e.Config.DryRun:
-		rep.Outcome = report.Planned
 		rep.Changes = planned(pl)
-		rep.Reason = "dry run: " + summary(rep.Changes, p.Digest, "would be")
 		return rep, nil
 	}
 
-	res := e.applyAndReplan(ctx, pl, t, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
+	res := e.applyAndReplan(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
 	rep.Changes, rep.Failed = res.Changes, res.Failed
 	rep.Skipped = append(rep.Skipped, res.Gone...)
-	if err := res.Err(); err != nil {
-		log.Error("apply failed", "error", err, "services_updated", len(res.Changes))
-		return rep, err
-	}
 	for _, f := range res.Failed {
 		log.Error("service cannot be deployed; no retry helps", "cluster", f.Cluster, "service", f.Service, "why", f.Why)
 	}
-	switch {
-	case len(res.Changes) == 0 && len(res.Failed) > 0:
-		// Not an error: redelivering the event cannot help, so it must not loop into the
-		// dead-letter queue. The outcome, the log, the metric and the notification say it.
-		rep.Outcome = report.EventFailed
-		rep.Reason = fmt.Sprintf("no service deployed: %s refused by ECS for good (see failed)", count(len(res.Failed), "service"))
-	default:
-		rep.Outcome = report.Deployed
-		rep.Reason = summary(res.Changes, p.Digest, "now")
-		if n := len(res.Failed); n > 0 {
-			rep.Reason += fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
-		}
+	if err := res.Err(); err != nil {
+		log.Error("apply failed", "error", err, "services_updated", len(res.Changes))
+		return rep, err
 	}
 	log.Info("deployed", "services_updated", len(res.Changes), "services_failed", len(res.Failed))
 	return rep, nil
 }
 
+// conclude sets the outcome and reason of a push's report from its lists.
+func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
+	failed := ""
+	if n := len(rep.Failed); n > 0 {
+		failed = fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
+	}
+	switch {
+	case len(rep.Changes) > 0 && e.Config.DryRun:
+		rep.Outcome = report.Planned
+		rep.Reason = "dry run: " + summary(rep.Changes, p.Digest, "would be")
+	case len(rep.Changes) > 0:
+		rep.Outcome = report.Deployed
+		rep.Reason = summary(rep.Changes, p.Digest, "now") + failed
+	case len(rep.Failed) > 0:
+		// Not an error: redelivering the event cannot help, so it must not loop into the
+		// dead-letter queue. The outcome, the log, the metric and the notification say it.
+		rep.Outcome = report.EventFailed
+		rep.Reason = fmt.Sprintf("no service deployed: %s refused by ECS for good (see failed)", count(len(rep.Failed), "service"))
+	case len(rep.Unchanged) > 0:
+		rep.Outcome = report.Unchanged
+		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(rep.Unchanged), "service"), p.Digest)
+	case len(rep.Skipped) > 0:
+		rep.Outcome = report.Skipped
+		rep.Reason = fmt.Sprintf("%s tracks %s:%s but may not be deployed (see skipped)", count(len(rep.Skipped), "service"), p.Repository, p.Tag)
+	default:
+		rep.Outcome = report.Skipped
+		rep.Reason = fmt.Sprintf("no service in scope tracks %s:%s", p.Pushed().Repository(), p.Tag)
+	}
+}
+
 // tagIsCurrent asks ECR whether the event's tag still points at its digest. One
 // DescribeImages call by digest answers both questions: is the digest in this repository
-// (else an error), and is the tag among its tags (else the event is stale).
-func (e *Engine) tagIsCurrent(ctx context.Context, p trigger.Push) (bool, error) {
-	out, err := e.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
-		RegistryId:     aws.String(p.Account),
-		RepositoryName: aws.String(p.Repository),
-		ImageIds:       []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(p.Digest)}},
-	})
+// (else an error), and is the tag among its tags (else the event is stale, and why says so).
+// When the digest is gone, one more call by tag tells a stale event whose image has since
+// been expired or deleted — the tag now points to an image pushed after the event: a skip,
+// since nothing can deploy it and an error would page someone for nothing — from a digest
+// ECR should hold but does not, or a tag that points nowhere (an error).
+func (e *Engine) tagIsCurrent(ctx context.Context, p trigger.Push) (current bool, why string, err error) {
+	out, err := e.describeImage(ctx, p, ecrtypes.ImageIdentifier{ImageDigest: aws.String(p.Digest)})
 	var notFound *ecrtypes.ImageNotFoundException
 	var noRepo *ecrtypes.RepositoryNotFoundException
 	switch {
-	case errors.As(err, &notFound), errors.As(err, &noRepo):
-		return false, &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: err}
+	case errors.As(err, &notFound):
+		if now, terr := e.describeImage(ctx, p, ecrtypes.ImageIdentifier{ImageTag: aws.String(p.Tag)}); terr == nil && len(now.ImageDetails) > 0 {
+			// Event times have whole seconds: only an image pushed in a later second is newer.
+			if img := now.ImageDetails[0]; aws.ToTime(img.ImagePushedAt).Truncate(time.Second).After(p.Time) {
+				return false, fmt.Sprintf("stale event: %s is no longer in %s (expired or deleted) and tag %s now points to %s, pushed after the event; nothing to deploy",
+					p.Digest, p.Repository, p.Tag, aws.ToString(img.ImageDigest)), nil
+			}
+		}
+		return false, "", &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: err}
+	case errors.As(err, &noRepo):
+		return false, "", &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: err}
 	case err != nil:
-		return false, fmt.Errorf("currency check: describe image %s in %s: %w", p.Digest, p.Repository, err)
+		return false, "", fmt.Errorf("currency check: describe image %s in %s: %w", p.Digest, p.Repository, err)
 	}
 	for _, img := range out.ImageDetails {
 		if aws.ToString(img.ImageDigest) == p.Digest && slices.Contains(img.ImageTags, p.Tag) {
-			return true, nil
+			return true, "", nil
 		}
 	}
 	if len(out.ImageDetails) == 0 {
-		return false, &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: errors.New("ECR returned no image")}
+		return false, "", &CurrencyError{Repository: p.Repository, Digest: p.Digest, Err: errors.New("ECR returned no image")}
 	}
-	return false, nil
+	return false, fmt.Sprintf("stale event: tag %s of %s no longer points to %s; a newer push has moved it", p.Tag, p.Repository, p.Digest), nil
+}
+
+func (e *Engine) describeImage(ctx context.Context, p trigger.Push, id ecrtypes.ImageIdentifier) (*ecr.DescribeImagesOutput, error) {
+	return e.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RegistryId: aws.String(p.Account), RepositoryName: aws.String(p.Repository), ImageIds: []ecrtypes.ImageIdentifier{id},
+	})
 }
 
 func (e *Engine) allowedAccounts(home string) string {

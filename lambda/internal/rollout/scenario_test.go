@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-cmp/cmp"
@@ -39,7 +41,7 @@ type harness struct {
 func newHarness(t *testing.T, cfg aws.Config, pc config.Config) *harness {
 	rec := &awstest.Recorder{}
 	recorded := rec.Wrap(cfg)
-	engine := rollout.New(pc, ecs.NewFromConfig(recorded), ecr.NewFromConfig(recorded), slog.New(slog.DiscardHandler))
+	engine := atHome(rollout.New(pc, ecs.NewFromConfig(recorded), ecr.NewFromConfig(recorded), slog.New(slog.DiscardHandler)))
 	return &harness{World: awstest.NewWorld(t, cfg), calls: rec, engine: engine}
 }
 
@@ -50,7 +52,7 @@ func (h *harness) handle(raw []byte) (report.Report, error) {
 
 // ctx is the invocation context; as in Lambda, it knows the account pinroll runs in.
 func (h *harness) ctx() context.Context {
-	return rollout.WithHomeAccount(context.Background(), awstest.Account)
+	return context.Background()
 }
 
 func (h *harness) mustHandle(raw []byte) report.Report {
@@ -396,6 +398,43 @@ func TestMissingDigestIsAnError(t *testing.T) {
 		var ce *rollout.CurrencyError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), missing) {
 			t.Fatalf("push of a digest ECR does not hold: error %v, want a CurrencyError naming the digest", err)
+		}
+		if m := h.calls.Mutations(); len(m) != 0 {
+			t.Errorf("mutating calls: %v", m)
+		}
+	})
+}
+
+// A late event whose image is gone since — the tag moved on and the old image was expired
+// (moto drops an image whose last tag moves; on the emulator it is deleted) — is stale: a
+// skip, not an error, since nothing can deploy it and an error would page someone for nothing.
+func TestStaleEventWhoseImageIsGoneIsSkipped(t *testing.T) {
+	eachBackend(t, func(t *testing.T, cfg aws.Config) {
+		h := newHarness(t, cfg, config.Config{})
+		h.Repository("app")
+		h.Cluster("prod")
+		h.Service("prod", "api", h.TaskDefinition("api", awstest.Container("app", h.Image("app", "latest"))))
+		d1 := h.Push("app", "latest", "v1")
+		var ev map[string]any
+		if err := json.Unmarshal(awstest.PushEvent("old", awstest.Account, "app", "latest", d1), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev["time"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+		old, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // the newer image is pushed in a later second than the event
+		h.Push("app", "latest", "v2")
+		if _, err := ecr.NewFromConfig(cfg).BatchDeleteImage(context.Background(), &ecr.BatchDeleteImageInput{
+			RepositoryName: aws.String("app"), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(d1)}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.calls.Reset()
+		rep, err := h.handle(old)
+		if err != nil || rep.Outcome != report.Skipped || !strings.Contains(rep.Reason, "stale") || !strings.Contains(rep.Reason, "no longer in app") {
+			t.Fatalf("late event of an expired image: %v, %s (%s); want skipped as stale", err, rep.Outcome, rep.Reason)
 		}
 		if m := h.calls.Mutations(); len(m) != 0 {
 			t.Errorf("mutating calls: %v", m)
