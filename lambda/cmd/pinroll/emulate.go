@@ -1,43 +1,78 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"io"
+	"net"
+	"syscall"
+	"time"
 
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/fleet"
 )
 
-func emulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("emulate", stderr)
-	addr := fs.String("addr", "127.0.0.1:4566", "listen on this loopback address")
-	fleetFile := fs.String("fleet", "events/fleet.json", "the world to start from (empty: an empty world)")
-	delay := fs.Duration("deploy-delay", 0, "how long a deployment takes (0: done within UpdateService)")
-	eventsURL := fs.String("deployment-events-url", "", "POST every ECS Deployment State Change event here (e.g. the Lambda Runtime Interface Emulator's invoke URL)")
-	if err := fs.Parse(args); err != nil {
+type emulateCmd struct {
+	Addr        string        `default:"127.0.0.1:4566" placeholder:"HOST:PORT" help:"Listen on this address; loopback only unless --allow-remote."`
+	AllowRemote bool          `help:"Allow a non-loopback --addr. The emulator has no authentication: anyone who reaches it can change its world."`
+	Fleet       string        `default:"events/fleet.json" placeholder:"FILE" help:"The world to start from; '' for an empty world."`
+	DeployDelay time.Duration `placeholder:"D" help:"How long a deployment takes (0: done within UpdateService)."`
+	EventsURL   string        `name:"deployment-events-url" placeholder:"URL" help:"POST every ECS Deployment State Change event here (e.g. the Lambda Runtime Interface Emulator's invoke URL)."`
+}
+
+// checkAddr refuses an address that would serve other machines unless allowed; allowed, it
+// returns a warning.
+func checkAddr(addr string, allowRemote bool) (warning string, err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("--addr %s: %v (want HOST:PORT, e.g. 127.0.0.1:4566)", addr, err)}
+	}
+	if isLoopbackHost(host) {
+		return "", nil
+	}
+	what := host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		what = "every interface"
+	}
+	if !allowRemote {
+		return "", usageError{fmt.Sprintf("--addr %s would serve %s, and the emulator has no authentication: use a loopback address (127.0.0.1:PORT), or add --allow-remote if other machines must reach it", addr, what)}
+	}
+	return fmt.Sprintf("warning: the emulator listens on %s (%s) with no authentication: anyone who reaches it can read and change its world", addr, what), nil
+}
+
+func (c *emulateCmd) Run(e *env) error {
+	warning, err := checkAddr(c.Addr, c.AllowRemote)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError{2}
+	if warning != "" {
+		fmt.Fprintln(e.stderr, warning)
 	}
-	srv, err := emulator.Start(*addr, emulator.Options{DeployDelay: *delay, DeploymentEventURL: *eventsURL})
-	if err != nil {
-		return fmt.Errorf("start the emulator on %s: %w", *addr, err)
-	}
-	defer srv.Close()
-	if *fleetFile != "" {
-		f, err := fleet.Load(*fleetFile)
-		if err != nil {
+	var world *fleet.Fleet
+	if c.Fleet != "" {
+		if world, err = fleet.Load(c.Fleet); err != nil {
 			return err
 		}
-		if err := srv.Emulator().Load(f); err != nil {
-			return fmt.Errorf("load %s: %w", *fleetFile, err)
+	}
+	srv, err := emulator.Start(c.Addr, emulator.Options{DeployDelay: c.DeployDelay, DeploymentEventURL: c.EventsURL})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s is in use (another pinroll emulate?): stop what listens there, or choose another --addr", c.Addr)
+	}
+	if err != nil {
+		return fmt.Errorf("start the emulator on %s: %w", c.Addr, err)
+	}
+	defer srv.Close()
+	if world != nil {
+		if err := srv.Emulator().Load(world); err != nil {
+			return fmt.Errorf("load %s: %w", c.Fleet, err)
 		}
 	}
-	fmt.Fprintf(stdout, "pinroll emulator (ECS + ECR) listening on %s — fleet %s\n", srv.URL(), *fleetFile)
-	fmt.Fprintf(stdout, "try: pinroll verify --endpoint-url %s   or   aws --endpoint-url %s ecs list-services --cluster prod\n", srv.URL(), srv.URL())
-	<-ctx.Done()
+	name := c.Fleet
+	if name == "" {
+		name = "none (an empty world)"
+	}
+	fmt.Fprintf(e.stdout, "pinroll emulator (ECS + ECR) listening on %s — fleet %s\n", srv.URL(), name)
+	fmt.Fprintf(e.stdout, "try: pinroll verify --endpoint-url %s   or   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s aws --endpoint-url %s ecs list-services --cluster prod\n",
+		srv.URL(), localRegion, srv.URL())
+	<-e.ctx.Done()
 	return nil
 }

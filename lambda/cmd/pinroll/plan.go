@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -16,34 +15,28 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
 )
 
-func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("plan", stderr)
-	repository := fs.String("repository", "", "ECR repository name, e.g. content-marketing-swarm-backend (required)")
-	tag := fs.String("tag", "latest", "the pushed tag")
-	digest := fs.String("digest", "", "the pushed digest (default: what the tag points to in ECR now)")
-	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
-	asJSON := fs.Bool("json", false, "print the report as one line of JSON")
-	verbose := fs.Bool("v", false, "also print the engine's JSON logs on stderr")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *repository == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return exitError{2}
-	}
-	engine, aws, err := newEngine(ctx, *endpoint, true, *verbose, stderr)
+type planCmd struct {
+	Repository string `required:"" placeholder:"NAME" help:"ECR repository name, e.g. content-marketing-swarm-backend."`
+	Tag        string `default:"latest" help:"The pushed tag."`
+	Digest     string `placeholder:"sha256:…" help:"The pushed digest (default: what the tag points to in ECR now)."`
+	JSON       bool   `name:"json" help:"Print the report as one line of JSON."`
+	AWSFlags
+}
+
+func (c *planCmd) Run(e *env) error {
+	s, err := newSession(e, c.AWSFlags, true)
 	if err != nil {
 		return err
 	}
-	push, err := describePush(ctx, aws.ecr, *repository, *tag, *digest)
+	push, err := describePush(s.ctx, s.ecr, c.Repository, c.Tag, c.Digest)
 	if err != nil {
-		return err
+		return explain(c.Endpoint, err)
 	}
-	rep, err := engine.Push(ctx, push)
+	rep, err := s.engine.Push(s.ctx, push)
 	if err != nil {
-		return err
+		return explain(c.Endpoint, err)
 	}
-	return print(stdout, "plan", rep, *asJSON)
+	return print(e.stdout, "plan", rep, c.JSON)
 }
 
 // describePush builds the push event a push of repository:tag would have produced, asking

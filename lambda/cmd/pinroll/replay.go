@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
@@ -15,40 +17,43 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
-func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("replay", stderr)
-	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
-	dryRun := fs.Bool("dry-run", false, "plan and report, change nothing (overrides PINROLL_DRY_RUN)")
-	asJSON := fs.Bool("json", false, "print each report as one line of JSON")
-	verbose := fs.Bool("v", false, "also print the engine's JSON logs on stderr")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pinroll replay [--endpoint-url URL] [--dry-run] [--json] EVENT.json…")
-		fs.PrintDefaults()
+type replayCmd struct {
+	DryRun bool     `help:"Plan and report, change nothing (overrides PINROLL_DRY_RUN)."`
+	JSON   bool     `name:"json" help:"Print each report as one line of JSON (README \"The report\")."`
+	Events []string `arg:"" name:"EVENT.json" help:"EventBridge events (ECR push, ECS deployment, schedule), replayed in order."`
+	AWSFlags
+}
+
+func (c *replayCmd) Run(e *env) error {
+	// Every file is read before the first event runs: a typo in the fifth name must not
+	// leave four events applied.
+	raws := make([][]byte, len(c.Events))
+	var missing []string
+	for i, path := range c.Events {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			missing = append(missing, err.Error())
+			continue
+		}
+		raws[i] = raw
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	if len(missing) > 0 {
+		return usageError{fmt.Sprintf("%d of %d event files cannot be read; nothing was replayed:\n  %s",
+			len(missing), len(c.Events), strings.Join(missing, "\n  "))}
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return exitError{2}
-	}
-	engine, _, err := newEngine(ctx, *endpoint, *dryRun, *verbose, stderr)
+	s, err := newSession(e, c.AWSFlags, c.DryRun)
 	if err != nil {
 		return err
 	}
 	failed := 0
-	for _, path := range fs.Args() {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rep, err := engine.HandleRaw(ctx, raw)
+	for i, path := range c.Events {
+		rep, err := s.engine.HandleRaw(s.ctx, raws[i])
 		if err != nil {
 			failed++
-			fmt.Fprintf(stderr, "%s: error: %v\n", path, err)
+			fmt.Fprintf(e.stderr, "%s: error: %v\n", path, explain(c.Endpoint, err))
 			continue
 		}
-		if err := print(stdout, path, rep, *asJSON); err != nil {
+		if err := print(e.stdout, path, rep, c.JSON); err != nil {
 			return err
 		}
 		if rep.IsFailure() {
@@ -56,30 +61,43 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if failed > 0 {
-		return exitError{1}
+		return exitError{exitFailed}
 	}
 	return nil
 }
 
-// clients are the AWS clients the CLI's commands share.
-type clients struct {
-	ecs *ecs.Client
-	ecr *ecr.Client
+// session is one command's engine and AWS clients, built as the Lambda builds them.
+type session struct {
+	ctx     context.Context // carries the home account
+	engine  *rollout.Engine
+	ecs     *ecs.Client
+	ecr     *ecr.Client
+	aws     aws.Config
+	account string // the home account, "" when unknown
 }
 
-// newEngine builds the engine as the Lambda does, from PINROLL_* and the SDK's environment.
-func newEngine(ctx context.Context, endpoint string, dryRun, verbose bool, stderr io.Writer) (*rollout.Engine, clients, error) {
+// newSession builds the engine as the Lambda does, from PINROLL_* and the SDK's
+// environment, in the account the credentials (or the local endpoint) belong to — so a
+// replayed event from another account is judged as the function in this account would.
+func newSession(e *env, f AWSFlags, dryRun bool) (*session, error) {
 	cfg, err := config.FromEnv(os.Environ())
 	if err != nil {
-		return nil, clients{}, err
+		return nil, err
 	}
 	cfg.DryRun = cfg.DryRun || dryRun
-	awsCfg, err := awsConfig(ctx, endpoint)
-	if err != nil {
-		return nil, clients{}, err
+	if err := reachable(f.Endpoint); err != nil {
+		return nil, err
 	}
-	engine := rollout.FromAWSConfig(cfg, awsCfg, quietLogger(verbose, stderr))
-	return engine, clients{ecs: ecs.NewFromConfig(awsCfg), ecr: ecr.NewFromConfig(awsCfg)}, nil
+	awsCfg, err := awsConfig(e.ctx, f.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{ctx: e.ctx, aws: awsCfg, ecs: ecs.NewFromConfig(awsCfg), ecr: ecr.NewFromConfig(awsCfg)}
+	s.engine = rollout.FromAWSConfig(cfg, awsCfg, quietLogger(f.Verbose, e.stderr))
+	if s.account = homeAccount(e.ctx, awsCfg, f.Endpoint); s.account != "" {
+		s.ctx = rollout.WithHomeAccount(e.ctx, s.account)
+	}
+	return s, nil
 }
 
 func print(w io.Writer, source string, rep report.Report, asJSON bool) error {

@@ -3,92 +3,260 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/verify"
 )
 
-func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", stderr)
-	cluster := fs.String("cluster", "", "only this cluster (default: PINROLL_CLUSTERS, else every cluster)")
-	service := fs.String("service", "", "only these services (comma-separated names)")
-	endpoint := fs.String("endpoint-url", "", "send AWS calls to this endpoint (the local emulator or moto)")
-	asJSON := fs.Bool("json", false, "print the verification as one line of JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError{2}
-	}
-	engine, _, err := newEngine(ctx, *endpoint, true, false, stderr)
+// unverified is verify's outcome when nothing could be checked: never an all-clear.
+const unverified = report.Outcome("unverified")
+
+type verifyCmd struct {
+	Cluster string   `placeholder:"C" help:"Only this cluster (default: PINROLL_CLUSTERS, else every cluster)."`
+	Service []string `placeholder:"S" sep:"," help:"Only these services (comma-separated names)."`
+	JSON    bool     `name:"json" help:"Print the verification as one line of JSON."`
+	AWSFlags
+}
+
+// Help is `pinroll verify --help`'s text beneath the usage line.
+func (c *verifyCmd) Help() string {
+	return `For every running task of every service in scope, compares each container's imageDigest (as ECS reports it) with the digest it should run: the digest its task definition pins, or for an image referenced by tag, the digest that tag has in ECR now.
+
+Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check) — never an all-clear from zero checks.`
+}
+
+// gap is something verify was asked to check, or should have found, but could not.
+type gap struct {
+	what string
+	// fails marks a gap that makes the run unverified even when other checks passed: a
+	// cluster or service asked for by name, or a service that should run tasks but runs none.
+	fails bool
+}
+
+func (c *verifyCmd) Run(e *env) error {
+	s, err := newSession(e, c.AWSFlags, true)
 	if err != nil {
 		return err
 	}
-	clusters := engine.Config.Clusters
-	if *cluster != "" {
-		clusters = []string{*cluster}
+	where := s.where()
+	clusters := s.engine.Config.Clusters
+	named := c.Cluster != ""
+	if named {
+		clusters = []string{c.Cluster}
 	}
-	fleet, err := engine.Home().Discoverer.Discover(ctx, clusters)
-	if err != nil {
-		return err
+	var gaps []gap
+	var services []discover.Service
+	tds := map[string]*discover.TaskDefinition{}
+	if len(clusters) == 0 {
+		found, err := s.engine.Home().Discoverer.Discover(s.ctx, nil)
+		if err != nil {
+			return explain(c.Endpoint, err)
+		}
+		services, tds = found.Services, found.TaskDefinitions
+		if len(services) == 0 {
+			all, err := listClusters(s.ctx, s.ecs)
+			if err != nil {
+				return explain(c.Endpoint, err)
+			}
+			if len(all) == 0 {
+				gaps = append(gaps, gap{"no clusters in " + where, true})
+			}
+			for _, cl := range all {
+				gaps = append(gaps, gap{fmt.Sprintf("cluster %s has no services (%s)", cl, where), true})
+			}
+		}
+	} else {
+		// One cluster at a time, so a missing one is named and the others still checked.
+		for _, cl := range clusters {
+			found, err := s.engine.Home().Discoverer.Discover(s.ctx, []string{cl})
+			var notFound *ecstypes.ClusterNotFoundException
+			switch {
+			case errors.As(err, &notFound):
+				gaps = append(gaps, gap{fmt.Sprintf("no cluster %s in %s", discover.ClusterName(cl), where), true})
+				continue
+			case err != nil:
+				return explain(c.Endpoint, err)
+			}
+			if len(found.Services) == 0 && len(c.Service) == 0 {
+				gaps = append(gaps, gap{fmt.Sprintf("cluster %s has no services (%s)", discover.ClusterName(cl), where), true})
+			}
+			services = append(services, found.Services...)
+			for arn, td := range found.TaskDefinitions {
+				tds[arn] = td
+			}
+		}
 	}
+	if len(c.Service) > 0 {
+		services = slices.DeleteFunc(services, func(svc discover.Service) bool { return !slices.Contains(c.Service, svc.Name) })
+		in := "clusters " + strings.Join(clusterNames(clusters), ", ")
+		if len(clusters) == 1 {
+			in = "cluster " + clusterNames(clusters)[0]
+		} else if len(clusters) == 0 {
+			in = "any cluster"
+		}
+		for _, name := range c.Service {
+			if !slices.ContainsFunc(services, func(svc discover.Service) bool { return svc.Name == name }) {
+				gaps = append(gaps, gap{fmt.Sprintf("no service %s in %s (%s)", name, in, where), true})
+			}
+		}
+	}
+
 	rep := report.Report{Kind: "verify"}
 	tags := &verify.TagDigests{}
 	revisions := map[string]string{} // cluster/service → task definition family:revision
-	only := strings.Split(*service, ",")
-	for _, svc := range fleet.Services {
-		if *service != "" && !slices.Contains(only, svc.Name) {
-			continue
+	var checks, problems []report.Verification
+	for _, svc := range services {
+		td := tds[svc.TaskDefinition]
+		if td == nil {
+			return fmt.Errorf("%s/%s: task definition %s was not described", svc.Cluster, svc.Name, svc.TaskDefinition)
 		}
-		td := fleet.TaskDefinitions[svc.TaskDefinition]
-		vs, err := engine.Home().Verifier.Service(ctx, svc, td.Definition, tags)
+		vs, err := s.engine.Home().Verifier.Service(s.ctx, svc, td.Definition, tags)
 		if err != nil {
-			return err
+			return explain(c.Endpoint, err)
 		}
 		revisions[svc.Cluster+"/"+svc.Name] = report.Revision(svc.TaskDefinition)
 		rep.Verifications = append(rep.Verifications, vs...)
+		n := 0
+		noTasks := false
+		for _, v := range vs {
+			switch {
+			case v.Task != "":
+				checks = append(checks, v)
+				n++
+			case v.Container == "":
+				// The verifier's note for a service with no running task: nothing to check.
+				noTasks = true
+			default:
+				problems = append(problems, v) // e.g. the tag is not in ECR: a missing image
+			}
+		}
+		switch {
+		case n > 0:
+		case noTasks:
+			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s has no running task (desired %d)", svc.Cluster, svc.Name, svc.DesiredCount), true})
+		case svc.DesiredCount == 0:
+			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s has no running tasks (desired 0)", svc.Cluster, svc.Name), len(c.Service) > 0})
+		case len(problems) == 0:
+			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s runs no container with an ECR image or a pinned digest to check", svc.Cluster, svc.Name), len(c.Service) > 0})
+		}
 	}
-	if *service != "" && len(revisions) == 0 {
-		return fmt.Errorf("no service named %s in %s", *service, strings.Join(orAll(clusters), ", "))
+
+	bad := slices.ContainsFunc(checks, func(v report.Verification) bool { return !v.OK }) || len(problems) > 0
+	failing := slices.ContainsFunc(gaps, func(g gap) bool { return g.fails })
+	switch {
+	case bad:
+		rep.Outcome, rep.Reason = verify.Outcome(append(slices.Clone(checks), problems...))
+	case len(checks) == 0 || failing:
+		rep.Outcome = unverified
+		rep.Reason = fmt.Sprintf("%d checks made; not verified: %s", len(checks), gapList(gaps))
+		if len(checks) == 0 {
+			rep.Reason = "nothing could be verified: " + gapList(gaps)
+		}
+		rep.Reason += regionHint(c.Endpoint, s.aws.Region)
+	default:
+		rep.Outcome, rep.Reason = verify.Outcome(checks)
 	}
-	rep.Outcome, rep.Reason = verify.Outcome(rep.Verifications)
-	if *asJSON {
+	if c.JSON {
 		line, err := json.Marshal(rep)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n", line)
+		fmt.Fprintf(e.stdout, "%s\n", line)
 	} else {
-		printVerifications(stdout, rep, revisions)
+		printVerifications(e.stdout, rep, append(checks, problems...), gaps, revisions)
 	}
-	if rep.Outcome != report.Verified {
-		return exitError{1}
+	switch {
+	case bad:
+		return exitError{exitFailed}
+	case rep.Outcome == unverified:
+		return exitError{exitUnverified}
 	}
 	return nil
 }
 
-func printVerifications(w io.Writer, rep report.Report, revisions map[string]string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tREVISION\tCONTAINER\tTASK\tRUNNING\tSHOULD RUN\t")
-	vs := slices.Clone(rep.Verifications)
-	slices.SortStableFunc(vs, func(a, b report.Verification) int {
-		return strings.Compare(a.Cluster+"/"+a.Service, b.Cluster+"/"+b.Service)
-	})
-	for _, v := range vs {
-		status := "ok"
-		if !v.OK {
-			status = "MISMATCH " + v.Why
-		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Cluster, v.Service, revisions[v.Cluster+"/"+v.Service],
-			v.Container, shortID(v.Task), short(v.Running), short(v.Want), status)
+// where names the account and region the CLI looks in.
+func (s *session) where() string {
+	account := s.account
+	if account == "" {
+		account = "(unknown)"
 	}
-	_ = tw.Flush()
+	return fmt.Sprintf("account %s region %s", account, s.aws.Region)
+}
+
+// regionHint points at the likeliest cause of an empty local world: a shell region that is
+// not the fleet's.
+func regionHint(ep endpoint, region string) string {
+	if ep.loopback() && regionFromEnv() != "" && region != localRegion {
+		return fmt.Sprintf(" (AWS_REGION=%s is set; the default fleet is in %s: unset AWS_REGION or set it to the fleet's region)", region, localRegion)
+	}
+	return ""
+}
+
+func gapList(gaps []gap) string {
+	var out []string
+	for _, g := range gaps {
+		out = append(out, g.what)
+	}
+	if len(out) == 0 {
+		return "no running container to check"
+	}
+	return strings.Join(out, "; ")
+}
+
+func listClusters(ctx context.Context, client *ecs.Client) ([]string, error) {
+	var names []string
+	p := ecs.NewListClustersPaginator(client, &ecs.ListClustersInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list clusters: %w", err)
+		}
+		for _, arn := range page.ClusterArns {
+			names = append(names, discover.ClusterName(arn))
+		}
+	}
+	return names, nil
+}
+
+func clusterNames(clusters []string) []string {
+	out := make([]string, len(clusters))
+	for i, c := range clusters {
+		out[i] = discover.ClusterName(c)
+	}
+	return out
+}
+
+func printVerifications(w io.Writer, rep report.Report, vs []report.Verification, gaps []gap, revisions map[string]string) {
+	if len(vs) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tREVISION\tCONTAINER\tTASK\tRUNNING\tSHOULD RUN\t")
+		vs = slices.Clone(vs)
+		slices.SortStableFunc(vs, func(a, b report.Verification) int {
+			return strings.Compare(a.Cluster+"/"+a.Service, b.Cluster+"/"+b.Service)
+		})
+		for _, v := range vs {
+			status := "ok"
+			if !v.OK {
+				status = "MISMATCH " + v.Why
+			}
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Cluster, v.Service, revisions[v.Cluster+"/"+v.Service],
+				v.Container, shortID(v.Task), short(v.Running), short(v.Want), status)
+		}
+		_ = tw.Flush()
+	}
+	for _, g := range gaps {
+		fmt.Fprintf(w, "not verified: %s\n", g.what)
+	}
 	fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(string(rep.Outcome)), rep.Reason)
 }
 
@@ -104,11 +272,4 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-func orAll(clusters []string) []string {
-	if len(clusters) == 0 {
-		return []string{"every cluster"}
-	}
-	return clusters
 }
