@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -110,15 +112,110 @@ func TestBadInvocations(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, 2, "usage"},
-		{[]string{"deploy"}, 2, `unknown command "deploy"`},
-		{[]string{"replay"}, 2, "usage: pinroll replay"},
-		{[]string{"replay", "--endpoint-url", "http://127.0.0.1:1", "no-such-file.json"}, 1, "no-such-file.json"},
-		{[]string{"plan"}, 2, "-repository"},
+		{nil, exitUsage, "Usage: pinroll <command>"},
+		{[]string{"deploy"}, exitUsage, `unexpected argument deploy`},
+		{[]string{"replay"}, exitUsage, "usage: pinroll replay <EVENT.json> ..."},
+		{[]string{"plan"}, exitUsage, "missing flags: --repository"},
+		{[]string{"verify", "--no-such-flag"}, exitUsage, "unknown flag --no-such-flag"},
+		{[]string{"rollback", "--cluster", "prod"}, exitUsage, "missing flags: --service"},
+		{[]string{"verify", "--endpoint-url", "127.0.0.1:4566"}, exitUsage, "127.0.0.1:4566 has no scheme: add http:// (--endpoint-url http://127.0.0.1:4566)"},
+		{[]string{"verify", "--endpoint-url", "ftp://127.0.0.1:4566"}, exitUsage, "the scheme must be http:// or https://"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("pinroll %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// Flags may follow arguments, as Go users expect (the standard flag package stopped at the
+// first file name and then said "no AWS region").
+func TestFlagsAfterArguments(t *testing.T) {
+	localEnv(t)
+	url, _ := startEmulator(t, nil)
+	code, stdout, stderr := runCLI(t, "replay", root+"/events/delete.json", "--endpoint-url", url, "--json")
+	if code != 0 || !strings.Contains(stdout, `"outcome":"skipped"`) {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// A refused connection says what to start; it does not wait through five retries first.
+func TestConnectionRefusedSaysStartTheEmulator(t *testing.T) {
+	localEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, args := range [][]string{
+		{"verify", "--endpoint-url", "http://" + addr},
+		{"replay", root + "/events/push-tagged.json", "--endpoint-url", "http://" + addr},
+		{"plan", "--repository", "r", "--endpoint-url", "http://" + addr},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitFailed || !strings.Contains(stderr, "is `pinroll emulate` running on "+addr+"? Start it with: pinroll emulate --addr "+addr) {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// Several files with some missing: every missing one is named, and none of the others ran.
+func TestReplayReportsEveryMissingFileBeforeRunningAny(t *testing.T) {
+	localEnv(t)
+	url, srv := startEmulator(t, nil)
+	srv.Emulator().ResetCalls()
+	code, stdout, stderr := runCLI(t, "replay", "--endpoint-url", url, root+"/events/push-tagged.json", "nope-1.json", root+"/events/delete.json", "nope-2.json")
+	if code != exitUsage || stdout != "" {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{"2 of 4 event files cannot be read; nothing was replayed", "nope-1.json", "nope-2.json"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if calls := srv.Emulator().Calls(); len(calls) != 0 {
+		t.Errorf("AWS calls made before the missing files were reported: %v", calls)
+	}
+}
+
+// A shell set up for real AWS (another region, a profile that does not exist here) does not
+// stand in the way of the local emulator.
+func TestLoopbackEndpointNeedsNoProfile(t *testing.T) {
+	localEnv(t)
+	t.Setenv("AWS_PROFILE", "nonexistent")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	url, _ := startEmulator(t, nil)
+	code, stdout, stderr := runCLI(t, "verify", "--cluster", "dev", "--endpoint-url", url)
+	if code != exitOK || !strings.Contains(stdout, "VERIFIED") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// The emulator has no authentication: it refuses to serve other machines unless told to.
+func TestEmulateRefusesNonLoopbackAddresses(t *testing.T) {
+	for _, addr := range []string{":4566", "0.0.0.0:4566", "[::]:4566", "192.0.2.1:4566"} {
+		code, _, stderr := runCLI(t, "emulate", "--addr", addr, "--fleet", "")
+		if code != exitUsage || !strings.Contains(stderr, "the emulator has no authentication: use a loopback address") || !strings.Contains(stderr, "--allow-remote") {
+			t.Errorf("emulate --addr %s: exit %d, stderr %q", addr, code, stderr)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:4566", "localhost:4566", "[::1]:4566"} {
+		if w, err := checkAddr(addr, false); err != nil || w != "" {
+			t.Errorf("%s: warning %q, error %v", addr, w, err)
+		}
+	}
+	w, err := checkAddr(":4566", true)
+	if err != nil || !strings.Contains(w, "warning: the emulator listens on :4566 (every interface) with no authentication") {
+		t.Errorf("--allow-remote: warning %q, error %v", w, err)
+	}
+	// Allowed, it starts and says so on stderr (on loopback here, but through the same path).
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"emulate", "--addr", "127.0.0.1:0", "--fleet", "", "--allow-remote"}, &out, &errOut) }()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("emulate on loopback: exit %d\n%s", code, errOut.String())
 	}
 }
