@@ -10,7 +10,7 @@ LAMBDA_FLAGS := -trimpath -ldflags "-s -w" -tags lambda.norpc
 # Not ./...: npm's node_modules/ holds Go templates the go tool would try to build.
 PKGS      := ./lambda/... ./infra/...
 
-.PHONY: help build test lint demo replay synth diff deploy bench fuzz fuzz-smoke cfn-lint clean
+.PHONY: help build test lint demo replay invoke synth diff deploy bench fuzz fuzz-smoke cfn-lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,11 +37,18 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	  if ! git diff --quiet -- go.mod go.sum; then git diff -- go.mod go.sum; cp /tmp/pinroll.go.mod.bak go.mod; cp /tmp/pinroll.go.sum.bak go.sum; echo "go mod tidy: go.mod/go.sum are not tidy"; exit 1; fi
 
 # The demo is the incident, told with the real commands: the emulator serves events/fleet.json,
-# where ECR's :latest is the fix but the prod nodes run their cached old :latest.
-demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS account)
-	@set -euo pipefail; url=http://$(DEMO_ADDR); run() { echo; echo "\$$ pinroll $$*"; ./dist/pinroll "$$@"; }; \
+# where ECR's :latest is the fix but the prod nodes run their cached old :latest. It pins the
+# region and dummy credentials the local world needs, whatever the shell has (AWS_REGION,
+# AWS_PROFILE, …), and refuses a DEMO_ADDR something else already listens on.
+demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS account; DEMO_ADDR=127.0.0.1:4566)
+	@set -euo pipefail; url=http://$(DEMO_ADDR); tcp=/dev/tcp/$${url#http://}; tcp=$${tcp%:*}/$${tcp##*:}; run() { echo; echo "\$$ pinroll $$*"; ./dist/pinroll "$$@"; }; \
+	unset AWS_PROFILE AWS_DEFAULT_REGION AWS_SESSION_TOKEN PINROLL_CLUSTERS PINROLL_REGISTRY_ACCOUNTS PINROLL_DRY_RUN PINROLL_REQUIRE_OPT_IN; \
+	export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test; \
+	if (exec 3<>$$tcp) 2>/dev/null; then \
+	  echo "demo: DEMO_ADDR=$(DEMO_ADDR) is already in use (another pinroll emulate?): stop it, or choose a free address: make demo DEMO_ADDR=127.0.0.1:4567" >&2; exit 1; fi; \
 	./dist/pinroll emulate --addr $(DEMO_ADDR) --fleet events/fleet.json >/dev/null & emu=$$!; trap 'kill $$emu 2>/dev/null' EXIT; \
-	for i in $$(seq 100); do (exec 3<>/dev/tcp/$${url#http://}) 2>/dev/null && break; kill -0 $$emu || exit 1; sleep 0.05; done; \
+	for i in $$(seq 100); do (exec 3<>$$tcp) 2>/dev/null && break; \
+	  kill -0 $$emu 2>/dev/null || { echo "demo: the emulator could not listen on DEMO_ADDR=$(DEMO_ADDR); choose another: make demo DEMO_ADDR=127.0.0.1:4567" >&2; exit 1; }; sleep 0.05; done; \
 	echo "[1] The incident. ECR holds the fix under content-marketing-swarm-backend:latest, yet prod runs old code:"; \
 	if run verify --cluster prod --service api,worker --endpoint-url $$url; then echo "demo: expected the incident (a mismatch) first" >&2; exit 1; fi; \
 	echo; echo "[2] The push event, through the Lambda's own code path: pin the digest, update the services:"; \
@@ -52,8 +59,35 @@ demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS
 	run verify --cluster dev --endpoint-url $$url; \
 	echo; echo "demo: OK — pushed, pinned by digest, verified, look-alike untouched."
 
-replay: dist/pinroll ## replay EVENTS (default: every sample push) against ENDPOINT (default: AWS)
+replay: dist/pinroll ## replay EVENTS (default: every sample push) against ENDPOINT (default: AWS) — make replay ENDPOINT=http://127.0.0.1:4566 EVENTS=events/push-tagged.json
 	./dist/pinroll replay $(if $(ENDPOINT),--endpoint-url $(ENDPOINT)) $(or $(EVENTS),events/push-*.json)
+
+# invoke is the function as Lambda runs it, locally: a host-architecture bootstrap under the
+# Runtime Interface Emulator (pinned in go.mod), its AWS calls going to a fresh emulator with
+# events/fleet.json, on free loopback ports. It prints the function's answer (a report, or
+# Lambda's {"errorType","errorMessage"}) and stops both. The function's logs: INVOKE_LOG=1.
+EVENT ?= events/push-tagged.json
+invoke: dist/pinroll ## run EVENT (default events/push-tagged.json) through the built function under the Lambda Runtime Interface Emulator, against the emulator
+	@set -euo pipefail; export LC_ALL=C; tmp=$$(mktemp -d); pids=; \
+	trap 'for p in $$pids; do kill $$p 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$$tmp"' EXIT; \
+	test -r "$(EVENT)" || { echo "invoke: EVENT=$(EVENT) cannot be read (try EVENT=events/push-tagged.json)" >&2; exit 2; }; \
+	CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -o "$$tmp/bootstrap" ./lambda; \
+	CGO_ENABLED=0 $(GO) build -trimpath -o "$$tmp/aws-lambda-rie" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie; \
+	free() { while :; do p=$$((20000 + RANDOM % 40000)); (exec 3<>/dev/tcp/127.0.0.1/$$p) 2>/dev/null || { echo $$p; return; }; done; }; \
+	up() { for i in $$(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$$1) 2>/dev/null && return; kill -0 $$2 2>/dev/null || return 1; sleep 0.05; done; return 1; }; \
+	emu=$$(free); ./dist/pinroll emulate --addr 127.0.0.1:$$emu --fleet events/fleet.json >"$$tmp/emulator.log" 2>&1 & pids="$$pids $$!"; \
+	up $$emu $$! || { cat "$$tmp/emulator.log" >&2; echo "invoke: the emulator did not start" >&2; exit 1; }; \
+	api=$$(free); rt=$$(free); \
+	env -u AWS_PROFILE -u AWS_DEFAULT_REGION -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL=http://127.0.0.1:$$emu AWS_REGION=us-east-1 \
+	  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PINROLL_REGISTRY_ACCOUNTS=123456789012 \
+	  "$$tmp/aws-lambda-rie" --runtime-interface-emulator-address 127.0.0.1:$$api --runtime-api-address 127.0.0.1:$$rt "$$tmp/bootstrap" >"$$tmp/function.log" 2>&1 & pids="$$pids $$!"; \
+	up $$api $$! || { cat "$$tmp/function.log" >&2; echo "invoke: the Runtime Interface Emulator did not start" >&2; exit 1; }; \
+	body=$$(cat "$(EVENT)"); exec 3<>/dev/tcp/127.0.0.1/$$api; \
+	printf 'POST /2015-03-31/functions/function/invocations HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' $$api $${#body} "$$body" >&3; \
+	answer=$$(cat <&3 | sed '1,/^\r*$$/d'); exec 3<&-; \
+	if [ -n "$(INVOKE_LOG)" ]; then cat "$$tmp/function.log" >&2; fi; \
+	echo "$$answer"; \
+	case "$$answer" in "{"*) ;; *) cat "$$tmp/function.log" >&2; echo "invoke: no answer from the function" >&2; exit 1;; esac
 
 node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
