@@ -213,7 +213,9 @@ func TestEmulateRefusesNonLoopbackAddresses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"emulate", "--addr", "127.0.0.1:0", "--fleet", "", "--allow-remote"}, &out, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"emulate", "--addr", "127.0.0.1:0", "--fleet", "", "--allow-remote"}, &out, &errOut)
+	}()
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("emulate on loopback: exit %d\n%s", code, errOut.String())

@@ -106,4 +106,3 @@ func TestVerifyHelpDocumentsExitCodes(t *testing.T) {
 		}
 	}
 }
-
