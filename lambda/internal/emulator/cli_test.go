@@ -57,7 +57,7 @@ func TestAWSCLIWorksAgainstTheEmulator(t *testing.T) {
 		check func(m map[string]any) bool
 	}{
 		{"repositories", []string{"ecr", "describe-repositories"}, func(m map[string]any) bool {
-			return len(m["repositories"].([]any)) == 2
+			return len(m["repositories"].([]any)) == 3 // backend, dev-backend, multiarch-service
 		}},
 		{"images", []string{"ecr", "describe-images", "--repository-name", "content-marketing-swarm-backend", "--image-ids", "imageTag=latest"}, func(m map[string]any) bool {
 			return m["imageDetails"].([]any)[0].(map[string]any)["imageDigest"] == newImage
@@ -73,7 +73,7 @@ func TestAWSCLIWorksAgainstTheEmulator(t *testing.T) {
 			return len(m["services"].([]any)) == 2
 		}},
 		{"service list", []string{"ecs", "list-services", "--cluster", "prod"}, func(m map[string]any) bool {
-			return len(m["serviceArns"].([]any)) == 3
+			return len(m["serviceArns"].([]any)) == 4 // api, worker, legacy-codedeploy, storefront
 		}},
 		{"tasks", append([]string{"ecs", "describe-tasks", "--cluster", "prod", "--tasks"}, tasks...), func(m map[string]any) bool {
 			containers := m["tasks"].([]any)[0].(map[string]any)["containers"].([]any)

@@ -19,7 +19,7 @@ import (
 
 const defaultFleet = "../../../events/fleet.json"
 
-// The three manifests' digests are shared with the sample events; they must not drift.
+// The manifests' digests are shared with the sample events; they must not drift.
 func TestDefaultFleetDigests(t *testing.T) {
 	f, err := fleet.Load(defaultFleet)
 	if err != nil {
@@ -38,6 +38,12 @@ func TestDefaultFleetDigests(t *testing.T) {
 		},
 		"content-marketing-swarm-dev-backend": {
 			"sha256:52c71d4dce65c9636341f58553a691759e5e699e58dc495e68d6c2d1710d9885 latest",
+		},
+		// A multi-arch image: two platform manifests and the index that lists them.
+		"multiarch-service": {
+			"sha256:e8c38f46c63ed6698c25937d745279bde66d92c0035640a4f0c559921ec911ff ",
+			"sha256:33f31bd75efc545101de3a330c8f6b77b78a33af48e977015c3cb9dc5a0283ab ",
+			"sha256:d6860440eff99d386762df918d16f6cbc8500724d6f47632d50e8ca943a456cb v1.4.0",
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -192,7 +192,7 @@ func TestIncidentPushCallCount(t *testing.T) {
 		"ListClusters":           1,     // prod, dev
 		"ListServices":           2,     // one page per cluster
 		"DescribeServices":       2 + 1, // one batch per cluster; then prod's services re-read before they are updated
-		"DescribeTaskDefinition": 3,     // backend, backend-worker, backend-dev, each by family name: the latest, so no earlier attempt to look for
+		"DescribeTaskDefinition": 4,     // backend, backend-worker, backend-dev, storefront, each by family name: the latest, so no earlier attempt to look for
 		"RegisterTaskDefinition": 2,     // backend, backend-worker
 		"UpdateService":          2,     // prod/api, prod/worker
 	}
