@@ -64,7 +64,7 @@ type cli struct {
 
 // AWSFlags are the flags of every command that calls AWS.
 type AWSFlags struct {
-	Endpoint endpoint `name:"endpoint-url" placeholder:"URL" help:"Send AWS calls to this endpoint (pinroll emulate, moto). On loopback no AWS account is needed: region AWS_REGION, else us-east-1; dummy credentials unless AWS_ACCESS_KEY_ID is set."`
+	Endpoint endpoint `name:"endpoint-url" placeholder:"URL" help:"Send AWS calls to this endpoint (pinroll emulate, moto). On loopback no AWS account is needed: region AWS_REGION or us-east-1, dummy credentials."`
 	Verbose  bool     `short:"v" help:"Also print the engine's JSON logs on stderr."`
 }
 

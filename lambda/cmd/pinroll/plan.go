@@ -17,7 +17,7 @@ import (
 
 type planCmd struct {
 	Repository string `required:"" placeholder:"NAME" help:"ECR repository name, e.g. content-marketing-swarm-backend."`
-	Tag        string `default:"latest" help:"The pushed tag."`
+	Tag        string `default:"latest" placeholder:"TAG" help:"The pushed tag."`
 	Digest     string `placeholder:"sha256:…" help:"The pushed digest (default: what the tag points to in ECR now)."`
 	JSON       bool   `name:"json" help:"Print the report as one line of JSON."`
 	AWSFlags
