@@ -117,7 +117,7 @@ func TestREADMEDocumentsTheCLITargets(t *testing.T) {
 			t.Errorf("README.md does not mention %q", want)
 		}
 	}
-	if regexp.MustCompile("AWS_ENDPOINT_URL=[^ ]+ \\./bootstrap").MatchString(doc) {
+	if regexp.MustCompile(`AWS_ENDPOINT_URL=[^ ]+ \./bootstrap`).MatchString(doc) {
 		t.Error("README.md still says to run ./bootstrap by hand (make invoke does it)")
 	}
 }

@@ -20,7 +20,7 @@ type sampleRow struct {
 }
 
 var (
-	jsonFile = regexp.MustCompile("`([a-z0-9-]+\\.json)`")
+	jsonFile = regexp.MustCompile("`([a-z0-9-]+[.]json)`")
 	afterRe  = regexp.MustCompile("after `([a-z0-9-]+\\.json)`: ([a-z_]+)")
 	wordRe   = regexp.MustCompile(`^[a-z_]+`)
 )
