@@ -18,9 +18,6 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/verify"
 )
 
-// unverified is verify's outcome when nothing could be checked: never an all-clear.
-const unverified = report.Outcome("unverified")
-
 type verifyCmd struct {
 	Cluster string   `placeholder:"C" help:"Only this cluster (default: PINROLL_CLUSTERS, else every cluster)."`
 	Service []string `placeholder:"S" sep:"," help:"Only these services (comma-separated names)."`
@@ -126,7 +123,7 @@ func (c *verifyCmd) Run(e *env) error {
 		}
 		revisions[svc.Cluster+"/"+svc.Name] = report.Revision(svc.TaskDefinition)
 		rep.Verifications = append(rep.Verifications, vs...)
-		n := 0
+		n, missing := 0, 0
 		noTasks := false
 		for _, v := range vs {
 			switch {
@@ -138,6 +135,7 @@ func (c *verifyCmd) Run(e *env) error {
 				noTasks = true
 			default:
 				problems = append(problems, v) // e.g. the tag is not in ECR: a missing image
+				missing++
 			}
 		}
 		switch {
@@ -146,25 +144,28 @@ func (c *verifyCmd) Run(e *env) error {
 			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s has no running task (desired %d)", svc.Cluster, svc.Name, svc.DesiredCount), true})
 		case svc.DesiredCount == 0:
 			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s has no running tasks (desired 0)", svc.Cluster, svc.Name), len(c.Service) > 0})
-		case len(problems) == 0:
+		case missing == 0:
 			gaps = append(gaps, gap{fmt.Sprintf("service %s/%s runs no container with an ECR image or a pinned digest to check", svc.Cluster, svc.Name), len(c.Service) > 0})
 		}
 	}
 
-	bad := slices.ContainsFunc(checks, func(v report.Verification) bool { return !v.OK }) || len(problems) > 0
+	// The verifier's outcome (mismatch, unverified, verified), made stricter by what the CLI
+	// was asked for: a named cluster or service that is not there is never an all-clear.
+	rep.Outcome, rep.Reason = verify.Outcome(rep.Verifications)
 	failing := slices.ContainsFunc(gaps, func(g gap) bool { return g.fails })
-	switch {
-	case bad:
-		rep.Outcome, rep.Reason = verify.Outcome(append(slices.Clone(checks), problems...))
-	case len(checks) == 0 || failing:
-		rep.Outcome = unverified
-		rep.Reason = fmt.Sprintf("%d checks made; not verified: %s", len(checks), gapList(gaps))
-		if len(checks) == 0 {
+	if rep.Outcome != report.Mismatch && len(problems) == 0 && (rep.Outcome == report.Unverified || failing) && len(gaps) > 0 {
+		rep.Outcome = report.Unverified
+		passed := 0
+		for _, v := range checks {
+			if v.OK {
+				passed++
+			}
+		}
+		rep.Reason = fmt.Sprintf("%s passed; not verified: %s", plural(passed, "check"), gapList(gaps))
+		if passed == 0 {
 			rep.Reason = "nothing could be verified: " + gapList(gaps)
 		}
 		rep.Reason += regionHint(c.Endpoint, s.aws.Region)
-	default:
-		rep.Outcome, rep.Reason = verify.Outcome(checks)
 	}
 	if c.JSON {
 		line, err := json.Marshal(rep)
@@ -176,9 +177,9 @@ func (c *verifyCmd) Run(e *env) error {
 		printVerifications(e.stdout, rep, append(checks, problems...), gaps, revisions)
 	}
 	switch {
-	case bad:
+	case rep.Outcome == report.Mismatch, len(problems) > 0: // a missing image is a failure, not a gap
 		return exitError{exitFailed}
-	case rep.Outcome == unverified:
+	case rep.Outcome != report.Verified:
 		return exitError{exitUnverified}
 	}
 	return nil
@@ -246,7 +247,10 @@ func printVerifications(w io.Writer, rep report.Report, vs []report.Verification
 		})
 		for _, v := range vs {
 			status := "ok"
-			if !v.OK {
+			switch {
+			case !v.OK && v.Running == "":
+				status = "NOT CHECKED " + v.Why
+			case !v.OK:
 				status = "MISMATCH " + v.Why
 			}
 			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Cluster, v.Service, revisions[v.Cluster+"/"+v.Service],
@@ -272,4 +276,11 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

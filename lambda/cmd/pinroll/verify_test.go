@@ -69,7 +69,7 @@ func TestVerifyNeverVerifiesNothing(t *testing.T) {
 		{"service without running tasks", "", []string{"--cluster", "prod", "--service", "idle"}, exitUnverified,
 			"nothing could be verified: service prod/idle has no running tasks (desired 0)"},
 		{"one service verified, one named service missing", "", []string{"--cluster", "dev", "--service", "api,nope"}, exitUnverified,
-			"UNVERIFIED: 1 checks made; not verified: no service nope in cluster dev"},
+			"UNVERIFIED: 1 check passed; not verified: no service nope in cluster dev"},
 		{"verified", "", []string{"--cluster", "dev"}, exitOK, "VERIFIED: every running container checked (1) runs the digest it should"},
 		{"the incident", "", []string{"--cluster", "prod", "--service", "api,worker"}, exitFailed, "MISMATCH: 3 of 3 checks failed"},
 	} {
