@@ -66,13 +66,16 @@ func (c *emulateCmd) Run(e *env) error {
 			return fmt.Errorf("load %s: %w", c.Fleet, err)
 		}
 	}
-	name := c.Fleet
+	name, region := c.Fleet, localRegion
 	if name == "" {
 		name = "none (an empty world)"
 	}
+	if world != nil && world.Region != "" {
+		region = world.Region
+	}
 	fmt.Fprintf(e.stdout, "pinroll emulator (ECS + ECR) listening on %s — fleet %s\n", srv.URL(), name)
 	fmt.Fprintf(e.stdout, "try: pinroll verify --endpoint-url %s   or   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s aws --endpoint-url %s ecs list-services --cluster prod\n",
-		srv.URL(), localRegion, srv.URL())
+		srv.URL(), region, srv.URL())
 	<-e.ctx.Done()
 	return nil
 }

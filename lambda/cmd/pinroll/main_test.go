@@ -209,6 +209,16 @@ func TestEmulateRefusesNonLoopbackAddresses(t *testing.T) {
 	if err != nil || !strings.Contains(w, "warning: the emulator listens on :4566 (every interface) with no authentication") {
 		t.Errorf("--allow-remote: warning %q, error %v", w, err)
 	}
+	// A port in use is named, with what to do.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if code, _, stderr := runCLI(t, "emulate", "--addr", busy.Addr().String(), "--fleet", ""); code != exitFailed ||
+		!strings.Contains(stderr, busy.Addr().String()+" is in use (another pinroll emulate?): stop what listens there, or choose another --addr") {
+		t.Errorf("emulate on a busy port: exit %d, stderr %q", code, stderr)
+	}
 	// Allowed, it starts and says so on stderr (on loopback here, but through the same path).
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
