@@ -29,7 +29,7 @@ type verifyCmd struct {
 func (c *verifyCmd) Help() string {
 	return `For every running task of every service in scope, compares each container's imageDigest (as ECS reports it) with the digest it should run: the digest its task definition pins, or for an image referenced by tag, the digest that tag has in ECR now.
 
-Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check) — never an all-clear from zero checks.`
+Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check), or a named cluster or service was not found, or a check could not be made — never an all-clear from zero checks.`
 }
 
 // gap is something verify was asked to check, or should have found, but could not.
