@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -104,5 +106,51 @@ func TestVerifyHelpDocumentsExitCodes(t *testing.T) {
 		if !strings.Contains(flat, want) {
 			t.Errorf("verify --help lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// A service that should run a task but runs none (its pinned digest is not in ECR, so no task
+// starts) is not verified either, and says so.
+func TestVerifyServiceWhoseTasksCannotStart(t *testing.T) {
+	localEnv(t)
+	raw, err := os.ReadFile(root + "/events/fleet.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var world map[string]any
+	if err := json.Unmarshal(raw, &world); err != nil {
+		t.Fatal(err)
+	}
+	worker, err := json.Marshal(world["taskDefinitions"].([]any)[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(worker), `"family":"backend-worker"`, `"family":"broken"`, 1)
+	broken = strings.Replace(broken, "content-marketing-swarm-backend:latest", "content-marketing-swarm-backend:latest@sha256:"+strings.Repeat("ab", 32), 1)
+	var td any
+	if err := json.Unmarshal([]byte(broken), &td); err != nil {
+		t.Fatal(err)
+	}
+	world["taskDefinitions"] = append(world["taskDefinitions"].([]any), td)
+	world["services"] = append(world["services"].([]any), map[string]any{"cluster": "prod", "name": "broken", "taskDefinition": "broken:1", "desiredCount": 1})
+	edited, err := json.Marshal(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fleet.Parse(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.Start("127.0.0.1:0", emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	if err := srv.Emulator().Load(f); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "verify", "--endpoint-url", srv.URL(), "--cluster", "prod", "--service", "broken")
+	if want := "UNVERIFIED: nothing could be verified: service prod/broken has no running task (desired 1)"; code != exitUnverified || !strings.Contains(stdout, want) {
+		t.Errorf("exit %d, want %d with %q\n%s\n%s", code, exitUnverified, want, stdout, stderr)
 	}
 }
