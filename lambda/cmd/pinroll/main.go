@@ -110,6 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	var c cli
 	exit := func(code int) { panic(helpExit{code}) }
 	out := stdout
+	if len(args) > 0 && args[0] == "help" { // `pinroll help [COMMAND]`, as before kong
+		args = append(args[1:len(args):len(args)], "--help")
+	}
 	if len(args) == 0 {
 		// No command at all: the overview, on stderr, as a usage error.
 		out, args = stderr, []string{"--help"}

@@ -113,6 +113,8 @@ func TestBadInvocations(t *testing.T) {
 		want string
 	}{
 		{nil, exitUsage, "Usage: pinroll <command>"},
+		{[]string{"help"}, exitOK, ""},
+		{[]string{"help", "verify"}, exitOK, ""},
 		{[]string{"deploy"}, exitUsage, `unexpected argument deploy`},
 		{[]string{"replay"}, exitUsage, "usage: pinroll replay <EVENT.json> ..."},
 		{[]string{"plan"}, exitUsage, "missing flags: --repository"},
