@@ -68,7 +68,7 @@ func (c *replayCmd) Run(e *env) error {
 
 // session is one command's engine and AWS clients, built as the Lambda builds them.
 type session struct {
-	ctx     context.Context // carries the home account
+	ctx     context.Context
 	engine  *rollout.Engine
 	ecs     *ecs.Client
 	ecr     *ecr.Client
@@ -95,7 +95,7 @@ func newSession(e *env, f AWSFlags, dryRun bool) (*session, error) {
 	s := &session{ctx: e.ctx, aws: awsCfg, ecs: ecs.NewFromConfig(awsCfg), ecr: ecr.NewFromConfig(awsCfg)}
 	s.engine = rollout.FromAWSConfig(cfg, awsCfg, quietLogger(f.Verbose, e.stderr))
 	if s.account = homeAccount(e.ctx, awsCfg, f.Endpoint); s.account != "" {
-		s.ctx = rollout.WithHomeAccount(e.ctx, s.account)
+		s.engine.SetHomeAccount(s.account)
 	}
 	return s, nil
 }
