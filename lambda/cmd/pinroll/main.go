@@ -24,6 +24,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
 // Exit statuses, the same for every command (README "The CLI", `pinroll verify --help`).
@@ -66,6 +68,26 @@ type cli struct {
 type AWSFlags struct {
 	Endpoint endpoint `name:"endpoint-url" placeholder:"URL" help:"Send AWS calls to this endpoint (pinroll emulate, moto). On loopback no AWS account is needed: region AWS_REGION or us-east-1, dummy credentials."`
 	Verbose  bool     `short:"v" help:"Also print the engine's JSON logs on stderr."`
+}
+
+// RoleFlag lets a command act in a target account, through the role pinroll assumes there.
+type RoleFlag struct {
+	Role role `placeholder:"ARN" help:"Act in a target account: assume this IAM role (arn:aws:iam::<account>:role/<name>) and act there, in the same region."`
+}
+
+type role string
+
+// Decode refuses, at parse time, a --role that is not an IAM role ARN.
+func (r *role) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("ARN", &s); err != nil {
+		return err
+	}
+	if rollout.RoleAccount(s) == "" || !strings.Contains(s, ":role/") {
+		return fmt.Errorf("--role %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", s)
+	}
+	*r = role(s)
+	return nil
 }
 
 // Decode makes --endpoint-url refuse, at parse time, what the SDK would misread.

@@ -122,6 +122,8 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"rollback", "--cluster", "prod"}, exitUsage, "missing flags: --service"},
 		{[]string{"verify", "--endpoint-url", "127.0.0.1:4566"}, exitUsage, "127.0.0.1:4566 has no scheme: add http:// (--endpoint-url http://127.0.0.1:4566)"},
 		{[]string{"verify", "--endpoint-url", "ftp://127.0.0.1:4566"}, exitUsage, "the scheme must be http:// or https://"},
+		{[]string{"verify", "--role", "pinroll-target"}, exitUsage, `--role "pinroll-target" is not an IAM role ARN`},
+		{[]string{"resume", "--cluster", "c", "--service", "s", "--role", "arn:aws:iam::222222222222:user/bob"}, exitUsage, "is not an IAM role ARN"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

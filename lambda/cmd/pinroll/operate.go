@@ -40,11 +40,15 @@ type rollbackCmd struct {
 	serviceFlags
 	Reason string `default:"rolled back by hand" placeholder:"WHY" help:"Why, recorded in the pinroll:paused tag."`
 	AWSFlags
+	RoleFlag
 }
 
 // Run moves a service back to its previous revision and pauses it.
 func (c *rollbackCmd) Run(e *env) error {
 	s, err := newSession(e, c.AWSFlags, false)
+	if err == nil {
+		err = s.actAs(c.Role)
+	}
 	if err != nil {
 		return err
 	}
@@ -60,11 +64,15 @@ func (c *rollbackCmd) Run(e *env) error {
 type resumeCmd struct {
 	serviceFlags
 	AWSFlags
+	RoleFlag
 }
 
 // Run lifts a pause.
 func (c *resumeCmd) Run(e *env) error {
 	s, err := newSession(e, c.AWSFlags, false)
+	if err == nil {
+		err = s.actAs(c.Role)
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/report"
@@ -74,6 +75,20 @@ type session struct {
 	ecr     *ecr.Client
 	aws     aws.Config
 	account string // the home account, "" when unknown
+}
+
+// actAs makes the session act in the account of role (nothing when role is ""): its ECS
+// calls are made with the role's credentials, and that account is the engine's only target.
+// The registry (ECR) stays the caller's own.
+func (s *session) actAs(r role) error {
+	if r == "" {
+		return nil
+	}
+	assumed := rollout.AssumeRole(s.aws, sts.NewFromConfig(s.aws), string(r))
+	s.ecs = ecs.NewFromConfig(assumed)
+	s.account = rollout.RoleAccount(string(r))
+	s.engine.Targets = []*rollout.Target{rollout.NewTarget(s.account, string(r), s.ecs, s.engine.ECR)}
+	return nil
 }
 
 // newSession builds the engine as the Lambda does, from PINROLL_* and the SDK's

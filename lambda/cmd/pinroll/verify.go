@@ -23,6 +23,7 @@ type verifyCmd struct {
 	Service []string `placeholder:"S" sep:"," help:"Only these services (comma-separated names)."`
 	JSON    bool     `name:"json" help:"Print the verification as one line of JSON."`
 	AWSFlags
+	RoleFlag
 }
 
 // Help is `pinroll verify --help`'s text beneath the usage line.
@@ -42,6 +43,9 @@ type gap struct {
 
 func (c *verifyCmd) Run(e *env) error {
 	s, err := newSession(e, c.AWSFlags, true)
+	if err == nil {
+		err = s.actAs(c.Role)
+	}
 	if err != nil {
 		return err
 	}
