@@ -29,6 +29,13 @@ const (
 	TagWave     = "pinroll:wave"     // <n>, 0 by default: deployed after the lower waves are verified
 )
 
+// Service tags pinroll sets.
+const (
+	// TagHeld is the revision (family:revision) registered for a service that waits for
+	// approval: `pinroll approve` moves the service to it, `pinroll reject` drops it.
+	TagHeld = "pinroll:held"
+)
+
 // Audit tags on every task-definition revision pinroll registers.
 const (
 	TagTag      = "pinroll:tag"      // the tag the container tracks

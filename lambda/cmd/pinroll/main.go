@@ -4,8 +4,10 @@
 //	pinroll plan --repository NAME [--tag TAG] [--digest D] [--endpoint-url URL] [--json] [-v]
 //	pinroll verify [--cluster C] [--service S,…] [--endpoint-url URL] [--json] [-v]
 //	pinroll reconcile [--dry-run] [--endpoint-url URL] [--json] [-v]
-//	pinroll rollback --cluster C --service S [--reason WHY] [--endpoint-url URL]
-//	pinroll resume --cluster C --service S [--endpoint-url URL]
+//	pinroll rollback --cluster C --service S [--reason WHY] [--endpoint-url URL] [--role ARN]
+//	pinroll resume --cluster C --service S [--endpoint-url URL] [--role ARN]
+//	pinroll approve --cluster C --service S [--endpoint-url URL] [--role ARN]
+//	pinroll reject --cluster C --service S [--endpoint-url URL] [--role ARN]
 //	pinroll emulate [--addr 127.0.0.1:4566] [--fleet events/fleet.json] [--allow-remote]
 //
 // Flags may come before or after arguments; `pinroll COMMAND --help` lists a command's flags.
@@ -61,6 +63,8 @@ type cli struct {
 	Reconcile reconcileCmd `cmd:"" help:"Deploy tags whose push events were missed (the schedule's job, now)."`
 	Rollback  rollbackCmd  `cmd:"" help:"Move a service back to its previous revision and pause it."`
 	Resume    resumeCmd    `cmd:"" help:"Lift a pause: automatic deploys start again."`
+	Approve   approveCmd   `cmd:"" help:"Deploy the revision a service holds for approval (pinroll:approval=required)."`
+	Reject    rejectCmd    `cmd:"" help:"Drop the revision a service holds for approval; it keeps what it runs."`
 	Emulate   emulateCmd   `cmd:"" help:"Serve the local ECS + ECR emulator with a fleet."`
 }
 

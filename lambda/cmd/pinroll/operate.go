@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"time"
 
 	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/rollout"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
 )
 
@@ -18,7 +20,7 @@ type reconcileCmd struct {
 
 // Run runs the scheduled reconciliation once, now.
 func (c *reconcileCmd) Run(e *env) error {
-	s, err := newSession(e, c.AWSFlags, c.DryRun)
+	s, err := newSession(e, c.AWSFlags, c.DryRun, "")
 	if err != nil {
 		return err
 	}
@@ -45,10 +47,7 @@ type rollbackCmd struct {
 
 // Run moves a service back to its previous revision and pauses it.
 func (c *rollbackCmd) Run(e *env) error {
-	s, err := newSession(e, c.AWSFlags, false)
-	if err == nil {
-		err = s.actAs(c.Role)
-	}
+	s, err := newSession(e, c.AWSFlags, false, c.Role)
 	if err != nil {
 		return err
 	}
@@ -69,10 +68,7 @@ type resumeCmd struct {
 
 // Run lifts a pause.
 func (c *resumeCmd) Run(e *env) error {
-	s, err := newSession(e, c.AWSFlags, false)
-	if err == nil {
-		err = s.actAs(c.Role)
-	}
+	s, err := newSession(e, c.AWSFlags, false, c.Role)
 	if err != nil {
 		return err
 	}
@@ -98,4 +94,57 @@ func operator() string {
 		return u.Username
 	}
 	return "unknown"
+}
+
+type approveCmd struct {
+	serviceFlags
+	AWSFlags
+	RoleFlag
+}
+
+// Run deploys a held revision, if it may still go.
+func (c *approveCmd) Run(e *env) error {
+	s, err := newSession(e, c.AWSFlags, false, c.Role)
+	if err != nil {
+		return err
+	}
+	a, err := s.engine.Approve(s.ctx, s.ecs, c.Cluster, c.Service)
+	var refused *rollout.NotApprovableError
+	switch {
+	case errors.As(err, &refused):
+		fmt.Fprintf(e.stderr, "pinroll approve: %v\n", err)
+		return exitError{exitFailed}
+	case err != nil:
+		return explain(c.Endpoint, err)
+	case !a.Done:
+		fmt.Fprintln(e.stdout, a.Note)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s/%s: approved %s → %s\n  %s\nverify it: pinroll verify --cluster %s --service %s\n",
+		a.Cluster, a.Service, a.From, a.Revision, a.Image, a.Cluster, a.Service)
+	return nil
+}
+
+type rejectCmd struct {
+	serviceFlags
+	AWSFlags
+	RoleFlag
+}
+
+// Run drops a held revision.
+func (c *rejectCmd) Run(e *env) error {
+	s, err := newSession(e, c.AWSFlags, false, c.Role)
+	if err != nil {
+		return err
+	}
+	a, err := s.engine.Reject(s.ctx, s.ecs, c.Cluster, c.Service)
+	switch {
+	case err != nil:
+		return explain(c.Endpoint, err)
+	case !a.Done:
+		fmt.Fprintln(e.stdout, a.Note)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s/%s: rejected %s; it keeps what it runs, and the next push is held again\n", a.Cluster, a.Service, a.Revision)
+	return nil
 }

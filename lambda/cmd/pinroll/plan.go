@@ -24,7 +24,7 @@ type planCmd struct {
 }
 
 func (c *planCmd) Run(e *env) error {
-	s, err := newSession(e, c.AWSFlags, true)
+	s, err := newSession(e, c.AWSFlags, true, "")
 	if err != nil {
 		return err
 	}

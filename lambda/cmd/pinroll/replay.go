@@ -42,7 +42,7 @@ func (c *replayCmd) Run(e *env) error {
 		return usageError{fmt.Sprintf("%d of %d event files cannot be read; nothing was replayed:\n  %s",
 			len(missing), len(c.Events), strings.Join(missing, "\n  "))}
 	}
-	s, err := newSession(e, c.AWSFlags, c.DryRun)
+	s, err := newSession(e, c.AWSFlags, c.DryRun, "")
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,9 @@ func (s *session) actAs(r role) error {
 // newSession builds the engine as the Lambda does, from PINROLL_* and the SDK's
 // environment, in the account the credentials (or the local endpoint) belong to — so a
 // replayed event from another account is judged as the function in this account would.
-func newSession(e *env, f AWSFlags, dryRun bool) (*session, error) {
+//
+// With a role (--role), it acts in that role's account instead (see actAs).
+func newSession(e *env, f AWSFlags, dryRun bool, r role) (*session, error) {
 	cfg, err := config.FromEnv(os.Environ())
 	if err != nil {
 		return nil, err
@@ -112,7 +114,7 @@ func newSession(e *env, f AWSFlags, dryRun bool) (*session, error) {
 	if s.account = homeAccount(e.ctx, awsCfg, f.Endpoint); s.account != "" {
 		s.engine.SetHomeAccount(s.account)
 	}
-	return s, nil
+	return s, s.actAs(r)
 }
 
 func print(w io.Writer, source string, rep report.Report, asJSON bool) error {

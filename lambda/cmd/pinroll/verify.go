@@ -42,10 +42,7 @@ type gap struct {
 }
 
 func (c *verifyCmd) Run(e *env) error {
-	s, err := newSession(e, c.AWSFlags, true)
-	if err == nil {
-		err = s.actAs(c.Role)
-	}
+	s, err := newSession(e, c.AWSFlags, true, c.Role)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ type ECS interface {
 	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
 	DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	TagResource(context.Context, *ecs.TagResourceInput, ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
 }
 
 var _ ECS = (*ecs.Client)(nil)
@@ -58,6 +59,7 @@ const (
 	TagDigest   = contract.TagDigest
 	TagEvent    = contract.TagEvent
 	TagPrevious = contract.TagPrevious
+	TagHeld     = contract.TagHeld
 )
 
 // Audit is what the audit tags record.
@@ -93,11 +95,12 @@ type Moved struct {
 }
 
 // Result is what Apply did. Every service of the plan ends in exactly one of its lists:
-// Changes (moved to the new revision, or found on it already), Moved (changed under the run:
-// plan again), Gone (deleted or no longer ACTIVE), Failed (refused for good) or Pending (a
-// transient failure: a retry finishes it).
+// Changes (moved to the new revision, or found on it already), Held (the revision waits for
+// its approval), Moved (changed under the run: plan again), Gone (deleted or no longer
+// ACTIVE), Failed (refused for good) or Pending (a transient failure: a retry finishes it).
 type Result struct {
 	Changes []report.Change
+	Held    []report.Service
 	Moved   []Moved
 	Gone    []report.Service
 	Failed  []report.Service
@@ -114,6 +117,7 @@ type Step struct {
 // Add appends o's lists to r's.
 func (r *Result) Add(o Result) {
 	r.Changes = append(r.Changes, o.Changes...)
+	r.Held = append(r.Held, o.Held...)
 	r.Moved = append(r.Moved, o.Moved...)
 	r.Gone = append(r.Gone, o.Gone...)
 	r.Failed = append(r.Failed, o.Failed...)
@@ -187,21 +191,55 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 		if err == nil {
 			arn, err = a.register(ctx, reg, audit)
 		}
+		all := append(slices.Clone(reg.Services), reg.Held...)
 		switch {
 		case err == nil:
 			for _, svc := range reg.Services {
 				targets = append(targets, target{svc: svc, arn: arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition)})
 			}
+			for _, svc := range reg.Held {
+				a.hold(ctx, svc, arn, audit, &res)
+			}
 		case Refused(err):
-			for _, svc := range reg.Services {
+			for _, svc := range all {
 				res.Failed = append(res.Failed, serviceEntry(svc, step+": "+err.Error()))
 			}
 		default:
-			res.Pending = append(res.Pending, Step{Name: step, Services: names(reg.Services), Err: err})
+			res.Pending = append(res.Pending, Step{Name: step, Services: names(all), Err: err})
 		}
 	}
 	a.update(ctx, targets, &res)
 	return res
+}
+
+// maxTagValue is ECS's limit on a tag value.
+const maxTagValue = 256
+
+// hold records on a service that needs approval the revision registered for it (its
+// pinroll:held tag), unless it records that one already: approving it is then one
+// UpdateService. A newer push holds its newer revision in the same tag.
+func (a *Applier) hold(ctx context.Context, svc discover.Service, arn string, audit Audit, res *Result) {
+	revision := report.Revision(arn)
+	waits := serviceEntry(svc, fmt.Sprintf("waits for approval of %s (%s): pinroll approve --cluster %s --service %s", revision, audit.Digest, svc.Cluster, svc.Name))
+	switch {
+	case svc.Tags[TagHeld] == revision:
+		res.Held = append(res.Held, waits)
+		return
+	case len(revision) > maxTagValue:
+		res.Failed = append(res.Failed, serviceEntry(svc, fmt.Sprintf("cannot hold %s for approval: its name has %d characters, more than the %d of an ECS tag value", revision, len(revision), maxTagValue)))
+		return
+	}
+	_, err := a.ECS.TagResource(ctx, &ecs.TagResourceInput{
+		ResourceArn: aws.String(svc.ARN), Tags: []types.Tag{{Key: aws.String(TagHeld), Value: aws.String(revision)}},
+	})
+	switch {
+	case err == nil:
+		res.Held = append(res.Held, waits)
+	case Refused(err):
+		res.Failed = append(res.Failed, serviceEntry(svc, "hold for approval: "+err.Error()))
+	default:
+		res.Pending = append(res.Pending, Step{Name: "hold " + svc.Cluster + "/" + svc.Name + " for approval", Services: names([]discover.Service{svc}), Err: err})
+	}
 }
 
 // Input builds the registration input for reg: a field-for-field copy of the original with

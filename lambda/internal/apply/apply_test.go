@@ -80,6 +80,10 @@ func (f *fakeECS) UpdateService(_ context.Context, in *ecs.UpdateServiceInput, _
 	return &ecs.UpdateServiceOutput{Service: &types.Service{}}, nil
 }
 
+func (f *fakeECS) TagResource(context.Context, *ecs.TagResourceInput, ...func(*ecs.Options)) (*ecs.TagResourceOutput, error) {
+	return &ecs.TagResourceOutput{}, nil
+}
+
 func arnOf(family string, revision int) string {
 	return fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:task-definition/%s:%d", family, revision)
 }

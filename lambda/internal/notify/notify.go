@@ -60,7 +60,7 @@ func (t *Topic) Notify(ctx context.Context, rep report.Report) (bool, error) {
 // was held back — not redeliveries, verifications that passed, or irrelevant events.
 func Worth(rep report.Report) bool {
 	switch rep.Outcome {
-	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, report.Unverified, Failed:
+	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, report.Unverified, report.AwaitingApproval, Failed:
 		return true
 	case report.Skipped:
 		return stale(rep) || len(paused(rep)) > 0
@@ -82,6 +82,8 @@ func Subject(rep report.Report) string {
 		s = "MISMATCH " + strings.Join(serviceNames(rep.Verifications), ", ") + ": tasks do not run what they should"
 	case report.Unverified:
 		s = "UNVERIFIED " + rep.Reason
+	case report.AwaitingApproval:
+		s = "APPROVAL NEEDED " + list(heldNames(rep.Held)) + " → " + image
 	case report.RolledBack:
 		s = "ROLLED BACK " + rep.Reason // "deployment ecs-svc/… of prod/api (backend:2, sha256:…) failed …"
 	case Failed:
@@ -115,6 +117,8 @@ func shortImage(image string) string {
 	}
 	return image
 }
+
+func heldNames(held []report.Service) []string { return failedNames(held) }
 
 func failedNames(failed []report.Service) []string {
 	names := make([]string, len(failed))

@@ -19,9 +19,11 @@ import (
 
 // Service tags that owners set on their services (README, "Policies"; lambda/contract).
 const (
-	TagEnabled = contract.TagEnabled
-	TagPolicy  = contract.TagPolicy
-	TagPaused  = contract.TagPaused
+	TagEnabled  = contract.TagEnabled
+	TagPolicy   = contract.TagPolicy
+	TagPaused   = contract.TagPaused
+	TagApproval = contract.TagApproval
+	TagHeld     = contract.TagHeld
 )
 
 // DefaultNearMissLimit caps the near misses a plan lists, so a report stays small.
@@ -55,7 +57,10 @@ type Registration struct {
 	Latest     *discover.TaskDefinition
 	Images     map[string]string // container name → new image
 	Containers []report.ContainerChange
-	Services   []discover.Service
+	Services   []discover.Service // to move to the new revision
+	// Held are services that get the new revision only when someone approves it (Gate puts
+	// them here): it is registered, and the service records it in its pinroll:held tag.
+	Held []discover.Service
 }
 
 // FromARN is the ARN of the revision the registration copies.
@@ -69,6 +74,15 @@ func (p Plan) Services() int {
 	n := 0
 	for _, r := range p.Registrations {
 		n += len(r.Services)
+	}
+	return n
+}
+
+// HeldServices counts the services the plan holds for approval.
+func (p Plan) HeldServices() int {
+	n := 0
+	for _, r := range p.Registrations {
+		n += len(r.Held)
 	}
 	return n
 }
@@ -192,6 +206,10 @@ func Excluded(svc discover.Service, requireOptIn bool) string {
 	}
 	if who, paused := svc.Tags[TagPaused]; paused {
 		return "paused (" + TagPaused + "=" + who + ")"
+	}
+	if a, ok := svc.Tags[TagApproval]; ok && a != ApprovalRequired {
+		// Not deployed automatically: an owner who wrote the tag wanted a say.
+		return fmt.Sprintf("%s=%s is not known (known: %s)", TagApproval, a, ApprovalRequired)
 	}
 	return ""
 }

@@ -13,13 +13,16 @@ import (
 type Outcome string
 
 const (
-	Deployed   Outcome = "deployed"    // services now run a new, digest-pinned revision
-	Planned    Outcome = "planned"     // dry run: what would have been deployed
-	Unchanged  Outcome = "unchanged"   // every matching service already pinned to the digest
-	Skipped    Outcome = "skipped"     // nothing to do, with the reason
-	Verified   Outcome = "verified"    // every running task runs the pinned digest
-	Mismatch   Outcome = "mismatch"    // a running task does not run the pinned digest
-	RolledBack Outcome = "rolled_back" // the deployment failed and ECS rolled it back
+	Deployed  Outcome = "deployed"  // services now run a new, digest-pinned revision
+	Planned   Outcome = "planned"   // dry run: what would have been deployed
+	Unchanged Outcome = "unchanged" // every matching service already pinned to the digest
+	// AwaitingApproval: nothing deployed, and at least one service holds a revision that
+	// waits for `pinroll approve` (see held).
+	AwaitingApproval Outcome = "awaiting_approval"
+	Skipped          Outcome = "skipped"     // nothing to do, with the reason
+	Verified         Outcome = "verified"    // every running task runs the pinned digest
+	Mismatch         Outcome = "mismatch"    // a running task does not run the pinned digest
+	RolledBack       Outcome = "rolled_back" // the deployment failed and ECS rolled it back
 	// Unverified: nothing could be checked (no service, no running task, no container whose
 	// digest can be known), or a check could not be made. Never an all-clear.
 	Unverified Outcome = "unverified"
@@ -30,13 +33,15 @@ const (
 
 // Report is the result of handling one event.
 type Report struct {
-	EventID    string     `json:"event_id"`
-	Kind       string     `json:"kind"`
-	Image      string     `json:"image,omitempty"`
-	Outcome    Outcome    `json:"outcome"`
-	Reason     string     `json:"reason"`
-	Changes    []Change   `json:"changes"`
-	Unchanged  []Service  `json:"unchanged,omitempty"`
+	EventID   string    `json:"event_id"`
+	Kind      string    `json:"kind"`
+	Image     string    `json:"image,omitempty"`
+	Outcome   Outcome   `json:"outcome"`
+	Reason    string    `json:"reason"`
+	Changes   []Change  `json:"changes"`
+	Unchanged []Service `json:"unchanged,omitempty"`
+	// Held lists services whose new revision is registered and waits for an approval.
+	Held       []Service  `json:"held,omitempty"`
 	Skipped    []Service  `json:"skipped,omitempty"`
 	NearMisses []NearMiss `json:"near_misses"`
 	// NearMissesOmitted counts near misses left out to keep the report small.
@@ -101,6 +106,7 @@ type Verification struct {
 func (r *Report) Merge(o Report) {
 	r.Changes = append(r.Changes, o.Changes...)
 	r.Unchanged = append(r.Unchanged, o.Unchanged...)
+	r.Held = append(r.Held, o.Held...)
 	r.Skipped = append(r.Skipped, o.Skipped...)
 	r.Failed = append(r.Failed, o.Failed...)
 	r.NearMisses = append(r.NearMisses, o.NearMisses...)
@@ -166,6 +172,9 @@ func (r Report) Summary() string {
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "\n  %-28s skipped: %s", s.Cluster+"/"+s.Service, s.Why)
+	}
+	for _, s := range r.Held {
+		fmt.Fprintf(&b, "\n  %-28s HELD: %s", s.Cluster+"/"+s.Service, s.Why)
 	}
 	for _, s := range r.Failed {
 		fmt.Fprintf(&b, "\n  %-28s FAILED, not deployed: %s", s.Cluster+"/"+s.Service, s.Why)

@@ -77,8 +77,10 @@ func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Rep
 		rep.Outcome, rep.Reason = report.Deployed, fmt.Sprintf("reconciled %s: a push event had been missed; %s updated", strings.Join(deployed, ", "), count(len(rep.Changes), "service"))
 	case len(rep.Failed) > 0:
 		rep.Outcome, rep.Reason = report.EventFailed, fmt.Sprintf("reconciliation deployed nothing: %s refused by ECS for good (see failed)", count(len(rep.Failed), "service"))
-	case len(all.held) > 0:
-		rep.Outcome, rep.Reason = report.Skipped, "not rolled back: "+strings.Join(all.held, "; ")
+	case len(rep.Held) > 0:
+		rep.Outcome, rep.Reason = report.AwaitingApproval, fmt.Sprintf("reconciliation found missed pushes; %s wait for approval (see held)", count(len(rep.Held), "service"))
+	case len(all.backwards) > 0:
+		rep.Outcome, rep.Reason = report.Skipped, "not rolled back: "+strings.Join(all.backwards, "; ")
 	default:
 		rep.Outcome, rep.Reason = report.Unchanged, fmt.Sprintf("%s pinned in scope, all current", count(all.tags, "repository tag"))
 	}
@@ -87,9 +89,9 @@ func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Rep
 
 // reconciled is what reconciliation did in the targets, beyond the report's lists.
 type reconciled struct {
-	images map[string]writeBackImage // repository:tag → what it was deployed as
-	held   []string                  // tags not deployed: they point to an older image
-	tags   int                       // repository tags pinned in scope
+	images    map[string]writeBackImage // repository:tag → what it was deployed as
+	backwards []string                  // tags not deployed: they point to an older image (no rollbacks)
+	tags      int                       // repository tags pinned in scope
 }
 
 type writeBackImage struct{ repository, tag, image string }
@@ -99,7 +101,7 @@ func (r *reconciled) add(o reconciled) {
 		r.images = map[string]writeBackImage{}
 	}
 	maps.Copy(r.images, o.images)
-	r.held = append(r.held, o.held...)
+	r.backwards = append(r.backwards, o.backwards...)
 	r.tags += o.tags
 }
 
@@ -131,7 +133,7 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 			continue // every container pinned to this tag runs its current digest
 		}
 		if older := e.olderThanPinned(pt, now, current); older != "" {
-			done.held = append(done.held, older)
+			done.backwards = append(done.backwards, older)
 			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: older})
 			continue
 		}
@@ -142,6 +144,7 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 		sub, err := e.deploy(ctx, t, push, fleet)
 		rep.Changes = append(rep.Changes, sub.Changes...)
 		rep.Failed = append(rep.Failed, sub.Failed...)
+		rep.Held = append(rep.Held, sub.Held...)
 		if err != nil {
 			return rep, done, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.digest, err)
 		}

@@ -145,20 +145,20 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, error) {
 	pushed := p.Pushed()
 	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
-	pl := plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn})
+	pl := plan.Gate(plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn}))
 	rep := report.Report{Unchanged: pl.Unchanged, Skipped: pl.Skipped, NearMisses: pl.NearMisses, NearMissesOmitted: pl.NearMissesOmitted}
 	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
-		"registrations", len(pl.Registrations), "updates", pl.Services(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
+		"registrations", len(pl.Registrations), "updates", pl.Services(), "held", pl.HeldServices(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
 	switch {
 	case pl.Empty():
 		return rep, nil
 	case e.Config.DryRun:
-		rep.Changes = planned(pl)
+		rep.Changes, rep.Held = planned(pl)
 		return rep, nil
 	}
 
 	res := e.applyAndReplan(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
-	rep.Changes, rep.Failed = res.Changes, res.Failed
+	rep.Changes, rep.Held, rep.Failed = res.Changes, res.Held, res.Failed
 	rep.Skipped = append(rep.Skipped, res.Gone...)
 	for _, f := range res.Failed {
 		log.Error("service cannot be deployed; no retry helps", "cluster", f.Cluster, "service", f.Service, "why", f.Why)
@@ -167,15 +167,18 @@ func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *d
 		log.Error("apply failed", "error", err, "services_updated", len(res.Changes))
 		return rep, err
 	}
-	log.Info("deployed", "services_updated", len(res.Changes), "services_failed", len(res.Failed))
+	log.Info("deployed", "services_updated", len(res.Changes), "services_held", len(res.Held), "services_failed", len(res.Failed))
 	return rep, nil
 }
 
 // conclude sets the outcome and reason of a push's report from its lists.
 func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
-	failed := ""
+	extra := ""
+	if n := len(rep.Held); n > 0 {
+		extra = fmt.Sprintf("; %s wait for approval (see held)", count(n, "service"))
+	}
 	if n := len(rep.Failed); n > 0 {
-		failed = fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
+		extra += fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
 	}
 	switch {
 	case len(rep.Changes) > 0 && e.Config.DryRun:
@@ -183,7 +186,13 @@ func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
 		rep.Reason = "dry run: " + summary(rep.Changes, p.Digest, "would be")
 	case len(rep.Changes) > 0:
 		rep.Outcome = report.Deployed
-		rep.Reason = summary(rep.Changes, p.Digest, "now") + failed
+		rep.Reason = summary(rep.Changes, p.Digest, "now") + extra
+	case len(rep.Held) > 0 && len(rep.Failed) == 0:
+		rep.Outcome = report.AwaitingApproval
+		rep.Reason = fmt.Sprintf("%s registered for %s, waiting for approval (see held: pinroll approve --cluster C --service S)", count(len(rep.Held), "service"), p.Digest)
+		if e.Config.DryRun {
+			rep.Outcome, rep.Reason = report.Planned, "dry run: "+rep.Reason
+		}
 	case len(rep.Failed) > 0:
 		// Not an error: redelivering the event cannot help, so it must not loop into the
 		// dead-letter queue. The outcome, the log, the metric and the notification say it.
@@ -256,18 +265,20 @@ func skipped(rep report.Report, why string) report.Report {
 	return rep
 }
 
-// planned renders a dry-run plan as the changes it would make.
-func planned(pl plan.Plan) []report.Change {
-	var changes []report.Change
+// planned renders a dry-run plan as the changes it would make and the services it would hold.
+func planned(pl plan.Plan) (changes []report.Change, held []report.Service) {
 	for _, reg := range pl.Registrations {
 		for _, svc := range reg.Services {
 			changes = append(changes, report.Change{
-				Cluster: svc.Cluster, Service: svc.Name,
+				Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name,
 				PreviousTaskDefinition: svc.TaskDefinition, Containers: reg.Containers,
 			})
 		}
+		for _, svc := range reg.Held {
+			held = append(held, report.Service{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Why: "would wait for approval"})
+		}
 	}
-	return changes
+	return changes, held
 }
 
 func summary(changes []report.Change, digest, verb string) string {
