@@ -51,17 +51,13 @@ func digestOf(manifest string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func (e *Emulator) registryHost(region string) string {
-	return e.account + ".dkr.ecr." + region + ".amazonaws.com"
-}
-
 // createRepository adds a repository. Call with e.mu held.
 func (e *Emulator) createRepository(w *world, name, mutability string) (*repository, error) {
 	if len(name) < 2 || len(name) > 256 || !repositoryNamePattern.MatchString(name) {
 		return nil, invalidParameter("Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '%s''", repositoryNamePattern)
 	}
 	if _, exists := w.repositories[name]; exists {
-		return nil, clientError("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", name, e.account)
+		return nil, clientError("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", name, w.account)
 	}
 	switch mutability {
 	case "":
@@ -72,9 +68,9 @@ func (e *Emulator) createRepository(w *world, name, mutability string) (*reposit
 	}
 	r := &repository{
 		name:          name,
-		arn:           "arn:aws:ecr:" + w.region + ":" + e.account + ":repository/" + name,
-		uri:           e.registryHost(w.region) + "/" + name,
-		registryID:    e.account,
+		arn:           "arn:aws:ecr:" + w.region + ":" + w.account + ":repository/" + name,
+		uri:           w.registryHost() + "/" + name,
+		registryID:    w.account,
 		createdAt:     e.now(),
 		tagMutability: mutability,
 		tags:          map[string]*image{},
@@ -243,15 +239,15 @@ type repositoryRequest struct {
 	RepositoryName string `json:"repositoryName"`
 }
 
-// lookup finds the named repository of this emulator's registry. Call with e.mu held.
+// lookupRepository finds the named repository of the acting account's registry (w); a registryId
+// of another account is refused (see lookupReadableRepository). Call with e.mu held.
 func (e *Emulator) lookupRepository(w *world, in repositoryRequest) (*repository, error) {
-	registry := in.RegistryID
-	if registry == "" {
-		registry = e.account
+	if in.RegistryID != "" && in.RegistryID != w.account {
+		return nil, crossAccountDenied(w, in)
 	}
 	r, ok := w.repositories[in.RepositoryName]
-	if !ok || registry != e.account {
-		return nil, clientError("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", in.RepositoryName, registry)
+	if !ok {
+		return nil, clientError("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", in.RepositoryName, w.account)
 	}
 	return r, nil
 }
@@ -291,7 +287,7 @@ func (e *Emulator) opCreateRepository(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.createRepository(e.world(rc.region), in.RepositoryName, in.ImageTagMutability)
+	r, err := e.createRepository(e.world(rc), in.RepositoryName, in.ImageTagMutability)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +313,7 @@ func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	var repos []*repository
 	if len(in.RepositoryNames) > 0 {
 		for _, name := range in.RepositoryNames {
@@ -328,8 +324,8 @@ func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
 			repos = append(repos, r)
 		}
 	} else {
-		if in.RegistryID != "" && in.RegistryID != e.account {
-			return map[string]any{"repositories": []repositoryOut{}}, nil
+		if in.RegistryID != "" && in.RegistryID != w.account {
+			return nil, crossAccountDenied(w, repositoryRequest{RegistryID: in.RegistryID})
 		}
 		for _, name := range w.repoOrder {
 			repos = append(repos, w.repositories[name])
@@ -359,7 +355,7 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +363,7 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.replicate(e.world(rc), r, img, in.ImageTag)
 	return map[string]any{"image": imageOut{
 		RegistryID: r.registryID, RepositoryName: r.name,
 		ImageID:       imageID{ImageDigest: img.digest, ImageTag: in.ImageTag},
@@ -416,7 +413,7 @@ func (e *Emulator) opDescribeImages(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupReadableRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +477,7 @@ func (e *Emulator) opBatchGetImage(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupReadableRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -521,7 +518,7 @@ func (e *Emulator) opListImages(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +564,7 @@ func (e *Emulator) opBatchDeleteImage(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func (e *Emulator) createCluster(w *world, name string, tags []tag) *cluster {
 	}
 	c := &cluster{
 		name:      name,
-		arn:       e.arn(w.region, "cluster/"+name),
+		arn:       w.arn("cluster/" + name),
 		createdAt: e.now(),
 		tags:      tags,
 		nodeCache: map[string]string{},
@@ -134,8 +134,8 @@ func (e *Emulator) lookupCluster(w *world, ref string) (*cluster, error) {
 	name := ref
 	if strings.HasPrefix(ref, "arn:") {
 		name = ref[strings.LastIndex(ref, "/")+1:]
-		if !strings.HasPrefix(ref, e.arn(w.region, "cluster/")) {
-			return nil, clientError("ClusterNotFoundException", "Cluster not found: %s is not a cluster of account %s in %s.", ref, e.account, w.region)
+		if !strings.HasPrefix(ref, w.arn("cluster/")) {
+			return nil, clientError("ClusterNotFoundException", "Cluster not found: %s is not a cluster of account %s in %s.", ref, w.account, w.region)
 		}
 	}
 	c, ok := w.clusters[name]
@@ -199,7 +199,7 @@ func (e *Emulator) opCreateCluster(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.createCluster(e.world(rc.region), in.ClusterName, in.Tags)
+	c := e.createCluster(e.world(rc), in.ClusterName, in.Tags)
 	return map[string]any{"cluster": c.out(true)}, nil
 }
 
@@ -230,7 +230,7 @@ func (e *Emulator) opListClusters(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	arns := make([]string, 0, len(w.clusterOrder))
 	for _, name := range w.clusterOrder {
 		arns = append(arns, w.clusters[name].arn)
@@ -264,7 +264,7 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	clusters := []clusterOut{}
 	failures := []failure{}
 	for _, ref := range in.Clusters {
@@ -272,7 +272,7 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 		if err != nil {
 			arn := ref
 			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn(w.region, "cluster/"+ref)
+				arn = w.arn("cluster/" + ref)
 			}
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue
@@ -286,7 +286,7 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 
 // taggable finds the tags of the resource an ARN names. Call with e.mu held.
 func (e *Emulator) taggable(w *world, arn string) (*[]tag, error) {
-	prefix := e.arn(w.region, "")
+	prefix := w.arn("")
 	notFound := clientError("ResourceNotFoundException", "The specified resource could not be found: %s", arn)
 	if !strings.HasPrefix(arn, prefix) {
 		if strings.HasPrefix(arn, "arn:aws:ecs:") {
@@ -344,7 +344,7 @@ func (e *Emulator) opTagResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	tags, err := e.taggable(e.world(rc), in.ResourceArn)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func (e *Emulator) opUntagResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	tags, err := e.taggable(e.world(rc), in.ResourceArn)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +383,7 @@ func (e *Emulator) opListTagsForResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	tags, err := e.taggable(e.world(rc), in.ResourceArn)
 	if err != nil {
 		return nil, err
 	}

@@ -52,19 +52,31 @@ const (
 // Options configure an Emulator. The zero value is a usable emulator for account 123456789012
 // whose deployments complete within the UpdateService call.
 type Options struct {
-	// Account is the AWS account id in every ARN and the only ECR registry served.
+	// Account is the default account: requests signed with any credentials the emulator's STS did
+	// not issue (e.g. "test", "AKIA…") act in it. Credentials from AssumeRole act in the role's
+	// account. Default 123456789012.
 	Account string
 	// DeployDelay is how long a deployment takes. 0 completes it within the call that started it
 	// (deterministic, for tests); otherwise it completes in the background (see also Settle).
 	DeployDelay time.Duration
-	// OnDeploymentEvent receives every "ECS Deployment State Change" event (the EventBridge JSON),
-	// in order, from a delivery goroutine, outside any lock, once the handler of the call that
-	// caused it has written its answer. It may call the emulator's API (not Settle).
+	// ReplicationDelay is how long ECR replication takes from a push to the copy in each
+	// destination and its "ECR Replication Action" event. 0 copies within the PutImage call and
+	// delivers the event right after its answer; otherwise both happen in the background (see
+	// also Settle).
+	ReplicationDelay time.Duration
+	// OnEvent receives every EventBridge event the emulator emits — "ECS Deployment State Change"
+	// and "ECR Replication Action" — as its JSON, in order, from a delivery goroutine, outside any
+	// lock, once the handler of the call that caused it has written its answer. It may call the
+	// emulator's API (not Settle).
+	OnEvent func(ctx context.Context, event []byte)
+	// EventURL, when set, receives every such event as an HTTP POST of its JSON, e.g. the AWS
+	// Lambda Runtime Interface Emulator's invoke URL.
+	EventURL string
+	// OnDeploymentEvent is the older name of OnEvent; it receives the same events (both may be set).
 	OnDeploymentEvent func(ctx context.Context, event []byte)
-	// DeploymentEventURL, when set, receives every such event as an HTTP POST of its JSON, e.g. the
-	// AWS Lambda Runtime Interface Emulator's invoke URL.
+	// DeploymentEventURL is the older name of EventURL; it receives the same events.
 	DeploymentEventURL string
-	// HTTPClient posts to DeploymentEventURL; default: a client with a 30 s timeout.
+	// HTTPClient posts to EventURL and DeploymentEventURL; default: a client with a 30 s timeout.
 	HTTPClient *http.Client
 	// Logger receives delivery failures; default: discard.
 	Logger *slog.Logger
@@ -77,19 +89,28 @@ type Emulator struct {
 	opts    Options
 	account string
 
-	mu      sync.Mutex
-	regions map[string]*world
-	ids     int64 // sequence for deployment ids
-	closed  bool
-	loading bool // within Load
+	mu       sync.Mutex
+	worlds   map[worldKey]*world
+	ids      int64 // sequence for deployment ids
+	closed   bool
+	loading  bool                // within Load
+	sessions map[string]*session // access key id → the STS session that issued it
+	denied   map[string]bool     // role ARNs whose AssumeRole is refused (DenyAssumeRole)
+	params   map[worldKey]map[string]*parameter
+	topics   map[string]*topic // topic ARN → topic
+	pending  []*replication    // replications waiting for Options.ReplicationDelay
+	failRepl map[worldKey]int  // destination → replications still to fail (< 0: all)
+	pubs     []Publication
 
 	hooks    hooks
 	delivery delivery
 }
 
-// world is the state of one region.
+// world is the state of one account in one region.
 type world struct {
+	account      string
 	region       string
+	replication  replicationConfiguration // the registry's replication configuration
 	repositories map[string]*repository
 	repoOrder    []string
 	clusters     map[string]*cluster
@@ -111,42 +132,32 @@ func New(opts Options) *Emulator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Emulator{opts: opts, account: opts.Account, regions: map[string]*world{}}
+	e := &Emulator{
+		opts: opts, account: opts.Account, worlds: map[worldKey]*world{},
+		sessions: map[string]*session{}, denied: map[string]bool{},
+		params: map[worldKey]map[string]*parameter{}, topics: map[string]*topic{}, failRepl: map[worldKey]int{},
+	}
 	e.hooks.init()
 	e.delivery.init()
 	return e
 }
 
-// Account returns the account id the emulator serves.
+// Account returns the default account: the one requests act in unless they are signed with
+// credentials from the emulator's STS AssumeRole.
 func (e *Emulator) Account() string { return e.account }
 
 func (e *Emulator) now() time.Time { return e.opts.Now().UTC() }
-
-// world returns a region's state, creating it empty. Call with e.mu held.
-func (e *Emulator) world(region string) *world {
-	w, ok := e.regions[region]
-	if !ok {
-		w = &world{
-			region:       region,
-			repositories: map[string]*repository{},
-			clusters:     map[string]*cluster{},
-			families:     map[string][]*taskDefinition{},
-		}
-		e.regions[region] = w
-	}
-	return w
-}
-
-func (e *Emulator) arn(region, resource string) string {
-	return "arn:aws:ecs:" + region + ":" + e.account + ":" + resource
-}
 
 // Close stops pending deployments' timers and event deliveries. The emulator keeps answering
 // requests, but background deployments no longer complete on their own (Settle still does).
 func (e *Emulator) Close() {
 	e.mu.Lock()
 	e.closed = true
-	for _, w := range e.regions {
+	for _, r := range e.pending {
+		r.timer.Stop()
+	}
+	e.pending = nil
+	for _, w := range e.worlds {
 		for _, c := range w.clusters {
 			for _, s := range c.services {
 				for _, d := range s.deployments {
@@ -159,45 +170,90 @@ func (e *Emulator) Close() {
 	e.delivery.close()
 }
 
-// Load builds a fleet directly into the emulator's state: repositories and images (pushed in
-// order, a minute apart), clusters with their image pull behaviour and node caches, task
-// definitions, and services whose first deployment has completed, so their tasks are RUNNING —
-// with the digest the cluster's nodes resolve (for a prefer-cached cluster, the cached one). Load
-// emits no events. The fleet's account must be the emulator's.
+// Load builds a fleet directly into the emulator's state: every world's registry replication
+// configuration, repositories and images (pushed in order, a minute apart, and replicated as
+// configured), clusters with their image pull behaviour and node caches, task definitions, and
+// services whose first deployment has completed, so their tasks are RUNNING — with the digest the
+// cluster's nodes resolve (for a prefer-cached cluster, the cached one). Load emits no events. A
+// fleet of one world must be of the emulator's default account; one of several worlds
+// (fleet.Fleet.Worlds) may name any accounts.
 func (e *Emulator) Load(f *fleet.Fleet) error {
-	if f.Account != e.account {
+	if len(f.Worlds) == 0 && f.Account != e.account {
 		return fmt.Errorf("load fleet: fleet account %s is not the emulator's account %s (set Options.Account)", f.Account, e.account)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.loading = true // deployments complete at once and emit no events
 	defer func() { e.loading = false }()
-	w := e.world(f.Region)
+	worlds := f.AllWorlds()
 	var problems []error
 	images := 0
-	for _, r := range f.Repositories {
-		images += len(r.Images)
+	for _, fw := range worlds {
+		for _, r := range fw.Repositories {
+			images += len(r.Images)
+		}
 	}
 	pushedAt := e.now().Add(-time.Duration(images+1) * time.Minute)
-	for _, r := range f.Repositories {
-		repo, err := e.createRepository(w, r.Name, "MUTABLE")
-		if err != nil {
-			problems = append(problems, fmt.Errorf("repository %s: %w", r.Name, err))
-			continue
+	// Registries first, so that replication finds the repositories a destination lists.
+	for _, fw := range worlds {
+		at := ""
+		if len(f.Worlds) > 0 {
+			at = "world " + fw.Where() + ": "
 		}
-		for _, img := range r.Images {
-			pushedAt = pushedAt.Add(time.Minute)
-			tags := img.Tags
-			if len(tags) == 0 {
-				tags = []string{""}
+		w := e.worldAt(fw.Account, fw.Region)
+		if fw.Replication != nil {
+			w.replication = *fw.Replication
+		}
+		for _, r := range fw.Repositories {
+			if _, err := e.createRepository(w, r.Name, "MUTABLE"); err != nil {
+				problems = append(problems, fmt.Errorf("%srepository %s: %w", at, r.Name, err))
 			}
-			for _, tag := range tags {
-				if _, err := repo.put(img.Manifest, img.MediaType, tag, "", pushedAt); err != nil {
-					problems = append(problems, fmt.Errorf("repository %s: image %s: %w", r.Name, img.Digest(), err))
+		}
+	}
+	for _, fw := range worlds {
+		at := ""
+		if len(f.Worlds) > 0 {
+			at = "world " + fw.Where() + ": "
+		}
+		w := e.worldAt(fw.Account, fw.Region)
+		for _, r := range fw.Repositories {
+			repo := w.repositories[r.Name]
+			if repo == nil {
+				continue
+			}
+			for _, img := range r.Images {
+				pushedAt = pushedAt.Add(time.Minute)
+				tags := img.Tags
+				if len(tags) == 0 {
+					tags = []string{""}
+				}
+				for _, tag := range tags {
+					pushed, err := repo.put(img.Manifest, img.MediaType, tag, "", pushedAt)
+					if err != nil {
+						problems = append(problems, fmt.Errorf("%srepository %s: image %s: %w", at, r.Name, img.Digest(), err))
+						continue
+					}
+					e.replicate(w, repo, pushed, tag)
 				}
 			}
 		}
 	}
+	for _, fw := range worlds {
+		at := ""
+		if len(f.Worlds) > 0 {
+			at = "world " + fw.Where() + ": "
+		}
+		problems = append(problems, e.loadECS(e.worldAt(fw.Account, fw.Region), fw, at)...)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fmt.Errorf("load fleet: %w", err)
+	}
+	return nil
+}
+
+// loadECS creates a world's clusters, task definitions and services. Call with e.mu held.
+func (e *Emulator) loadECS(w *world, f fleet.World, at string) []error {
+	var problems []error
 	for _, c := range f.Clusters {
 		cl := e.createCluster(w, c.Name, nil)
 		cl.pullBehavior = c.ImagePullBehavior
@@ -207,7 +263,7 @@ func (e *Emulator) Load(f *fleet.Fleet) error {
 	}
 	for _, td := range f.TaskDefinitions {
 		if _, err := e.registerTaskDefinition(w, td.JSON); err != nil {
-			problems = append(problems, fmt.Errorf("task definition %s: %w", td.Ref(), err))
+			problems = append(problems, fmt.Errorf("%stask definition %s: %w", at, td.Ref(), err))
 		}
 	}
 	for _, s := range f.Services {
@@ -227,13 +283,10 @@ func (e *Emulator) Load(f *fleet.Fleet) error {
 			in.DeploymentConfiguration = &deploymentConfiguration{CircuitBreaker: &circuitBreaker{Enable: cb.Enable, Rollback: cb.Rollback}}
 		}
 		if _, err := e.createService(w, in); err != nil {
-			problems = append(problems, fmt.Errorf("service %s/%s: %w", s.Cluster, s.Name, err))
+			problems = append(problems, fmt.Errorf("%sservice %s/%s: %w", at, s.Cluster, s.Name, err))
 		}
 	}
-	if err := errors.Join(problems...); err != nil {
-		return fmt.Errorf("load fleet: %w", err)
-	}
-	return nil
+	return problems
 }
 
 // Server is an Emulator listening on a TCP address.

@@ -186,7 +186,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 		return nil, invalidParameter("launchType %q: want EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.", in.LaunchType)
 	}
 	s := &service{
-		name: in.ServiceName, arn: e.arn(w.region, "service/"+c.name+"/"+in.ServiceName),
+		name: in.ServiceName, arn: w.arn("service/" + c.name + "/" + in.ServiceName),
 		cluster: c, status: "ACTIVE", desired: desired, taskDef: td, controller: controller,
 		createdAt: e.now(), tags: in.Tags,
 		launchType: in.LaunchType, platformVersion: in.PlatformVersion,
@@ -304,7 +304,7 @@ func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
 		PlacementConstraints: rawOr(s.placementConstraints, "[]"), PlacementStrategy: rawOr(s.placementStrategy, "[]"),
 		NetworkConfiguration: s.networkConfiguration, HealthCheckGracePeriodSeconds: s.healthCheckGrace,
 		SchedulingStrategy: s.schedulingStrategy, DeploymentController: deploymentController{Type: s.controller},
-		CreatedBy:            "arn:aws:iam::" + e.account + ":root",
+		CreatedBy:            "arn:aws:iam::" + arnAccount(s.arn) + ":root",
 		EnableECSManagedTags: s.enableECSManagedTags, PropagateTags: s.propagateTags, EnableExecuteCommand: s.enableExecuteCommand,
 	}
 	if o.Events == nil {
@@ -334,7 +334,7 @@ func (e *Emulator) opCreateService(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s, err := e.createService(e.world(rc.region), in)
+	s, err := e.createService(e.world(rc), in)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +357,7 @@ func (e *Emulator) opListServices(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	c, err := e.lookupCluster(e.world(rc), in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +395,7 @@ func (e *Emulator) opDescribeServices(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	c, err := e.lookupCluster(w, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -411,7 +411,7 @@ func (e *Emulator) opDescribeServices(rc *request) (any, error) {
 		if !ok {
 			arn := ref
 			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn(w.region, "service/"+c.name+"/"+ref)
+				arn = w.arn("service/" + c.name + "/" + ref)
 			}
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue
@@ -440,7 +440,7 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	c, err := e.lookupCluster(w, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -512,7 +512,7 @@ func (e *Emulator) opDeleteService(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	c, err := e.lookupCluster(e.world(rc), in.Cluster)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (e *Emulator) registerTaskDefinition(w *world, body []byte) (*taskDefinitio
 		registeredAt: e.now(),
 		tags:         spec.Tags,
 	}
-	td.arn = e.arn(w.region, "task-definition/"+td.ref())
+	td.arn = w.arn("task-definition/" + td.ref())
 	w.families[spec.Family] = append(revisions, td)
 	return td, nil
 }
@@ -182,7 +182,7 @@ func (e *Emulator) taskDefinitionOut(td *taskDefinition) map[string]any {
 	out["revision"] = td.revision
 	out["status"] = td.status
 	out["registeredAt"] = epoch(td.registeredAt)
-	out["registeredBy"] = "arn:aws:iam::" + e.account + ":root"
+	out["registeredBy"] = "arn:aws:iam::" + arnAccount(td.arn) + ":root"
 	out["compatibilities"] = td.spec.compatibilities()
 	out["requiresAttributes"] = td.spec.requiresAttributes()
 	if td.status == "INACTIVE" {
@@ -195,7 +195,7 @@ func (e *Emulator) taskDefinitionOut(td *taskDefinition) map[string]any {
 // definition ARN; nil when there is no such revision. Call with e.mu held.
 func (e *Emulator) findTaskDefinition(w *world, ref string) *taskDefinition {
 	if strings.HasPrefix(ref, "arn:") {
-		prefix := e.arn(w.region, "task-definition/")
+		prefix := w.arn("task-definition/")
 		if !strings.HasPrefix(ref, prefix) {
 			return nil
 		}
@@ -224,7 +224,7 @@ func (e *Emulator) opRegisterTaskDefinition(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	td, err := e.registerTaskDefinition(e.world(rc.region), rc.body)
+	td, err := e.registerTaskDefinition(e.world(rc), rc.body)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (e *Emulator) opDescribeTaskDefinition(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	td := e.findTaskDefinition(e.world(rc.region), in.TaskDefinition)
+	td := e.findTaskDefinition(e.world(rc), in.TaskDefinition)
 	if td == nil {
 		return nil, clientError("ClientException", "Unable to describe task definition %q.", in.TaskDefinition)
 	}
@@ -272,7 +272,7 @@ func (e *Emulator) opDeregisterTaskDefinition(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	td := e.findTaskDefinition(e.world(rc.region), in.TaskDefinition)
+	td := e.findTaskDefinition(e.world(rc), in.TaskDefinition)
 	if td == nil {
 		return nil, clientError("ClientException", "The specified task definition does not exist: %q.", in.TaskDefinition)
 	}
@@ -311,7 +311,7 @@ func (e *Emulator) opListTaskDefinitions(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	families := make([]string, 0, len(w.families))
 	for f := range w.families {
 		if in.FamilyPrefix == "" || f == in.FamilyPrefix {
@@ -352,7 +352,7 @@ func (e *Emulator) opListTaskDefinitionFamilies(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	var families []string
 	for f, revisions := range w.families {
 		if !strings.HasPrefix(f, in.FamilyPrefix) {
