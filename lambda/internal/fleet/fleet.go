@@ -366,9 +366,6 @@ func (f *Fleet) prepareWorlds() error {
 			w.Region = DefaultRegion
 		}
 		where := fmt.Sprintf("worlds[%d] (%s)", i, w.Where())
-		if w.Account == "" {
-			problems = append(problems, fmt.Errorf("%s: no account", where))
-		}
 		key := w.Account + "/" + w.Region
 		if j, dup := seen[key]; dup {
 			problems = append(problems, fmt.Errorf("%s: %s is already worlds[%d]; an account and region appear once", where, key, j))
@@ -477,9 +474,6 @@ func (f *World) prepare(at string) []error {
 			continue
 		}
 		td.JSON = json.RawMessage(f.ExpandRegistry(string(td.JSON)))
-		if p := badPlaceholder(string(td.JSON)); p != "" {
-			bad("%s: bad placeholder %s (want {{registry}}, {{registry:ACCOUNT}} or {{registry:ACCOUNT:REGION}})", where, p)
-		}
 		var in ecs.RegisterTaskDefinitionInput
 		dec := json.NewDecoder(bytes.NewReader(td.JSON))
 		dec.DisallowUnknownFields()
@@ -490,6 +484,9 @@ func (f *World) prepare(at string) []error {
 		td.Input = &in
 		family := td.Family()
 		where = fmt.Sprintf("%s (%s)", where, family)
+		if p := badPlaceholder(string(td.JSON)); p != "" {
+			bad("%s: bad placeholder %s (want {{registry}}, {{registry:ACCOUNT}} or {{registry:ACCOUNT:REGION}})", where, p)
+		}
 		if !namePattern.MatchString(family) {
 			bad("%s: family %q: letters, digits, - and _; up to 255", where, family)
 		}
