@@ -1,6 +1,7 @@
-// Package emulator is a local Amazon ECS + Amazon ECR that speaks the AWS JSON 1.1 protocol, so the
-// real AWS SDK (BaseEndpoint / AWS_ENDPOINT_URL) and the AWS CLI (--endpoint-url) talk to it
-// unchanged.
+// Package emulator is a local AWS organisation's worth of Amazon ECS, Amazon ECR, AWS STS, SSM
+// Parameter Store and Amazon SNS that speaks the services' own protocols — AWS JSON 1.1 for ECS, ECR
+// and SSM, the AWS query protocol (form-encoded POST, XML answers) for STS and SNS — so the real
+// AWS SDK (BaseEndpoint / AWS_ENDPOINT_URL) and the AWS CLI (--endpoint-url) talk to it unchanged.
 //
 // It keeps state the way the services do — repositories and images with content digests, clusters,
 // task definition families and revisions, services with deployments, tasks whose containers carry
@@ -10,24 +11,53 @@
 // cache (which reproduces the incident pinroll exists for), fails deployments whose image cannot be
 // pulled, rolls back with the circuit breaker, and emits "ECS Deployment State Change" events.
 //
-// Hooks for tests and benchmarks: per-operation latency, injected faults, ECS's documented
-// token-bucket throttling with an injectable clock, call counts and a call log.
+// # Accounts and regions
 //
-// State is per region (taken from the request's SigV4 credential scope) and held in memory; an
-// Emulator is safe for concurrent use.
+// State is per account and region, held in memory; an Emulator is safe for concurrent use. The
+// region of a request is the one of its SigV4 credential scope. Its account is the one of the STS
+// session that issued its access key (AssumeRole: requests then act in the role's account, as in
+// AWS and moto); any other key ("test", "AKIA…", or a session key of an emulator that has since
+// restarted) acts in Options.Account. ARNs, registry ids and ECR hosts follow the acting account.
+// There is no IAM: any role can be assumed unless DenyAssumeRole says otherwise; DescribeImages and
+// BatchGetImage may read another account's registry in the same region (registryId), as if its
+// registry policy allowed every account to pull, and tasks pull from any account's registry; every
+// other ECR operation on another account's registry answers AccessDeniedException.
 //
-// Operations: ECR CreateRepository, DescribeRepositories, PutImage, DescribeImages, BatchGetImage,
-// ListImages, BatchDeleteImage; ECS CreateCluster, ListClusters, DescribeClusters,
-// RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies,
-// DeregisterTaskDefinition, CreateService, ListServices, DescribeServices, UpdateService,
-// DeleteService, ListTasks, DescribeTasks, TagResource, UntagResource, ListTagsForResource. Any
-// other is UnknownOperationException.
+// ECR registry replication (PutReplicationConfiguration) copies every push — same manifest bytes,
+// digest and tag — into each matching destination, creating the repository there, and emits an
+// "ECR Replication Action" event in the destination (after Options.ReplicationDelay; see
+// FailReplications for failures). Replicas are not replicated further.
 //
-// Where it knowingly differs from ECS: a deployment whose tasks cannot start is marked FAILED even
-// without a circuit breaker (ECS would keep retrying; its old tasks keep running here too); every
-// deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL
-// services are modelled with deployments rather than task sets; tasks go straight to RUNNING or
-// STOPPED (no PENDING); the signature of a request is not checked.
+// Hooks for tests and benchmarks: per-operation latency, injected faults (any operation, including
+// AssumeRole and Publish), ECS's documented token-bucket throttling (per account and region) with
+// an injectable clock, call counts and a call log, DenyAssumeRole, FailReplications, Published.
+//
+// # Operations
+//
+// ECR CreateRepository, DescribeRepositories, PutImage, DescribeImages, BatchGetImage, ListImages,
+// BatchDeleteImage, PutReplicationConfiguration, DescribeRegistry; ECS CreateCluster, ListClusters,
+// DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
+// ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService, ListServices,
+// DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks, TagResource,
+// UntagResource, ListTagsForResource; STS AssumeRole, GetCallerIdentity; SSM GetParameter,
+// PutParameter, DeleteParameter; SNS CreateTopic, DeleteTopic, Publish. Any other is
+// UnknownOperationException (JSON) or InvalidAction (query).
+//
+// # Known differences
+//
+// ECS: a deployment whose tasks cannot start is marked FAILED even without a circuit breaker (ECS
+// would keep retrying; its old tasks keep running here too); every deployment emits
+// SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL services are modelled
+// with deployments rather than task sets; tasks go straight to RUNNING or STOPPED (no PENDING); an
+// ECR host of an account and region the emulator holds nothing for is treated as a registry
+// outside ECR (a stable fake digest). ECR: no registry or repository policies (see above); a
+// replication rule's destinations are not checked for a registry permission policy; no "ECR Image
+// Action" events for pushes. STS: the signature of a request is not checked; no role's
+// MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns, Tags and ExternalId
+// are validated for shape only. SSM: standard tier and text data type only; versions by number,
+// not labels; a SecureString's value without WithDecryption is an opaque base64 string. SNS:
+// nothing is delivered to subscribers (there are none); only the topic's own account may publish
+// (no topic policies); message deduplication and FIFO ordering are not modelled.
 package emulator
 
 import (

@@ -308,3 +308,8 @@ func TestCrossAccountRegistryAccess(t *testing.T) {
 		t.Errorf("the hub's repository changed: %+v, %v", imgs, err)
 	}
 }
+
+func replicationTo(region, registry string) *types.ReplicationConfiguration {
+	return &types.ReplicationConfiguration{Rules: []types.ReplicationRule{{Destinations: []types.ReplicationDestination{
+		{Region: aws.String(region), RegistryId: aws.String(registry)}}}}}
+}

@@ -75,13 +75,7 @@ func (e *Emulator) opCreateTopic(rc *request) (any, error) {
 	if !topicNamePattern.MatchString(base) || len(name) > 256 {
 		return nil, snsInvalid("Invalid parameter: Topic Name %q: up to 256 letters, digits, hyphens and underscores (a FIFO topic ends in .fifo)", name)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	arn := "arn:aws:sns:" + rc.region + ":" + rc.account + ":" + name
-	if _, ok := e.topics[arn]; !ok {
-		e.topics[arn] = &topic{arn: arn, name: name}
-	}
-	return createTopicResult{TopicArn: arn}, nil
+	return createTopicResult{TopicArn: e.CreateTopic(rc.account, rc.region, name)}, nil
 }
 
 func (e *Emulator) opDeleteTopic(rc *request) (any, error) {
@@ -210,4 +204,16 @@ func messageAttributes(get func(string) string, has func(string) bool) (map[stri
 		return nil, snsInvalid("Invalid parameter: MessageAttributes: %d attributes, at most %d", len(attrs), snsMaxAttributes)
 	}
 	return attrs, nil
+}
+
+// CreateTopic creates (or finds) a topic of account in region, as the CreateTopic API does, and
+// returns its ARN; for setting up a world without a client (e.g. before make demo publishes).
+func (e *Emulator) CreateTopic(account, region, name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	arn := "arn:aws:sns:" + region + ":" + account + ":" + name
+	if _, ok := e.topics[arn]; !ok {
+		e.topics[arn] = &topic{arn: arn, name: name}
+	}
+	return arn
 }

@@ -255,3 +255,15 @@ func (e *Emulator) opDeleteParameter(rc *request) (any, error) {
 	delete(params, in.Name)
 	return map[string]any{}, nil
 }
+
+// Parameter returns the latest value of a parameter of account in region and its version (0 and
+// false if there is none), for tests and demos that check what write-back stored.
+func (e *Emulator) Parameter(account, region, name string) (string, int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.params[worldKey{account, region}][name]
+	if !ok || len(p.versions) == 0 {
+		return "", 0, false
+	}
+	return p.versions[len(p.versions)-1].value, len(p.versions), true
+}

@@ -52,6 +52,12 @@ func TestParameterStoreAsWriteBackUsesIt(t *testing.T) {
 	}
 	_, err = c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("x"), Type: ssmtypes.ParameterTypeString})
 	wantCode(t, err, "ParameterAlreadyExists")
+	if v, version, ok := srv.Emulator().Parameter(account, "us-east-1", name); !ok || v != "img@sha256:2" || version != 2 {
+		t.Errorf("Parameter accessor = %q, %d, %v", v, version, ok)
+	}
+	if _, _, ok := srv.Emulator().Parameter(devAccount, "us-east-1", name); ok {
+		t.Error("Parameter accessor finds the parameter in another account")
+	}
 
 	// Parameters are per account: the dev account does not see the default account's.
 	dev := ssm.NewFromConfig(assumed(srv.URL(), roleARN(devAccount), clientOptions{maxAttempts: 1}))
