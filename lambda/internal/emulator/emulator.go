@@ -30,7 +30,8 @@
 //
 // Hooks for tests and benchmarks: per-operation latency, injected faults (any operation, including
 // AssumeRole and Publish), ECS's documented token-bucket throttling (per account and region) with
-// an injectable clock, call counts and a call log, DenyAssumeRole, FailReplications, Published.
+// an injectable clock, call counts and a call log, DenyAssumeRole, RequireExternalID,
+// FailReplications, Published, Parameter.
 //
 // # Operations
 //
@@ -119,18 +120,19 @@ type Emulator struct {
 	opts    Options
 	account string
 
-	mu       sync.Mutex
-	worlds   map[worldKey]*world
-	ids      int64 // sequence for deployment ids
-	closed   bool
-	loading  bool                // within Load
-	sessions map[string]*session // access key id → the STS session that issued it
-	denied   map[string]bool     // role ARNs whose AssumeRole is refused (DenyAssumeRole)
-	params   map[worldKey]map[string]*parameter
-	topics   map[string]*topic // topic ARN → topic
-	pending  []*replication    // replications waiting for Options.ReplicationDelay
-	failRepl map[worldKey]int  // destination → replications still to fail (< 0: all)
-	pubs     []Publication
+	mu          sync.Mutex
+	worlds      map[worldKey]*world
+	ids         int64 // sequence for deployment ids
+	closed      bool
+	loading     bool                // within Load
+	sessions    map[string]*session // access key id → the STS session that issued it
+	denied      map[string]bool     // role ARNs whose AssumeRole is refused (DenyAssumeRole)
+	externalIDs map[string]string   // role ARN → the ExternalId its trust policy requires
+	params      map[worldKey]map[string]*parameter
+	topics      map[string]*topic // topic ARN → topic
+	pending     []*replication    // replications waiting for Options.ReplicationDelay
+	failRepl    map[worldKey]int  // destination → replications still to fail (< 0: all)
+	pubs        []Publication
 
 	hooks    hooks
 	delivery delivery
@@ -164,7 +166,7 @@ func New(opts Options) *Emulator {
 	}
 	e := &Emulator{
 		opts: opts, account: opts.Account, worlds: map[worldKey]*world{},
-		sessions: map[string]*session{}, denied: map[string]bool{},
+		sessions: map[string]*session{}, denied: map[string]bool{}, externalIDs: map[string]string{},
 		params: map[worldKey]map[string]*parameter{}, topics: map[string]*topic{}, failRepl: map[worldKey]int{},
 	}
 	e.hooks.init()

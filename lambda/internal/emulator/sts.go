@@ -54,6 +54,19 @@ func (e *Emulator) AllowAssumeRole(roleARN string) {
 	delete(e.denied, roleARN)
 }
 
+// RequireExternalID makes AssumeRole of roleARN answer AccessDenied unless the request's
+// ExternalId is externalID, as a trust policy with an sts:ExternalId condition does; "" removes
+// the condition.
+func (e *Emulator) RequireExternalID(roleARN, externalID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if externalID == "" {
+		delete(e.externalIDs, roleARN)
+		return
+	}
+	e.externalIDs[roleARN] = externalID
+}
+
 type assumeRoleResult struct {
 	XMLName         xml.Name `xml:"AssumeRoleResult"`
 	SourceIdentity  string   `xml:"SourceIdentity,omitempty"`
@@ -109,7 +122,7 @@ func (e *Emulator) opAssumeRole(rc *request) (any, error) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.denied[roleARN] {
+	if want, ok := e.externalIDs[roleARN]; e.denied[roleARN] || ok && rc.form.Get("ExternalId") != want {
 		return nil, queryError(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", rc.caller.arn, roleARN)
 	}
 	roleID := "AROA" + strings.ToUpper(stableHex(roleARN, 17))

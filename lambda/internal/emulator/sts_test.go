@@ -212,6 +212,21 @@ func TestAssumeRoleCanBeDeniedAndFaulted(t *testing.T) {
 		t.Errorf("after AllowAssumeRole: %v", err)
 	}
 
+	// A trust policy's sts:ExternalId condition.
+	srv.Emulator().RequireExternalID(roleARN(devAccount), "pinroll-hub-1")
+	c := stsClient(srv.URL(), clientOptions{maxAttempts: 1})
+	for _, tc := range [][2]string{{"", "AccessDenied"}, {"wrong-id", "AccessDenied"}, {"pinroll-hub-1", ""}} {
+		ext, want := tc[0], tc[1]
+		in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN(devAccount)), RoleSessionName: aws.String("s1")}
+		if ext != "" {
+			in.ExternalId = aws.String(ext)
+		}
+		if _, err := c.AssumeRole(ctx, in); errorCode(err) != want {
+			t.Errorf("ExternalId %q: %v, want %q", ext, err, want)
+		}
+	}
+	srv.Emulator().RequireExternalID(roleARN(devAccount), "")
+
 	srv.Emulator().InjectFault("AssumeRole", emulator.Fault{Kind: emulator.ServerError}, 1)
 	_, err = stsClient(srv.URL(), clientOptions{maxAttempts: 1}).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN(devAccount)), RoleSessionName: aws.String("s1")})
 	wantCode(t, err, "InternalFailure")
@@ -226,7 +241,7 @@ func TestAssumeRoleCanBeDeniedAndFaulted(t *testing.T) {
 			codes = append(codes, c.Service+":"+c.Error)
 		}
 	}
-	if strings.Join(codes, " ") != "sts:AccessDenied sts: sts: sts:InternalFailure sts:Throttling sts:" {
+	if strings.Join(codes, " ") != "sts:AccessDenied sts: sts: sts:AccessDenied sts:AccessDenied sts: sts:InternalFailure sts:Throttling sts:" {
 		t.Errorf("AssumeRole calls = %v", codes)
 	}
 }
