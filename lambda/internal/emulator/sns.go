@@ -78,11 +78,12 @@ func (e *Emulator) opCreateTopic(rc *request) (any, error) {
 	return createTopicResult{TopicArn: e.CreateTopic(rc.account, rc.region, name)}, nil
 }
 
+// opDeleteTopic deletes a topic; deleting one that does not exist is not an error, as in SNS.
 func (e *Emulator) opDeleteTopic(rc *request) (any, error) {
 	arn := rc.form.Get("TopicArn")
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, err := e.topicFor(rc, arn); err != nil {
+	if _, err := e.topicFor(rc, arn); err != nil && err.Code != "NotFound" {
 		return nil, err
 	}
 	delete(e.topics, arn)

@@ -170,4 +170,12 @@ func TestSNSPublishIsRecorded(t *testing.T) {
 	}
 	_, err = c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("bad name")})
 	wantCode(t, err, "InvalidParameter")
+
+	for i := range 2 { // deleting a topic that is gone is no error
+		if _, err := c.DeleteTopic(ctx, &sns.DeleteTopicInput{TopicArn: aws.String(arn)}); err != nil {
+			t.Fatalf("DeleteTopic %d: %v", i, err)
+		}
+	}
+	_, err = c.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m")})
+	wantCode(t, err, "NotFound")
 }
