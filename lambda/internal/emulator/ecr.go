@@ -363,7 +363,7 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.replicate(e.world(rc), r, img, in.ImageTag)
+	e.pushed(e.world(rc), r, img, in.ImageTag)
 	return map[string]any{"image": imageOut{
 		RegistryID: r.registryID, RepositoryName: r.name,
 		ImageID:       imageID{ImageDigest: img.digest, ImageTag: in.ImageTag},

@@ -52,8 +52,8 @@
 // with deployments rather than task sets; tasks go straight to RUNNING or STOPPED (no PENDING); an
 // ECR host of an account and region the emulator holds nothing for is treated as a registry
 // outside ECR (a stable fake digest). ECR: no registry or repository policies (see above); a
-// replication rule's destinations are not checked for a registry permission policy; no "ECR Image
-// Action" events for pushes. STS: the signature of a request is not checked; no role's
+// replication rule's destinations are not checked for a registry permission policy; "ECR Image
+// Action" events only for pushes, and only with Options.PushEvents. STS: the signature of a request is not checked; no role's
 // MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns, Tags and ExternalId
 // are validated for shape only. SSM: standard tier and text data type only; versions by number,
 // not labels; a SecureString's value without WithDecryption is an opaque base64 string. SNS:
@@ -95,10 +95,14 @@ type Options struct {
 	// delivers the event right after its answer; otherwise both happen in the background (see
 	// also Settle).
 	ReplicationDelay time.Duration
-	// OnEvent receives every EventBridge event the emulator emits — "ECS Deployment State Change"
-	// and "ECR Replication Action" — as its JSON, in order, from a delivery goroutine, outside any
-	// lock, once the handler of the call that caused it has written its answer. It may call the
-	// emulator's API (not Settle).
+	// PushEvents makes every successful PutImage emit an "ECR Image Action" event (action-type
+	// PUSH) in the pushing account and region, before the replications it causes. Off by
+	// default: the demo and the tests send their pushes themselves.
+	PushEvents bool
+	// OnEvent receives every EventBridge event the emulator emits — "ECS Deployment State
+	// Change", "ECR Replication Action" and, with PushEvents, "ECR Image Action" — as its JSON,
+	// in order, from a delivery goroutine, outside any lock, once the handler of the call that
+	// caused it has written its answer. It may call the emulator's API (not Settle).
 	OnEvent func(ctx context.Context, event []byte)
 	// EventURL, when set, receives every such event as an HTTP POST of its JSON, e.g. the AWS
 	// Lambda Runtime Interface Emulator's invoke URL.

@@ -76,6 +76,29 @@ func (e *Emulator) opDescribeRegistry(rc *request) (any, error) {
 	return map[string]any{"registryId": w.account, "replicationConfiguration": cfg}, nil
 }
 
+// pushEventDetail is the detail of an "ECR Image Action" event of a push.
+type pushEventDetail struct {
+	Result            string `json:"result"`
+	RepositoryName    string `json:"repository-name"`
+	ImageDigest       string `json:"image-digest"`
+	ActionType        string `json:"action-type"`
+	ImageTag          string `json:"image-tag,omitempty"`
+	ManifestMediaType string `json:"manifest-media-type,omitempty"`
+	ArtifactMediaType string `json:"artifact-media-type,omitempty"`
+}
+
+// pushed follows a successful PutImage: its "ECR Image Action" event (with Options.PushEvents),
+// then replication. Call with e.mu held.
+func (e *Emulator) pushed(w *world, r *repository, img *image, tag string) {
+	if e.opts.PushEvents {
+		e.emitEventResources(w, "aws.ecr", "ECR Image Action", []string{}, pushEventDetail{
+			Result: "SUCCESS", RepositoryName: r.name, ImageDigest: img.digest, ActionType: "PUSH", ImageTag: tag,
+			ManifestMediaType: img.mediaType, ArtifactMediaType: img.artifactMediaType,
+		})
+	}
+	e.replicate(w, r, img, tag)
+}
+
 // replicate sends an image just pushed to repository r of world w (with tag, "" = untagged) to
 // every destination of w's replication configuration that matches r: at once while a fleet
 // loads (without events) or when Options.ReplicationDelay is 0 (the event is delivered after the
@@ -198,12 +221,16 @@ type eventEnvelope struct {
 // emitEvent queues an EventBridge event of world w for delivery; nothing is delivered while a
 // fleet loads. Call with e.mu held.
 func (e *Emulator) emitEvent(w *world, source, detailType, resource string, detail any) {
+	e.emitEventResources(w, source, detailType, []string{resource}, detail)
+}
+
+func (e *Emulator) emitEventResources(w *world, source, detailType string, resources []string, detail any) {
 	if e.loading || !e.hasEventSinks() {
 		return
 	}
 	data, err := json.Marshal(eventEnvelope{
 		Version: "0", ID: newUUID(), DetailType: detailType, Source: source, Account: w.account,
-		Time: e.now().Format("2006-01-02T15:04:05Z"), Region: w.region, Resources: []string{resource}, Detail: detail,
+		Time: e.now().Format("2006-01-02T15:04:05Z"), Region: w.region, Resources: resources, Detail: detail,
 	})
 	if err != nil {
 		return // cannot happen: plain strings

@@ -313,3 +313,46 @@ func replicationTo(region, registry string) *types.ReplicationConfiguration {
 	return &types.ReplicationConfiguration{Rules: []types.ReplicationRule{{Destinations: []types.ReplicationDestination{
 		{Region: aws.String(region), RegistryId: aws.String(registry)}}}}}
 }
+
+// With PushEvents, a push is an "ECR Image Action" in the pushing registry, followed by the
+// replications it causes; without, there is none.
+func TestPushEvents(t *testing.T) {
+	ctx := context.Background()
+	events := newAnyEvents()
+	srv := start(t, emulator.Options{OnEvent: events.sink, PushEvents: true})
+	c := ecrClient(srv.URL(), clientOptions{})
+	if _, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: replicationTo("us-west-2", account)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("shop/api")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"v1", ""} {
+		in := &ecr.PutImageInput{RepositoryName: aws.String("shop/api"), ImageManifest: aws.String(shopManifest)}
+		if tag != "" {
+			in.ImageTag = aws.String(tag)
+		}
+		_, err := c.PutImage(ctx, in)
+		if tag == "" {
+			wantCode(t, err, "ImageAlreadyExistsException")
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second PutImage (same manifest, untagged) is ImageAlreadyExistsException: no event.
+	evs := events.wait(t, 2)
+	srv.Emulator().Settle()
+	if n := events.count(); n != 2 {
+		t.Errorf("%d events, want 2", n)
+	}
+	want := replicationEvent{DetailType: "ECR Image Action", Source: "aws.ecr", Account: account, Region: "us-east-1", Resources: []string{},
+		Detail: map[string]string{"result": "SUCCESS", "repository-name": "shop/api", "image-digest": fleet.ManifestDigest(shopManifest),
+			"action-type": "PUSH", "image-tag": "v1", "manifest-media-type": "application/vnd.oci.image.manifest.v1+json",
+			"artifact-media-type": "application/vnd.oci.image.config.v1+json"}}
+	if diff := cmp.Diff(want, evs[0]); diff != "" {
+		t.Errorf("push event (-want +got):\n%s", diff)
+	}
+	if evs[1].DetailType != "ECR Replication Action" || evs[1].Region != "us-west-2" {
+		t.Errorf("second event: %+v", evs[1])
+	}
+}
