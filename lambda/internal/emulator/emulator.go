@@ -50,15 +50,15 @@
 // would keep retrying; its old tasks keep running here too); every deployment emits
 // SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL services are modelled
 // with deployments rather than task sets; tasks go straight to RUNNING or STOPPED (no PENDING); an
-// ECR host of an account and region the emulator holds nothing for is treated as a registry
-// outside ECR (a stable fake digest). ECR: no registry or repository policies (see above); a
-// replication rule's destinations are not checked for a registry permission policy; "ECR Image
-// Action" events only for pushes, and only with Options.PushEvents. STS: the signature of a request is not checked; no role's
-// MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns, Tags and ExternalId
-// are validated for shape only. SSM: standard tier and text data type only; versions by number,
-// not labels; a SecureString's value without WithDecryption is an opaque base64 string. SNS:
-// nothing is delivered to subscribers (there are none); only the topic's own account may publish
-// (no topic policies); message deduplication and FIFO ordering are not modelled.
+// ECR host of an account and region the emulator holds nothing for is treated as a registry outside
+// ECR (a stable fake digest). ECR: no registry or repository policies (see above); a replication
+// rule's destinations are not checked for a registry permission policy; "ECR Image Action" events
+// only for pushes, and only with Options.PushEvents. STS: the signature of a request is not
+// checked; no role's MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns,
+// Tags and ExternalId are validated for shape only. SSM: standard tier and text data type only;
+// versions by number, not labels; a SecureString's value without WithDecryption is an opaque base64
+// string. SNS: nothing is delivered to subscribers (there are none); only the topic's own account
+// may publish (no topic policies); message deduplication and FIFO ordering are not modelled.
 package emulator
 
 import (
