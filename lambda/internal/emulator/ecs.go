@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var ecsOperations = map[string]opFunc{
@@ -58,21 +59,39 @@ func sortTags(tags []tag) {
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
 }
 
-// checkTags applies ECS's tag rules: at most 50, keys 1–128 characters, aws: is reserved.
+// checkTags applies ECS's tag rules: at most 50 tags of the user's own (aws: keys do not count),
+// keys of 1 to 128 and values of up to 256 Unicode characters, and no aws: keys from the user.
 func checkTags(tags []tag) error {
-	if len(tags) > maxTagsPerResource {
-		return invalidParameter("Tags: a resource can have at most %d tags, got %d", maxTagsPerResource, len(tags))
+	if err := checkTagCount(tags); err != nil {
+		return err
 	}
 	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
+		if t.Key == "" || utf8.RuneCountInString(t.Key) > 128 || utf8.RuneCountInString(t.Value) > 256 {
 			return invalidParameter("Tag key %q: keys are 1 to 128 characters and values at most 256", t.Key)
 		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+		if reservedTagKey(t.Key) {
 			return invalidParameter("Tag keys beginning with 'aws:' are reserved for AWS use: %q", t.Key)
 		}
 	}
 	return nil
 }
+
+// checkTagCount applies the limit of 50 user tags per resource; keys with the reserved aws:
+// prefix do not count toward it.
+func checkTagCount(tags []tag) error {
+	n := 0
+	for _, t := range tags {
+		if !reservedTagKey(t.Key) {
+			n++
+		}
+	}
+	if n > maxTagsPerResource {
+		return invalidParameter("Tags: a resource can have at most %d tags (aws: tags excluded), this request would give it %d.", maxTagsPerResource, n)
+	}
+	return nil
+}
+
+func reservedTagKey(key string) bool { return strings.HasPrefix(strings.ToLower(key), "aws:") }
 
 // mergeTags sets each tag of add on tags (replacing values of existing keys).
 func mergeTags(tags, add []tag) []tag {
@@ -349,7 +368,7 @@ func (e *Emulator) opTagResource(rc *request) (any, error) {
 		return nil, err
 	}
 	merged := mergeTags(slices.Clone(*tags), in.Tags)
-	if err := checkTags(merged); err != nil {
+	if err := checkTagCount(merged); err != nil {
 		return nil, err
 	}
 	*tags = merged
