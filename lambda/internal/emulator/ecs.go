@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -112,14 +113,19 @@ func includesTags(include []string) bool { return slices.Contains(include, "TAGS
 // Clusters.
 
 type cluster struct {
-	name, arn    string
-	createdAt    time.Time
-	tags         []tag
-	pullBehavior string
-	nodeCache    map[string]string // image reference → the digest the nodes pulled first
-	services     map[string]*service
-	serviceOrder []string // creation order of the services in services
-	tasks        []*task  // creation order
+	name, arn       string
+	createdAt       time.Time
+	tags            []tag
+	pullBehavior    string
+	nodeCache       map[string]string // image reference → the digest the nodes pulled first
+	settings        []clusterSetting
+	capacityProv    []string
+	defaultStrategy json.RawMessage
+	configuration   json.RawMessage
+	serviceConnect  json.RawMessage
+	services        map[string]*service
+	serviceOrder    []string // creation order of the services in services
+	tasks           []*task  // creation order
 }
 
 func (c *cluster) cachesImages() bool {
@@ -139,6 +145,7 @@ func (e *Emulator) createCluster(w *world, name string, tags []tag) *cluster {
 		tags:      tags,
 		nodeCache: map[string]string{},
 		services:  map[string]*service{},
+		settings:  []clusterSetting{{Name: "containerInsights", Value: "disabled"}},
 	}
 	w.clusters[name] = c
 	w.clusterOrder = append(w.clusterOrder, name)
@@ -164,46 +171,150 @@ func (e *Emulator) lookupCluster(w *world, ref string) (*cluster, error) {
 	return c, nil
 }
 
-type clusterOut struct {
-	ClusterArn                        string `json:"clusterArn"`
-	ClusterName                       string `json:"clusterName"`
-	Status                            string `json:"status"`
-	RegisteredContainerInstancesCount int    `json:"registeredContainerInstancesCount"`
-	RunningTasksCount                 int    `json:"runningTasksCount"`
-	PendingTasksCount                 int    `json:"pendingTasksCount"`
-	ActiveServicesCount               int    `json:"activeServicesCount"`
-	Statistics                        []any  `json:"statistics"`
-	Tags                              []tag  `json:"tags,omitempty"`
-	CapacityProviders                 []any  `json:"capacityProviders"`
-	DefaultCapacityProviderStrategy   []any  `json:"defaultCapacityProviderStrategy"`
+type clusterSetting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
-func (c *cluster) out(withTags bool) clusterOut {
+type keyValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type clusterOut struct {
+	ClusterArn                        string           `json:"clusterArn"`
+	ClusterName                       string           `json:"clusterName"`
+	Configuration                     json.RawMessage  `json:"configuration,omitempty"`
+	Status                            string           `json:"status"`
+	RegisteredContainerInstancesCount int              `json:"registeredContainerInstancesCount"`
+	RunningTasksCount                 int              `json:"runningTasksCount"`
+	PendingTasksCount                 int              `json:"pendingTasksCount"`
+	ActiveServicesCount               int              `json:"activeServicesCount"`
+	Statistics                        []keyValue       `json:"statistics"`
+	Tags                              []tag            `json:"tags,omitempty"`
+	Settings                          []clusterSetting `json:"settings,omitempty"`
+	CapacityProviders                 []string         `json:"capacityProviders"`
+	DefaultCapacityProviderStrategy   json.RawMessage  `json:"defaultCapacityProviderStrategy"`
+	Attachments                       []any            `json:"attachments,omitempty"`
+	ServiceConnectDefaults            json.RawMessage  `json:"serviceConnectDefaults,omitempty"`
+}
+
+// clusterFields are DescribeClusters' include values.
+var clusterFields = []string{"ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"}
+
+// out is the Cluster shape; include names the optional parts (CreateCluster answers them all).
+func (c *cluster) out(include []string) clusterOut {
 	o := clusterOut{
 		ClusterArn: c.arn, ClusterName: c.name, Status: "ACTIVE",
-		Statistics: []any{}, CapacityProviders: []any{}, DefaultCapacityProviderStrategy: []any{},
+		Statistics: []keyValue{}, CapacityProviders: slices.Clone(c.capacityProv),
+		DefaultCapacityProviderStrategy: rawOr(c.defaultStrategy, "[]"),
+		ServiceConnectDefaults:          c.serviceConnect,
 	}
+	if o.CapacityProviders == nil {
+		o.CapacityProviders = []string{}
+	}
+	runningEC2, runningFargate, pendingEC2, pendingFargate := 0, 0, 0, 0
 	for _, t := range c.tasks {
 		if t.lastStatus == "RUNNING" {
 			o.RunningTasksCount++
+			if t.launchType == "FARGATE" {
+				runningFargate++
+			} else {
+				runningEC2++
+			}
 		}
 	}
 	for _, s := range c.services {
 		if s.status == "ACTIVE" {
 			o.ActiveServicesCount++
 		}
+		for _, d := range s.deployments {
+			o.PendingTasksCount += int(d.pending)
+			if s.launchType == "FARGATE" {
+				pendingFargate += int(d.pending)
+			} else {
+				pendingEC2 += int(d.pending)
+			}
+		}
 	}
-	if withTags {
+	if slices.Contains(include, "TAGS") {
 		o.Tags = slices.Clone(c.tags)
+	}
+	if slices.Contains(include, "SETTINGS") {
+		o.Settings = slices.Clone(c.settings)
+	}
+	if slices.Contains(include, "CONFIGURATIONS") {
+		o.Configuration = c.configuration
+	}
+	if slices.Contains(include, "ATTACHMENTS") {
+		o.Attachments = []any{}
+	}
+	if slices.Contains(include, "STATISTICS") {
+		activeEC2, activeFargate := 0, 0
+		for _, s := range c.services {
+			if s.status != "ACTIVE" {
+				continue
+			}
+			if s.launchType == "FARGATE" {
+				activeFargate++
+			} else {
+				activeEC2++
+			}
+		}
+		for _, kv := range []struct {
+			k string
+			v int
+		}{
+			{"runningEC2TasksCount", runningEC2}, {"runningFargateTasksCount", runningFargate},
+			{"pendingEC2TasksCount", pendingEC2}, {"pendingFargateTasksCount", pendingFargate},
+			{"activeEC2ServiceCount", activeEC2}, {"activeFargateServiceCount", activeFargate},
+			{"drainingEC2ServiceCount", 0}, {"drainingFargateServiceCount", 0},
+		} {
+			o.Statistics = append(o.Statistics, keyValue{Name: kv.k, Value: strconv.Itoa(kv.v)})
+		}
 	}
 	return o
 }
 
-func (e *Emulator) opCreateCluster(rc *request) (any, error) {
-	var in struct {
-		ClusterName string `json:"clusterName"`
-		Tags        []tag  `json:"tags"`
+// createClusterInput is what CreateCluster keeps.
+type createClusterInput struct {
+	ClusterName                     string           `json:"clusterName"`
+	Tags                            []tag            `json:"tags"`
+	Settings                        []clusterSetting `json:"settings"`
+	CapacityProviders               []string         `json:"capacityProviders"`
+	DefaultCapacityProviderStrategy json.RawMessage  `json:"defaultCapacityProviderStrategy"`
+	Configuration                   json.RawMessage  `json:"configuration"`
+	ServiceConnectDefaults          json.RawMessage  `json:"serviceConnectDefaults"`
+}
+
+func (in *createClusterInput) validate() error {
+	for _, st := range in.Settings {
+		if st.Name != "containerInsights" {
+			return invalidParameter("Cluster setting name %q: the only setting is containerInsights.", st.Name)
+		}
+		switch st.Value {
+		case "enabled", "disabled", "enhanced":
+		default:
+			return invalidParameter("containerInsights value %q: want enabled, disabled or enhanced.", st.Value)
+		}
 	}
+	if err := checkCapacityProviderStrategy(in.DefaultCapacityProviderStrategy); err != nil {
+		return err
+	}
+	if hasItems(in.DefaultCapacityProviderStrategy) {
+		var items []capacityProviderStrategyItem
+		_ = json.Unmarshal(in.DefaultCapacityProviderStrategy, &items)
+		for _, it := range items {
+			if !slices.Contains(in.CapacityProviders, it.CapacityProvider) {
+				return invalidParameter("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster (%s). Associate the capacity provider with the cluster or specify a valid capacity provider and try again.", it.CapacityProvider)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Emulator) opCreateCluster(rc *request) (any, error) {
+	var in createClusterInput
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
@@ -216,10 +327,24 @@ func (e *Emulator) opCreateCluster(rc *request) (any, error) {
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.createCluster(e.world(rc.region), in.ClusterName, in.Tags)
-	return map[string]any{"cluster": c.out(true)}, nil
+	w := e.world(rc.region)
+	_, existed := w.clusters[in.ClusterName]
+	c := e.createCluster(w, in.ClusterName, in.Tags)
+	if !existed {
+		if in.Settings != nil {
+			c.settings = in.Settings
+		}
+		c.capacityProv = in.CapacityProviders
+		c.defaultStrategy = in.DefaultCapacityProviderStrategy
+		c.configuration = in.Configuration
+		c.serviceConnect = in.ServiceConnectDefaults
+	}
+	return map[string]any{"cluster": c.out(clusterFields)}, nil
 }
 
 // ecsPageSize checks maxResults against ECS's limit of 100.
@@ -281,6 +406,11 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 	if len(in.Clusters) == 0 {
 		in.Clusters = []string{defaultClusterName}
 	}
+	for _, f := range in.Include {
+		if !slices.Contains(clusterFields, f) {
+			return nil, invalidParameter("include value %q: want one of %s.", f, strings.Join(clusterFields, ", "))
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	w := e.world(rc.region)
@@ -296,7 +426,7 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue
 		}
-		clusters = append(clusters, c.out(includesTags(in.Include)))
+		clusters = append(clusters, c.out(in.Include))
 	}
 	return map[string]any{"clusters": clusters, "failures": failures}, nil
 }

@@ -218,9 +218,6 @@ func (s *taskSpec) validate() error {
 		if s.PidMode == "host" {
 			return clientError("ClientException", "Tasks using the Fargate launch type do not support pidMode 'host'.")
 		}
-		if s.IpcMode != "" {
-			return clientError("ClientException", "Tasks using the Fargate launch type do not support ipcMode.")
-		}
 	}
 	return nil
 }
