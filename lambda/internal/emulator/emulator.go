@@ -55,7 +55,8 @@ type Options struct {
 	// Account is the AWS account id in every ARN and the only ECR registry served.
 	Account string
 	// DeployDelay is how long a deployment takes. 0 completes it within the call that started it
-	// (deterministic, for tests); otherwise it completes in the background (see also Settle).
+	// (an instant world: deterministic, for tests); otherwise it completes in the background (see
+	// also Settle) and the call answers it IN_PROGRESS, as ECS does. ECSDeployDelay is ECS-like.
 	DeployDelay time.Duration
 	// OnDeploymentEvent receives every "ECS Deployment State Change" event (the EventBridge JSON),
 	// in order, from a delivery goroutine, outside any lock, once the handler of the call that

@@ -181,3 +181,62 @@ func TestClusterKeepsSettingsAndCapacityProviders(t *testing.T) {
 		t.Errorf("service on a cluster with a default strategy: launchType %q strategy %+v", svc.Service.LaunchType, svc.Service.CapacityProviderStrategy)
 	}
 }
+
+// With ECS-like timing CreateService answers the deployment IN_PROGRESS with no task running
+// and desiredCount pending (the cluster counts them); scaling to 0 leaves nothing pending; the
+// steady state comes when the deployment completes, not within the call.
+func TestECSLikeDeploymentIsInProgressWhenTheCallAnswers(t *testing.T) {
+	srv := start(t, emulator.Options{DeployDelay: emulator.ECSDeployDelay})
+	c := ecsClient(srv.URL(), clientOptions{})
+	ctx := context.Background()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("ec2")}); err != nil {
+		t.Fatal(err)
+	}
+	td := registerEC2(t, c, "web")
+	out, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("ec2"), ServiceName: aws.String("web"),
+		TaskDefinition: aws.String(td), DesiredCount: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.Service
+	if len(s.Deployments) != 1 || s.Deployments[0].RolloutState != types.DeploymentRolloutStateInProgress ||
+		s.RunningCount != 0 || s.PendingCount != 2 || s.Deployments[0].RunningCount != 0 {
+		t.Fatalf("CreateService answered running %d pending %d deployments %+v", s.RunningCount, s.PendingCount, s.Deployments)
+	}
+	for _, ev := range s.Events {
+		t.Errorf("an event before the deployment completed: %s", aws.ToString(ev.Message))
+	}
+	pending := func() (int32, int32) {
+		t.Helper()
+		cl, err := c.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"ec2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.Clusters[0].PendingTasksCount, cl.Clusters[0].RunningTasksCount
+	}
+	if p, r := pending(); p != 2 || r != 0 {
+		t.Errorf("cluster pending %d running %d, want 2 and 0", p, r)
+	}
+	up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("ec2"), Service: aws.String("web"), DesiredCount: aws.Int32(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Service.PendingCount != 0 || up.Service.Deployments[0].PendingCount != 0 {
+		t.Errorf("scaled to 0 but pending %d (deployment %d)", up.Service.PendingCount, up.Service.Deployments[0].PendingCount)
+	}
+	if p, _ := pending(); p != 0 {
+		t.Errorf("scaled to 0 but the cluster has %d pending tasks", p)
+	}
+	if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("ec2"), Service: aws.String("web"), DesiredCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Emulator().Settle()
+	done := describeService(t, c, "ec2", "web")
+	if done.Deployments[0].RolloutState != types.DeploymentRolloutStateCompleted || done.RunningCount != 1 || done.PendingCount != 0 ||
+		len(done.Events) == 0 {
+		t.Errorf("after the deployment: running %d pending %d deployments %+v", done.RunningCount, done.PendingCount, done.Deployments)
+	}
+	if p, r := pending(); p != 0 || r != 1 {
+		t.Errorf("cluster pending %d running %d, want 0 and 1", p, r)
+	}
+}
