@@ -90,12 +90,13 @@ type Emulator struct {
 
 // world is the state of one region.
 type world struct {
-	region       string
-	repositories map[string]*repository
-	repoOrder    []string
-	clusters     map[string]*cluster
-	clusterOrder []string
-	families     map[string][]*taskDefinition // revisions, index revision-1
+	region         string
+	repositories   map[string]*repository
+	repoOrder      []string
+	clusters       map[string]*cluster
+	clusterOrder   []string
+	families       map[string][]*taskDefinition // revisions, index revision-1
+	registryPolicy string                       // ECR's registry policy, "" for none
 }
 
 // New returns an empty emulator.
