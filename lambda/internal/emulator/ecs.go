@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"sort"
@@ -477,6 +478,21 @@ func (e *Emulator) taggable(w *world, arn string) (*[]tag, error) {
 	return nil, notFound
 }
 
+// missingCluster reports whether a service or task ARN names a cluster that does not exist.
+// Call with e.mu held.
+func (e *Emulator) missingCluster(w *world, arn string) bool {
+	kind, path, _ := strings.Cut(strings.TrimPrefix(arn, e.arn(w.region, "")), "/")
+	if kind != "service" && kind != "task" {
+		return false
+	}
+	clusterName, _, ok := strings.Cut(path, "/")
+	if !ok {
+		return false
+	}
+	_, exists := w.clusters[clusterName]
+	return !exists
+}
+
 func (e *Emulator) opTagResource(rc *request) (any, error) {
 	var in struct {
 		ResourceArn string `json:"resourceArn"`
@@ -532,8 +548,18 @@ func (e *Emulator) opListTagsForResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	w := e.world(rc.region)
+	tags, err := e.taggable(w, in.ResourceArn)
 	if err != nil {
+		// ListTagsForResource documents ClientException, ClusterNotFoundException and
+		// InvalidParameterException, not the ResourceNotFoundException of TagResource.
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Code == "ResourceNotFoundException" {
+			if e.missingCluster(w, in.ResourceArn) {
+				return nil, clientError("ClusterNotFoundException", "Cluster not found.")
+			}
+			return nil, invalidParameter("The specified resource could not be found: %s", in.ResourceArn)
+		}
 		return nil, err
 	}
 	out := slices.Clone(*tags)

@@ -230,7 +230,12 @@ func TestServicesTagsAndDescribeFailures(t *testing.T) {
 			t.Errorf("tags of %s: %v", resource, err)
 		}
 	}
+	// ListTagsForResource documents no ResourceNotFoundException (TagResource does).
 	_, err = c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/prod/ghost")})
+	wantCode(t, err, "InvalidParameterException")
+	_, err = c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/nocluster/ghost")})
+	wantCode(t, err, "ClusterNotFoundException")
+	_, err = c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/prod/ghost"), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
 	wantCode(t, err, "ResourceNotFoundException")
 	_, err = c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("ghost"), ForceNewDeployment: true})
 	wantCode(t, err, "ServiceNotFoundException")

@@ -435,7 +435,7 @@ func (e *Emulator) opDescribeTaskDefinition(rc *request) (any, error) {
 	defer e.mu.Unlock()
 	td := e.findTaskDefinition(e.world(rc.region), in.TaskDefinition)
 	if td == nil {
-		return nil, clientError("ClientException", "Unable to describe task definition %q.", in.TaskDefinition)
+		return nil, clientError("ClientException", "Unable to describe task definition.")
 	}
 	out := map[string]any{"taskDefinition": e.taskDefinitionOut(td)}
 	if includesTags(in.Include) {
@@ -456,7 +456,8 @@ func (e *Emulator) opDeregisterTaskDefinition(rc *request) (any, error) {
 		return nil, err
 	}
 	if !strings.HasPrefix(in.TaskDefinition, "arn:") && !strings.Contains(in.TaskDefinition, ":") {
-		return nil, clientError("ClientException", "A revision is required: give family:revision or the full ARN, not %q.", in.TaskDefinition)
+		// ECS reads the last ':'-separated part as the revision number.
+		return nil, clientError("ClientException", "Invalid revision number. Number: %s", in.TaskDefinition)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -209,3 +209,20 @@ func TestRegisterTaskDefinitionAndTagResourceLimits(t *testing.T) {
 		t.Errorf("128-character key, 256-character value: %v", err)
 	}
 }
+
+// Error messages are ECS's for the same code.
+func TestTaskDefinitionErrorMessagesAreECSs(t *testing.T) {
+	srv := start(t, emulator.Options{})
+	c := ecsClient(srv.URL(), clientOptions{})
+	ctx := context.Background()
+	_, err := c.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("web")})
+	wantCode(t, err, "ClientException")
+	if !strings.HasSuffix(err.Error(), "ClientException: Invalid revision number. Number: web") {
+		t.Errorf("DeregisterTaskDefinition without a revision: %v", err)
+	}
+	_, err = c.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:7")})
+	wantCode(t, err, "ClientException")
+	if !strings.HasSuffix(err.Error(), "ClientException: Unable to describe task definition.") {
+		t.Errorf("DescribeTaskDefinition of a missing revision: %v", err)
+	}
+}
