@@ -31,6 +31,7 @@ var ecsOperations = map[string]opFunc{
 	"UntagResource":              (*Emulator).opUntagResource,
 	"ListTagsForResource":        (*Emulator).opListTagsForResource,
 	"ListTaskDefinitionFamilies": (*Emulator).opListTaskDefinitionFamilies,
+	"ListAccountSettings":        (*Emulator).opListAccountSettings,
 }
 
 // ECS limits, as documented per operation.

@@ -240,3 +240,43 @@ func TestECSLikeDeploymentIsInProgressWhenTheCallAnswers(t *testing.T) {
 		t.Errorf("cluster pending %d running %d, want 0 and 1", p, r)
 	}
 }
+
+// ListAccountSettings: a new account has set nothing; its effective settings are ECS's
+// defaults, paged 10 at a time at most.
+func TestListAccountSettings(t *testing.T) {
+	srv := start(t, emulator.Options{})
+	c := ecsClient(srv.URL(), clientOptions{})
+	ctx := context.Background()
+	none, err := c.ListAccountSettings(ctx, &ecs.ListAccountSettingsInput{})
+	if err != nil || len(none.Settings) != 0 {
+		t.Fatalf("explicit settings of a new account: %+v (%v)", none, err)
+	}
+	var all []types.Setting
+	p := ecs.NewListAccountSettingsPaginator(c, &ecs.ListAccountSettingsInput{EffectiveSettings: true, MaxResults: 4})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Settings) > 4 {
+			t.Errorf("page of %d with maxResults 4", len(page.Settings))
+		}
+		all = append(all, page.Settings...)
+	}
+	found := map[types.SettingName]string{}
+	for _, s := range all {
+		found[s.Name] = aws.ToString(s.Value)
+		if aws.ToString(s.PrincipalArn) != "arn:aws:iam::123456789012:root" {
+			t.Errorf("%s: principal %s", s.Name, aws.ToString(s.PrincipalArn))
+		}
+	}
+	if found[types.SettingNameServiceLongArnFormat] != "enabled" || found[types.SettingNameContainerInsights] != "disabled" || len(found) < 8 {
+		t.Errorf("effective settings: %v", found)
+	}
+	one, err := c.ListAccountSettings(ctx, &ecs.ListAccountSettingsInput{EffectiveSettings: true, Name: types.SettingNameTaskLongArnFormat})
+	if err != nil || len(one.Settings) != 1 || aws.ToString(one.Settings[0].Value) != "enabled" {
+		t.Errorf("by name: %+v (%v)", one, err)
+	}
+	_, err = c.ListAccountSettings(ctx, &ecs.ListAccountSettingsInput{MaxResults: 11})
+	wantCode(t, err, "InvalidParameterException")
+}
