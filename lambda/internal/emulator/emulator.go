@@ -16,18 +16,30 @@
 // State is per region (taken from the request's SigV4 credential scope) and held in memory; an
 // Emulator is safe for concurrent use.
 //
-// Operations: ECR CreateRepository, DescribeRepositories, PutImage, DescribeImages, BatchGetImage,
-// ListImages, BatchDeleteImage; ECS CreateCluster, ListClusters, DescribeClusters,
-// RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies,
-// DeregisterTaskDefinition, CreateService, ListServices, DescribeServices, UpdateService,
-// DeleteService, ListTasks, DescribeTasks, TagResource, UntagResource, ListTagsForResource. Any
-// other is UnknownOperationException.
+// Operations: ECR CreateRepository, DescribeRepositories, DeleteRepository, PutImageTagMutability,
+// PutImage, DescribeImages, BatchGetImage, ListImages, BatchDeleteImage, Get/Set/
+// DeleteRepositoryPolicy, Get/Put/DeleteRegistryPolicy; ECS CreateCluster, ListClusters,
+// DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
+// ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService, ListServices,
+// DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks, TagResource,
+// UntagResource, ListTagsForResource, ListAccountSettings. Any other is
+// UnknownOperationException.
 //
-// Where it knowingly differs from ECS: a deployment whose tasks cannot start is marked FAILED even
-// without a circuit breaker (ECS would keep retrying; its old tasks keep running here too); every
-// deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL
-// services are modelled with deployments rather than task sets; tasks go straight to RUNNING or
-// STOPPED (no PENDING); the signature of a request is not checked.
+// It is held to the AWS API references rather than to other emulators: RegisterTaskDefinition
+// fills in ECS's defaults and enforces its documented limits (64 KiB, 50 user tags, Fargate
+// cpu/memory combinations, …), ECR answers per-image failures with ECR's codes, and deployments
+// are answered IN_PROGRESS unless Options.DeployDelay is 0 (the instant world tests use;
+// ECSDeployDelay is ECS-like, the default of `pinroll emulate`).
+//
+// Where it knowingly differs from AWS (the README's "The local world" lists every difference):
+// deployments start all their tasks at once after the delay (no rolling batches, health checks
+// or load balancer registration); a deployment whose tasks cannot start is marked FAILED even
+// without a circuit breaker (ECS would keep retrying; its old tasks keep running here too);
+// every deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and
+// EXTERNAL services are modelled with deployments rather than task sets; tasks go straight to
+// RUNNING or STOPPED (no PENDING); an awsvpc service needs no networkConfiguration; request
+// signatures and IAM are not checked; image layers, scans, capacity providers as resources and
+// account settings other than the defaults are not modelled.
 package emulator
 
 import (
