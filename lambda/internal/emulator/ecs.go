@@ -64,7 +64,18 @@ func sortTags(tags []tag) {
 
 // checkTags applies ECS's tag rules: at most 50 tags of the user's own (aws: keys do not count),
 // keys of 1 to 128 and values of up to 256 Unicode characters, and no aws: keys from the user.
-func checkTags(tags []tag) error {
+// A fleet being loaded may carry aws: tags (those AWS itself adds, e.g. CloudFormation's), so
+// that a world can hold resources with them. Call with e.mu held.
+func (e *Emulator) checkTags(tags []tag) error {
+	if e.loading {
+		return checkTagValues(tags, true)
+	}
+	return checkTags(tags)
+}
+
+func checkTags(tags []tag) error { return checkTagValues(tags, false) }
+
+func checkTagValues(tags []tag, reservedAllowed bool) error {
 	if err := checkTagCount(tags); err != nil {
 		return err
 	}
@@ -72,7 +83,7 @@ func checkTags(tags []tag) error {
 		if t.Key == "" || utf8.RuneCountInString(t.Key) > 128 || utf8.RuneCountInString(t.Value) > 256 {
 			return invalidParameter("Tag key %q: keys are 1 to 128 characters and values at most 256", t.Key)
 		}
-		if reservedTagKey(t.Key) {
+		if reservedTagKey(t.Key) && !reservedAllowed {
 			return invalidParameter("Tag keys beginning with 'aws:' are reserved for AWS use: %q", t.Key)
 		}
 	}
@@ -529,6 +540,11 @@ func (e *Emulator) opUntagResource(rc *request) (any, error) {
 	}
 	if err := rc.decode(&in); err != nil {
 		return nil, err
+	}
+	for _, k := range in.TagKeys {
+		if reservedTagKey(k) {
+			return nil, invalidParameter("Tag keys beginning with 'aws:' are reserved for AWS use and cannot be removed: %q", k)
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -179,7 +179,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if desired < 0 {
 		return nil, invalidParameter("desiredCount must be 0 or more, got %d.", desired)
 	}
-	if err := checkTags(in.Tags); err != nil {
+	if err := e.checkTags(in.Tags); err != nil {
 		return nil, err
 	}
 	switch in.LaunchType {

@@ -72,7 +72,7 @@ func (e *Emulator) registerTaskDefinition(w *world, body []byte) (*taskDefinitio
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	if err := checkTags(spec.Tags); err != nil {
+	if err := e.checkTags(spec.Tags); err != nil {
 		return nil, err
 	}
 	delete(input, "tags")

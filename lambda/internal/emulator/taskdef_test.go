@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
+	"github.com/pinroll/pinroll/lambda/internal/fleet"
 	"github.com/pinroll/pinroll/lambda/internal/taskdef"
 )
 
@@ -225,4 +227,43 @@ func TestTaskDefinitionErrorMessagesAreECSs(t *testing.T) {
 	if !strings.HasSuffix(err.Error(), "ClientException: Unable to describe task definition.") {
 		t.Errorf("DescribeTaskDefinition of a missing revision: %v", err)
 	}
+}
+
+// Tags AWS itself adds (aws:cloudformation:…) can be part of a loaded world; they do not count
+// toward the 50 and cannot be removed.
+func TestReservedTagsDoNotCountTowardTheLimit(t *testing.T) {
+	srv := start(t, emulator.Options{})
+	var own []string
+	for i := range 48 {
+		own = append(own, fmt.Sprintf(`{"key":"k%02d","value":"v"}`, i))
+	}
+	f, err := fleet.Parse([]byte(`{"repositories":[],"clusters":[],"services":[],"taskDefinitions":[` +
+		`{"family":"cfn","containerDefinitions":[{"name":"a","image":"busybox","memory":64}],"tags":[` + strings.Join(own, ",") +
+		`,{"key":"aws:cloudformation:stack-name","value":"app"},{"key":"aws:cloudformation:logical-id","value":"TaskDef"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Emulator().Load(f); err != nil {
+		t.Fatal(err)
+	}
+	c := ecsClient(srv.URL(), clientOptions{})
+	ctx := context.Background()
+	arn := aws.String("arn:aws:ecs:us-east-1:123456789012:task-definition/cfn:1")
+	if _, err := c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: arn, Tags: []types.Tag{
+		{Key: aws.String("pinroll:a"), Value: aws.String("1")}, {Key: aws.String("pinroll:b"), Value: aws.String("2")}}}); err != nil {
+		t.Fatalf("48 own + 2 aws: tags, adding 2: %v", err)
+	}
+	_, err = c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: arn, Tags: []types.Tag{{Key: aws.String("pinroll:c"), Value: aws.String("3")}}})
+	wantCode(t, err, "InvalidParameterException")
+	_, err = c.UntagResource(ctx, &ecs.UntagResourceInput{ResourceArn: arn, TagKeys: []string{"aws:cloudformation:stack-name"}})
+	wantCode(t, err, "InvalidParameterException")
+	tags, err := c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: arn})
+	if err != nil || len(tags.Tags) != 52 {
+		t.Errorf("tags: %d (%v), want 52", len(tags.Tags), err)
+	}
+	// A user's own request may not carry aws: keys.
+	_, err = c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("x"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("a"), Image: aws.String("busybox"), Memory: aws.Int32(64)}},
+		Tags:                 []types.Tag{{Key: aws.String("aws:mine"), Value: aws.String("v")}}})
+	wantCode(t, err, "InvalidParameterException")
 }
