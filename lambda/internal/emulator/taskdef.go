@@ -52,7 +52,12 @@ type containerSpec struct {
 	FirelensConfiguration *struct {
 		Type string `json:"type"`
 	} `json:"firelensConfiguration"`
-	DependsOn []json.RawMessage `json:"dependsOn"`
+	DependsOn    []json.RawMessage `json:"dependsOn"`
+	Essential    *bool             `json:"essential"`
+	PortMappings []struct {
+		ContainerPort *int32 `json:"containerPort"`
+		HostPort      *int32 `json:"hostPort"`
+	} `json:"portMappings"`
 }
 
 // registerTaskDefinition validates a RegisterTaskDefinition request body and stores it as the
@@ -177,7 +182,16 @@ func (s *taskSpec) validate() error {
 	taskMemory := normalizeUnits(s.Memory, 1024, "gb")
 	taskCPU := normalizeUnits(s.Cpu, 1024, "vcpu")
 	names := map[string]bool{}
+	essential := false
 	for _, c := range s.ContainerDefinitions {
+		if c.Essential == nil || *c.Essential {
+			essential = true
+		}
+		for _, p := range c.PortMappings {
+			if (s.NetworkMode == "awsvpc" || s.NetworkMode == "host") && p.HostPort != nil && p.ContainerPort != nil && *p.HostPort != *p.ContainerPort {
+				return clientError("ClientException", "When networkMode=%s, the host ports and container ports in port mappings must match.", s.NetworkMode)
+			}
+		}
 		if c.Name == "" {
 			return clientError("ClientException", "Container.name should not be null or empty.")
 		}
@@ -202,6 +216,9 @@ func (s *taskSpec) validate() error {
 		if c.Memory != nil && c.MemoryReservation != nil && *c.MemoryReservation > *c.Memory {
 			return clientError("ClientException", "Invalid setting for container '%s'. 'memoryReservation' must be less than or equal to 'memory'.", c.Name)
 		}
+	}
+	if !essential {
+		return clientError("ClientException", "Task definition must have at least one essential container.")
 	}
 	if slices.Contains(s.RequiresCompatibilities, "FARGATE") {
 		if s.NetworkMode != "awsvpc" {

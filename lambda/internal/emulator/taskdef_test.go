@@ -51,7 +51,7 @@ func TestRegisterTaskDefinitionFillsInECSDefaults(t *testing.T) {
 	if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String("sidecar"),
 		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("s"), Image: aws.String("busybox"),
-			Memory: aws.Int32(64), Essential: aws.Bool(false), Cpu: 10}},
+			Memory: aws.Int32(64), Essential: aws.Bool(false), Cpu: 10}, {Name: aws.String("main"), Image: aws.String("busybox"), Memory: aws.Int32(64)}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +132,13 @@ func TestRegisterTaskDefinitionValidations(t *testing.T) {
 		{"reservation above the limit", &ecs.RegisterTaskDefinitionInput{Family: aws.String("r"),
 			ContainerDefinitions: container(func(cd *types.ContainerDefinition) { cd.MemoryReservation = aws.Int32(256) })}, "memoryReservation"},
 		{"eleven containers", &ecs.RegisterTaskDefinitionInput{Family: aws.String("m"), ContainerDefinitions: many}, "Too many containers."},
+		{"no essential container", &ecs.RegisterTaskDefinitionInput{Family: aws.String("ess"),
+			ContainerDefinitions: container(func(cd *types.ContainerDefinition) { cd.Essential = aws.Bool(false) })}, "at least one essential container"},
+		{"awsvpc host port differs", func() *ecs.RegisterTaskDefinitionInput {
+			in := fargate("256", "512")
+			in.ContainerDefinitions[0].PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(80), HostPort: aws.Int32(8080)}}
+			return in
+		}(), "host ports and container ports in port mappings must match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.RegisterTaskDefinition(ctx, tc.in)
