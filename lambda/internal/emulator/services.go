@@ -164,7 +164,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if in.TaskDefinition != "" {
 		td = e.findTaskDefinition(w, in.TaskDefinition)
 		if td == nil {
-			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+			return nil, clientError("ClientException", "TaskDefinition not found.")
 		}
 		if td.status != "ACTIVE" {
 			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)
@@ -605,7 +605,7 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 		}
 		td = e.findTaskDefinition(w, in.TaskDefinition)
 		if td == nil {
-			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+			return nil, clientError("ClientException", "TaskDefinition not found.")
 		}
 		if td.status != "ACTIVE" {
 			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)

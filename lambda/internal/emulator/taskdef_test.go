@@ -274,3 +274,19 @@ func TestReservedTagsDoNotCountTowardTheLimit(t *testing.T) {
 		Tags:                 []types.Tag{{Key: aws.String("aws:mine"), Value: aws.String("v")}}})
 	wantCode(t, err, "InvalidParameterException")
 }
+
+// CreateService and UpdateService name a missing task definition the way ECS does.
+func TestMissingTaskDefinitionMessageIsECSs(t *testing.T) {
+	srv := startIncident(t, emulator.Options{})
+	c := ecsClient(srv.URL(), clientOptions{})
+	ctx := context.Background()
+	_, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("api"), TaskDefinition: aws.String("backend:99")})
+	wantCode(t, err, "ClientException")
+	if !strings.HasSuffix(err.Error(), "ClientException: TaskDefinition not found.") {
+		t.Errorf("UpdateService: %v", err)
+	}
+	_, err = c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("prod"), ServiceName: aws.String("new"), TaskDefinition: aws.String("nope:1")})
+	if !strings.HasSuffix(err.Error(), "ClientException: TaskDefinition not found.") {
+		t.Errorf("CreateService: %v", err)
+	}
+}
