@@ -633,10 +633,13 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 		if err := checkCapacityProviderStrategy(in.CapacityProviders); err != nil {
 			return nil, err
 		}
-		s.launchType = ""
 	}
 	if in.HealthCheckGrace != nil && !hasItems(loadBalancers) {
 		return nil, invalidParameter("Health check grace period is only valid for services configured to use load balancers")
+	}
+	// Every check has passed: nothing above changed the service.
+	if hasItems(in.CapacityProviders) {
+		s.launchType = ""
 	}
 	s.loadBalancers, s.placementConstraints, s.placementStrategy = loadBalancers, constraints, strategy
 	s.serviceRegistries = set(in.ServiceRegistries, s.serviceRegistries)
