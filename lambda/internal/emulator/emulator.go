@@ -35,30 +35,41 @@
 //
 // # Operations
 //
-// ECR CreateRepository, DescribeRepositories, PutImage, DescribeImages, BatchGetImage, ListImages,
-// BatchDeleteImage, PutReplicationConfiguration, DescribeRegistry; ECS CreateCluster, ListClusters,
-// DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
-// ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService, ListServices,
-// DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks, TagResource,
-// UntagResource, ListTagsForResource; STS AssumeRole, GetCallerIdentity; SSM GetParameter,
-// PutParameter, DeleteParameter; SNS CreateTopic, DeleteTopic, Publish. Any other is
-// UnknownOperationException (JSON) or InvalidAction (query).
+// ECR CreateRepository, DescribeRepositories, DeleteRepository, PutImageTagMutability, PutImage,
+// DescribeImages, BatchGetImage, ListImages, BatchDeleteImage, Get/Set/DeleteRepositoryPolicy,
+// Get/Put/DeleteRegistryPolicy, PutReplicationConfiguration, DescribeRegistry; ECS CreateCluster,
+// ListClusters, DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition,
+// ListTaskDefinitions, ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService,
+// ListServices, DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks,
+// TagResource, UntagResource, ListTagsForResource, ListAccountSettings; STS AssumeRole,
+// GetCallerIdentity; SSM GetParameter, PutParameter, DeleteParameter; SNS CreateTopic,
+// DeleteTopic, Publish. Any other is UnknownOperationException (JSON) or InvalidAction (query).
+//
+// It is held to the AWS API references rather than to other emulators: RegisterTaskDefinition
+// fills in ECS's defaults and enforces its documented limits (64 KiB, 50 user tags, Fargate
+// cpu/memory combinations, …), ECR answers per-image failures with ECR's codes, and deployments
+// are answered IN_PROGRESS unless Options.DeployDelay is 0 (the instant world tests use;
+// ECSDeployDelay is ECS-like, the default of `pinroll emulate`).
 //
 // # Known differences
 //
-// ECS: a deployment whose tasks cannot start is marked FAILED even without a circuit breaker (ECS
-// would keep retrying; its old tasks keep running here too); every deployment emits
-// SERVICE_DEPLOYMENT_IN_PROGRESS when it starts; CODE_DEPLOY and EXTERNAL services are modelled
-// with deployments rather than task sets; tasks go straight to RUNNING or STOPPED (no PENDING); an
-// ECR host of an account and region the emulator holds nothing for is treated as a registry outside
-// ECR (a stable fake digest). ECR: no registry or repository policies (see above); a replication
-// rule's destinations are not checked for a registry permission policy; "ECR Image Action" events
-// only for pushes, and only with Options.PushEvents. STS: the signature of a request is not
-// checked; no role's MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns,
-// Tags and ExternalId are validated for shape only. SSM: standard tier and text data type only;
-// versions by number, not labels; a SecureString's value without WithDecryption is an opaque base64
-// string. SNS: nothing is delivered to subscribers (there are none); only the topic's own account
-// may publish (no topic policies); message deduplication and FIFO ordering are not modelled.
+// The README's "The local world" lists every difference. ECS: deployments start all their tasks at
+// once after the delay (no rolling batches, health checks or load balancer registration); an awsvpc
+// service needs no networkConfiguration; image layers, scans, capacity providers as resources and
+// account settings other than the defaults are not modelled; a deployment whose tasks cannot start
+// is marked FAILED even without a circuit breaker (ECS would keep retrying; its old tasks keep
+// running here too); every deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts;
+// CODE_DEPLOY and EXTERNAL services are modelled with deployments rather than task sets; tasks go
+// straight to RUNNING or STOPPED (no PENDING); an ECR host of an account and region the emulator
+// holds nothing for is treated as a registry outside ECR (a stable fake digest). ECR: registry and
+// repository policies are kept, not evaluated (see above); a replication rule's destinations are
+// not checked for a registry permission policy; "ECR Image Action" events only for pushes, and only
+// with Options.PushEvents. STS: the signature of a request is not checked; no role's
+// MaxSessionDuration (900–43200 s, an hour when chaining); Policy, PolicyArns, Tags and ExternalId
+// are validated for shape only. SSM: standard tier and text data type only; versions by number, not
+// labels; a SecureString's value without WithDecryption is an opaque base64 string. SNS: nothing is
+// delivered to subscribers (there are none); only the topic's own account may publish (no topic
+// policies); message deduplication and FIFO ordering are not modelled.
 package emulator
 
 import (
@@ -88,7 +99,8 @@ type Options struct {
 	// account. Default 123456789012.
 	Account string
 	// DeployDelay is how long a deployment takes. 0 completes it within the call that started it
-	// (deterministic, for tests); otherwise it completes in the background (see also Settle).
+	// (an instant world: deterministic, for tests); otherwise it completes in the background (see
+	// also Settle) and the call answers it IN_PROGRESS, as ECS does. ECSDeployDelay is ECS-like.
 	DeployDelay time.Duration
 	// ReplicationDelay is how long ECR replication takes from a push to the copy in each
 	// destination and its "ECR Replication Action" event. 0 copies within the PutImage call and
@@ -144,14 +156,15 @@ type Emulator struct {
 
 // world is the state of one account in one region.
 type world struct {
-	account      string
-	region       string
-	replication  replicationConfiguration // the registry's replication configuration
-	repositories map[string]*repository
-	repoOrder    []string
-	clusters     map[string]*cluster
-	clusterOrder []string
-	families     map[string][]*taskDefinition // revisions, index revision-1
+	account        string
+	region         string
+	replication    replicationConfiguration // the registry's replication configuration
+	repositories   map[string]*repository
+	repoOrder      []string
+	clusters       map[string]*cluster
+	clusterOrder   []string
+	families       map[string][]*taskDefinition // revisions, index revision-1
+	registryPolicy string                       // ECR's registry policy, "" for none
 }
 
 // New returns an empty emulator.

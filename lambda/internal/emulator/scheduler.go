@@ -45,6 +45,12 @@ func (d *deployment) out(s *service) deploymentOut {
 	}
 }
 
+// ECSDeployDelay is an ECS-like deployment time, the default of `pinroll emulate`: short, but
+// never within the call that starts the deployment, so CreateService and UpdateService answer
+// the deployment IN_PROGRESS with runningCount 0 and its tasks pending, as ECS does, and the
+// steady state comes later. Options.DeployDelay 0 is the instant world tests use.
+const ECSDeployDelay = 2 * time.Second
+
 // nextDeploymentID returns ids shaped like ECS's ("ecs-svc/" and 19 digits). Call with e.mu held.
 func (e *Emulator) nextDeploymentID() string {
 	e.ids++
@@ -178,8 +184,13 @@ func (e *Emulator) scale(w *world, s *service) {
 		return
 	}
 	d.desired = s.desired
+	if d.rolloutState == "IN_PROGRESS" {
+		d.pending = d.desired // the rollout starts d.desired tasks when it completes
+		d.updatedAt = e.now()
+		return
+	}
 	if d.rolloutState != "COMPLETED" {
-		return // the pending or failed rollout decides the count
+		return // the failed rollout decides the count
 	}
 	for d.running < d.desired {
 		t := e.startTask(w, s, d)
