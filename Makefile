@@ -46,7 +46,7 @@ demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS
 	export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test; \
 	if (exec 3<>$$tcp) 2>/dev/null; then \
 	  echo "demo: DEMO_ADDR=$(DEMO_ADDR) is already in use (another pinroll emulate?): stop it, or choose a free address: make demo DEMO_ADDR=127.0.0.1:4567" >&2; exit 1; fi; \
-	./dist/pinroll emulate --addr $(DEMO_ADDR) --fleet events/fleet.json >/dev/null & emu=$$!; trap 'kill $$emu 2>/dev/null' EXIT; \
+	./dist/pinroll emulate --addr $(DEMO_ADDR) --fleet events/fleet.json --deploy-delay 0 >/dev/null & emu=$$!; trap 'kill $$emu 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do (exec 3<>$$tcp) 2>/dev/null && break; \
 	  kill -0 $$emu 2>/dev/null || { echo "demo: the emulator could not listen on DEMO_ADDR=$(DEMO_ADDR); choose another: make demo DEMO_ADDR=127.0.0.1:4567" >&2; exit 1; }; sleep 0.05; done; \
 	echo "[1] The incident. ECR holds the fix under content-marketing-swarm-backend:latest, yet prod runs old code:"; \

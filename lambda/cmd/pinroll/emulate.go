@@ -15,7 +15,7 @@ type emulateCmd struct {
 	Addr        string        `default:"127.0.0.1:4566" placeholder:"HOST:PORT" help:"Listen on this address; loopback only unless --allow-remote."`
 	AllowRemote bool          `help:"Allow a non-loopback --addr. The emulator has no authentication: anyone who reaches it can change its world."`
 	Fleet       string        `default:"events/fleet.json" placeholder:"FILE" help:"The world to start from; '' for an empty world."`
-	DeployDelay time.Duration `placeholder:"D" help:"How long a deployment takes (0: done within UpdateService)."`
+	DeployDelay time.Duration `default:"2s" placeholder:"D" help:"How long a deployment takes; CreateService and UpdateService answer it IN_PROGRESS, as ECS does (0: an instant world, done within the call)."` // default: emulator.ECSDeployDelay
 	EventsURL   string        `name:"deployment-events-url" placeholder:"URL" help:"POST every ECS Deployment State Change event here (e.g. the Lambda Runtime Interface Emulator's invoke URL)."`
 }
 

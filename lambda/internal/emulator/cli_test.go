@@ -75,6 +75,20 @@ func TestAWSCLIWorksAgainstTheEmulator(t *testing.T) {
 		{"service list", []string{"ecs", "list-services", "--cluster", "prod"}, func(m map[string]any) bool {
 			return len(m["serviceArns"].([]any)) == 4 // api, worker, legacy-codedeploy, storefront
 		}},
+		{"task definition defaults", []string{"ecs", "describe-task-definition", "--task-definition", "backend:1"}, func(m map[string]any) bool {
+			app := m["taskDefinition"].(map[string]any)["containerDefinitions"].([]any)[0].(map[string]any)
+			return app["cpu"] == float64(0) && len(app["mountPoints"].([]any)) == 0 && app["volumesFrom"] != nil
+		}},
+		{"cluster settings", []string{"ecs", "describe-clusters", "--clusters", "prod", "--include", "SETTINGS", "STATISTICS"}, func(m map[string]any) bool {
+			cl := m["clusters"].([]any)[0].(map[string]any)
+			return len(cl["settings"].([]any)) == 1 && len(cl["statistics"].([]any)) > 0
+		}},
+		{"account settings", []string{"ecs", "list-account-settings", "--effective-settings", "--name", "serviceLongArnFormat"}, func(m map[string]any) bool {
+			return m["settings"].([]any)[0].(map[string]any)["value"] == "enabled"
+		}},
+		{"batch get failure", []string{"ecr", "batch-get-image", "--repository-name", "content-marketing-swarm-backend", "--image-ids", "imageDigest=sha256:zz"}, func(m map[string]any) bool {
+			return m["failures"].([]any)[0].(map[string]any)["failureCode"] == "InvalidImageDigest"
+		}},
 		{"tasks", append([]string{"ecs", "describe-tasks", "--cluster", "prod", "--tasks"}, tasks...), func(m map[string]any) bool {
 			containers := m["tasks"].([]any)[0].(map[string]any)["containers"].([]any)
 			return containers[0].(map[string]any)["imageDigest"] == oldImage

@@ -6,17 +6,26 @@ import (
 	"encoding/json"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
 var ecrOperations = map[string]opFunc{
-	"CreateRepository":     (*Emulator).opCreateRepository,
-	"DescribeRepositories": (*Emulator).opDescribeRepositories,
-	"PutImage":             (*Emulator).opPutImage,
-	"DescribeImages":       (*Emulator).opDescribeImages,
-	"BatchGetImage":        (*Emulator).opBatchGetImage,
-	"ListImages":           (*Emulator).opListImages,
-	"BatchDeleteImage":     (*Emulator).opBatchDeleteImage,
+	"CreateRepository":       (*Emulator).opCreateRepository,
+	"DescribeRepositories":   (*Emulator).opDescribeRepositories,
+	"PutImage":               (*Emulator).opPutImage,
+	"DescribeImages":         (*Emulator).opDescribeImages,
+	"BatchGetImage":          (*Emulator).opBatchGetImage,
+	"ListImages":             (*Emulator).opListImages,
+	"BatchDeleteImage":       (*Emulator).opBatchDeleteImage,
+	"DeleteRepository":       (*Emulator).opDeleteRepository,
+	"PutImageTagMutability":  (*Emulator).opPutImageTagMutability,
+	"GetRepositoryPolicy":    (*Emulator).opGetRepositoryPolicy,
+	"SetRepositoryPolicy":    (*Emulator).opSetRepositoryPolicy,
+	"DeleteRepositoryPolicy": (*Emulator).opDeleteRepositoryPolicy,
+	"GetRegistryPolicy":      (*Emulator).opGetRegistryPolicy,
+	"PutRegistryPolicy":      (*Emulator).opPutRegistryPolicy,
+	"DeleteRegistryPolicy":   (*Emulator).opDeleteRegistryPolicy,
 }
 
 // ECR limits.
@@ -30,6 +39,10 @@ type repository struct {
 	name, arn, uri, registryID string
 	createdAt                  time.Time
 	tagMutability              string
+	mutabilityExclusions       []exclusionFilter
+	scanOnPush                 bool
+	encryptionType, kmsKey     string
+	policy                     string
 	images                     []*image          // push order
 	tags                       map[string]*image // tag → image
 }
@@ -37,6 +50,7 @@ type repository struct {
 type image struct {
 	digest, manifest, mediaType, artifactMediaType string
 	size                                           int64
+	children                                       []string // a manifest list's manifests
 	pushedAt                                       time.Time
 	tags                                           []string
 }
@@ -44,15 +58,84 @@ type image struct {
 var (
 	repositoryNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	imageTagPattern       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}$`)
+	imageDigestPattern    = regexp.MustCompile(`^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$`)
+	exclusionPattern      = regexp.MustCompile(`^[0-9a-zA-Z._*-]{1,128}$`)
+	registryIDPattern     = regexp.MustCompile(`^[0-9]{12}$`)
 )
+
+// exclusionFilter is one of a repository's imageTagMutabilityExclusionFilters.
+type exclusionFilter struct {
+	FilterType string `json:"filterType"`
+	Filter     string `json:"filter"`
+}
+
+// checkMutability validates imageTagMutability and its exclusion filters, which the
+// *_WITH_EXCLUSION settings need (1 to 5 WILDCARD filters) and the others refuse.
+func checkMutability(mutability string, filters []exclusionFilter) (string, error) {
+	switch mutability {
+	case "":
+		mutability = "MUTABLE"
+	case "MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION":
+	default:
+		return "", invalidParameter("Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: [MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]'")
+	}
+	withExclusion := strings.HasSuffix(mutability, "_WITH_EXCLUSION")
+	switch {
+	case withExclusion && len(filters) == 0:
+		return "", invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters': %s requires at least one exclusion filter", mutability)
+	case !withExclusion && len(filters) > 0:
+		return "", invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters': exclusion filters are only allowed with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION")
+	case len(filters) > 5:
+		return "", invalidParameter("1 validation error detected: Value at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: Member must have length less than or equal to 5")
+	}
+	for _, f := range filters {
+		if f.FilterType != "WILDCARD" {
+			return "", invalidParameter("Invalid parameter at 'filterType' failed to satisfy constraint: 'Member must satisfy enum value set: [WILDCARD]'")
+		}
+		if !exclusionPattern.MatchString(f.Filter) {
+			return "", invalidParameter("Invalid parameter at 'filter' failed to satisfy constraint: 'must satisfy regular expression '%s''", exclusionPattern)
+		}
+	}
+	return mutability, nil
+}
+
+// immutable reports whether a tag of the repository may not be moved to another image.
+func (r *repository) immutable(tag string) bool {
+	excluded := slices.ContainsFunc(r.mutabilityExclusions, func(f exclusionFilter) bool { return wildcardMatch(f.Filter, tag) })
+	switch r.tagMutability {
+	case "IMMUTABLE":
+		return true
+	case "IMMUTABLE_WITH_EXCLUSION":
+		return !excluded
+	case "MUTABLE_WITH_EXCLUSION":
+		return excluded
+	}
+	return false
+}
+
+// wildcardMatch matches s against a pattern in which * stands for any run of characters.
+func wildcardMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
 
 func digestOf(manifest string) string {
 	sum := sha256.Sum256([]byte(manifest))
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func (e *Emulator) registryHost(region string) string {
-	return e.account + ".dkr.ecr." + region + ".amazonaws.com"
 }
 
 // createRepository adds a repository. Call with e.mu held.
@@ -61,23 +144,20 @@ func (e *Emulator) createRepository(w *world, name, mutability string) (*reposit
 		return nil, invalidParameter("Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '%s''", repositoryNamePattern)
 	}
 	if _, exists := w.repositories[name]; exists {
-		return nil, clientError("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", name, e.account)
+		return nil, clientError("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", name, w.account)
 	}
-	switch mutability {
-	case "":
+	if mutability == "" {
 		mutability = "MUTABLE"
-	case "MUTABLE", "IMMUTABLE":
-	default:
-		return nil, invalidParameter("imageTagMutability %q: want MUTABLE or IMMUTABLE", mutability)
 	}
 	r := &repository{
-		name:          name,
-		arn:           "arn:aws:ecr:" + w.region + ":" + e.account + ":repository/" + name,
-		uri:           e.registryHost(w.region) + "/" + name,
-		registryID:    e.account,
-		createdAt:     e.now(),
-		tagMutability: mutability,
-		tags:          map[string]*image{},
+		name:           name,
+		arn:            "arn:aws:ecr:" + w.region + ":" + w.account + ":repository/" + name,
+		uri:            w.registryHost() + "/" + name,
+		registryID:     w.account,
+		createdAt:      e.now(),
+		tagMutability:  mutability,
+		encryptionType: "AES256",
+		tags:           map[string]*image{},
 	}
 	w.repositories[name] = r
 	w.repoOrder = append(w.repoOrder, name)
@@ -92,7 +172,10 @@ func (r *repository) put(manifest, mediaType, tag, wantDigest string, now time.T
 	}
 	var doc struct {
 		MediaType string `json:"mediaType"`
-		Config    struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+		Config struct {
 			MediaType string `json:"mediaType"`
 			Size      int64  `json:"size"`
 		} `json:"config"`
@@ -104,17 +187,22 @@ func (r *repository) put(manifest, mediaType, tag, wantDigest string, now time.T
 		return nil, invalidParameter("Invalid parameter at 'imageManifest': not a JSON manifest: %v", err)
 	}
 	digest := digestOf(manifest)
+	if wantDigest != "" && !imageDigestPattern.MatchString(wantDigest) {
+		return nil, invalidParameter("Invalid parameter at 'imageDigest' failed to satisfy constraint: 'must satisfy regular expression '%s''", imageDigestPattern)
+	}
 	if wantDigest != "" && wantDigest != digest {
-		return nil, invalidParameter("Invalid parameter at 'imageDigest': %s is not the digest of the manifest (%s)", wantDigest, digest)
+		return nil, clientError("ImageDigestDoesNotMatchException", "The specified image digest '%s' does not match the digest '%s' of the image manifest", wantDigest, digest)
 	}
 	if tag != "" && !imageTagPattern.MatchString(tag) {
 		return nil, invalidParameter("Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression '%s''", imageTagPattern)
 	}
-	if mediaType == "" {
+	switch {
+	case mediaType == "" && doc.MediaType == "":
+		return nil, invalidParameter("Invalid parameter at 'imageManifestMediaType': the manifest has no mediaType, so imageManifestMediaType is required")
+	case mediaType == "":
 		mediaType = doc.MediaType
-	}
-	if mediaType == "" {
-		mediaType = "application/vnd.docker.distribution.manifest.v2+json"
+	case doc.MediaType != "" && doc.MediaType != mediaType:
+		return nil, invalidParameter("Invalid parameter at 'imageManifestMediaType': %s does not match the manifest's mediaType %s", mediaType, doc.MediaType)
 	}
 	img := r.image(digest)
 	if img != nil {
@@ -127,11 +215,14 @@ func (r *repository) put(manifest, mediaType, tag, wantDigest string, now time.T
 			size += l.Size
 		}
 		img = &image{digest: digest, manifest: manifest, mediaType: mediaType, artifactMediaType: doc.Config.MediaType, size: size, pushedAt: now}
+		for _, m := range doc.Manifests {
+			img.children = append(img.children, m.Digest)
+		}
 		r.images = append(r.images, img)
 	}
 	if tag != "" {
 		if old, ok := r.tags[tag]; ok && old != img {
-			if r.tagMutability == "IMMUTABLE" {
+			if r.immutable(tag) {
 				return nil, clientError("ImageTagAlreadyExistsException", "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", tag, r.name)
 			}
 			old.tags = slices.DeleteFunc(old.tags, func(t string) bool { return t == tag })
@@ -181,26 +272,32 @@ type imageID struct {
 }
 
 type repositoryOut struct {
-	RepositoryArn              string `json:"repositoryArn"`
-	RegistryID                 string `json:"registryId"`
-	RepositoryName             string `json:"repositoryName"`
-	RepositoryURI              string `json:"repositoryUri"`
-	CreatedAt                  epoch  `json:"createdAt"`
-	ImageTagMutability         string `json:"imageTagMutability"`
-	ImageScanningConfiguration struct {
+	RepositoryArn                      string            `json:"repositoryArn"`
+	RegistryID                         string            `json:"registryId"`
+	RepositoryName                     string            `json:"repositoryName"`
+	RepositoryURI                      string            `json:"repositoryUri"`
+	CreatedAt                          epoch             `json:"createdAt"`
+	ImageTagMutability                 string            `json:"imageTagMutability"`
+	ImageTagMutabilityExclusionFilters []exclusionFilter `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageScanningConfiguration         struct {
 		ScanOnPush bool `json:"scanOnPush"`
 	} `json:"imageScanningConfiguration"`
-	EncryptionConfiguration struct {
-		EncryptionType string `json:"encryptionType"`
-	} `json:"encryptionConfiguration"`
+	EncryptionConfiguration encryptionConfiguration `json:"encryptionConfiguration"`
+}
+
+type encryptionConfiguration struct {
+	EncryptionType string `json:"encryptionType"`
+	KmsKey         string `json:"kmsKey,omitempty"`
 }
 
 func (r *repository) out() repositoryOut {
 	o := repositoryOut{
 		RepositoryArn: r.arn, RegistryID: r.registryID, RepositoryName: r.name, RepositoryURI: r.uri,
 		CreatedAt: epoch(r.createdAt), ImageTagMutability: r.tagMutability,
+		ImageTagMutabilityExclusionFilters: slices.Clone(r.mutabilityExclusions),
+		EncryptionConfiguration:            encryptionConfiguration{EncryptionType: r.encryptionType, KmsKey: r.kmsKey},
 	}
-	o.EncryptionConfiguration.EncryptionType = "AES256"
+	o.ImageScanningConfiguration.ScanOnPush = r.scanOnPush
 	return o
 }
 
@@ -223,10 +320,25 @@ type imageDetail struct {
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
 }
 
+// sizeOf is an image's imageSizeInBytes: its config and layers, or for a manifest list the
+// largest of its manifests (as ECR documents it).
+func (r *repository) sizeOf(img *image) int64 {
+	if len(img.children) == 0 {
+		return img.size
+	}
+	var largest int64
+	for _, d := range img.children {
+		if child := r.image(d); child != nil && child != img {
+			largest = max(largest, child.size)
+		}
+	}
+	return largest
+}
+
 func (r *repository) detail(img *image) imageDetail {
 	return imageDetail{
 		RegistryID: r.registryID, RepositoryName: r.name, ImageDigest: img.digest,
-		ImageTags: slices.Clone(img.tags), ImageSizeInBytes: img.size, ImagePushedAt: epoch(img.pushedAt),
+		ImageTags: slices.Clone(img.tags), ImageSizeInBytes: r.sizeOf(img), ImagePushedAt: epoch(img.pushedAt),
 		ImageManifestMediaType: img.mediaType, ArtifactMediaType: img.artifactMediaType,
 	}
 }
@@ -243,17 +355,59 @@ type repositoryRequest struct {
 	RepositoryName string `json:"repositoryName"`
 }
 
-// lookup finds the named repository of this emulator's registry. Call with e.mu held.
+// lookupRepository finds the named repository of the acting account's registry (w); a registryId
+// of another account is refused (see lookupReadableRepository). Call with e.mu held.
 func (e *Emulator) lookupRepository(w *world, in repositoryRequest) (*repository, error) {
-	registry := in.RegistryID
-	if registry == "" {
-		registry = e.account
+	if in.RegistryID != "" && in.RegistryID != w.account {
+		return nil, crossAccountDenied(w, in)
 	}
 	r, ok := w.repositories[in.RepositoryName]
-	if !ok || registry != e.account {
-		return nil, clientError("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", in.RepositoryName, registry)
+	if !ok {
+		return nil, clientError("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", in.RepositoryName, w.account)
 	}
 	return r, nil
+}
+
+// resolve finds the image an id of BatchGetImage or BatchDeleteImage names, or the failure ECR
+// reports for it: MissingDigestAndTag, InvalidImageDigest, InvalidImageTag,
+// ImageTagDoesNotMatchDigest or ImageNotFound.
+func (r *repository) resolve(id imageID) (*image, *imageFailure) {
+	fail := func(code, reason string) (*image, *imageFailure) {
+		return nil, &imageFailure{ImageID: id, FailureCode: code, FailureReason: reason}
+	}
+	switch {
+	case id.ImageDigest == "" && id.ImageTag == "":
+		return fail("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")
+	case id.ImageDigest != "" && !imageDigestPattern.MatchString(id.ImageDigest):
+		return fail("InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '"+imageDigestPattern.String()+"'")
+	case id.ImageTag != "" && !imageTagPattern.MatchString(id.ImageTag):
+		return fail("InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '"+imageTagPattern.String()+"'")
+	}
+	if id.ImageDigest != "" && id.ImageTag != "" {
+		img := r.image(id.ImageDigest)
+		if img != nil && !slices.Contains(img.tags, id.ImageTag) {
+			if _, tagged := r.tags[id.ImageTag]; tagged {
+				return fail("ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not match the digest")
+			}
+		}
+	}
+	img := r.find(id)
+	if img == nil {
+		return fail("ImageNotFound", "Requested image not found")
+	}
+	return img, nil
+}
+
+// checkBatchImageIDs applies the list limits of BatchGetImage and BatchDeleteImage (1 to 100
+// ids); each id's own problems are per-image failures, not errors.
+func checkBatchImageIDs(ids []imageID) error {
+	if len(ids) == 0 {
+		return invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	if len(ids) > ecrMaxImageIDs {
+		return invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length less than or equal to %d (got %d)", ecrMaxImageIDs, len(ids))
+	}
+	return nil
 }
 
 func checkImageIDs(ids []imageID) error {
@@ -282,20 +436,71 @@ func ecrPageSize(maxResults *int) (int, error) {
 
 func (e *Emulator) opCreateRepository(rc *request) (any, error) {
 	var in struct {
-		RepositoryName     string `json:"repositoryName"`
-		ImageTagMutability string `json:"imageTagMutability"`
-		RegistryID         string `json:"registryId"`
+		RepositoryName                     string            `json:"repositoryName"`
+		ImageTagMutability                 string            `json:"imageTagMutability"`
+		ImageTagMutabilityExclusionFilters []exclusionFilter `json:"imageTagMutabilityExclusionFilters"`
+		RegistryID                         string            `json:"registryId"`
+		ImageScanningConfiguration         *struct {
+			ScanOnPush bool `json:"scanOnPush"`
+		} `json:"imageScanningConfiguration"`
+		EncryptionConfiguration *encryptionConfiguration `json:"encryptionConfiguration"`
 	}
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.createRepository(e.world(rc.region), in.RepositoryName, in.ImageTagMutability)
+	if err := e.checkRegistryID(rc, in.RegistryID); err != nil {
+		return nil, err
+	}
+	mutability, err := checkMutability(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
 	if err != nil {
 		return nil, err
 	}
+	encryption := encryptionConfiguration{EncryptionType: "AES256"}
+	if in.EncryptionConfiguration != nil {
+		encryption = *in.EncryptionConfiguration
+		switch encryption.EncryptionType {
+		case "AES256":
+			if encryption.KmsKey != "" {
+				return nil, invalidParameter("Invalid parameter at 'encryptionConfiguration': kmsKey can only be given with the KMS or KMS_DSSE encryption type")
+			}
+		case "KMS", "KMS_DSSE":
+			if encryption.KmsKey == "" {
+				// The AWS managed key of ECR in this account and region.
+				encryption.KmsKey = "arn:aws:kms:" + rc.region + ":" + rc.account + ":key/" + awsManagedECRKey
+			}
+		default:
+			return nil, invalidParameter("Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: 'Member must satisfy enum value set: [AES256, KMS, KMS_DSSE]'")
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.createRepository(e.world(rc), in.RepositoryName, mutability)
+	if err != nil {
+		return nil, err
+	}
+	r.mutabilityExclusions = in.ImageTagMutabilityExclusionFilters
+	r.encryptionType, r.kmsKey = encryption.EncryptionType, encryption.KmsKey
+	if in.ImageScanningConfiguration != nil {
+		r.scanOnPush = in.ImageScanningConfiguration.ScanOnPush
+	}
 	return map[string]any{"repository": r.out()}, nil
+}
+
+// awsManagedECRKey stands for the id of the account's AWS managed key aws/ecr.
+const awsManagedECRKey = "00000000-0000-4000-8000-000000000ec2"
+
+// checkRegistryID refuses a registryId that is malformed or not the acting account's registry.
+func (e *Emulator) checkRegistryID(rc *request, id string) error {
+	if id == "" {
+		return nil
+	}
+	if !registryIDPattern.MatchString(id) {
+		return invalidParameter("Invalid parameter at 'registryId' failed to satisfy constraint: 'must satisfy regular expression '[0-9]{12}''")
+	}
+	if id != rc.account {
+		return invalidParameter("Invalid parameter at 'registryId': registry %s is not the caller's registry (%s)", id, rc.account)
+	}
+	return nil
 }
 
 func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
@@ -317,7 +522,7 @@ func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	var repos []*repository
 	if len(in.RepositoryNames) > 0 {
 		for _, name := range in.RepositoryNames {
@@ -328,8 +533,8 @@ func (e *Emulator) opDescribeRepositories(rc *request) (any, error) {
 			repos = append(repos, r)
 		}
 	} else {
-		if in.RegistryID != "" && in.RegistryID != e.account {
-			return map[string]any{"repositories": []repositoryOut{}}, nil
+		if in.RegistryID != "" && in.RegistryID != w.account {
+			return nil, crossAccountDenied(w, repositoryRequest{RegistryID: in.RegistryID})
 		}
 		for _, name := range w.repoOrder {
 			repos = append(repos, w.repositories[name])
@@ -359,7 +564,7 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +572,7 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.pushed(e.world(rc), r, img, in.ImageTag)
 	return map[string]any{"image": imageOut{
 		RegistryID: r.registryID, RepositoryName: r.name,
 		ImageID:       imageID{ImageDigest: img.digest, ImageTag: in.ImageTag},
@@ -416,7 +622,7 @@ func (e *Emulator) opDescribeImages(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupReadableRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -472,24 +678,21 @@ func (e *Emulator) opBatchGetImage(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	if len(in.ImageIDs) == 0 {
-		return nil, invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length greater than or equal to 1")
-	}
-	if err := checkImageIDs(in.ImageIDs); err != nil {
+	if err := checkBatchImageIDs(in.ImageIDs); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupReadableRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
 	images := []imageOut{}
 	failures := []imageFailure{}
 	for _, id := range in.ImageIDs {
-		img := r.find(id)
-		if img == nil {
-			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+		img, failure := r.resolve(id)
+		if failure != nil {
+			failures = append(failures, *failure)
 			continue
 		}
 		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.mediaType) {
@@ -521,7 +724,7 @@ func (e *Emulator) opListImages(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
@@ -559,24 +762,26 @@ func (e *Emulator) opBatchDeleteImage(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	if len(in.ImageIDs) == 0 {
-		return nil, invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length greater than or equal to 1")
-	}
-	if err := checkImageIDs(in.ImageIDs); err != nil {
+	if err := checkBatchImageIDs(in.ImageIDs); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc.region), in.repositoryRequest)
+	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
 	if err != nil {
 		return nil, err
 	}
 	deleted := []imageID{}
 	failures := []imageFailure{}
 	for _, id := range in.ImageIDs {
-		img := r.find(id)
-		if img == nil {
-			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+		img, failure := r.resolve(id)
+		if failure != nil {
+			failures = append(failures, *failure)
+			continue
+		}
+		if lists := r.listsReferencing(img); len(lists) > 0 && (id.ImageDigest != "" || len(img.tags) == 1) {
+			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageReferencedByManifestList",
+				FailureReason: "Requested image referenced by manifest list: [" + strings.Join(lists, ", ") + "]"})
 			continue
 		}
 		if id.ImageDigest == "" {
@@ -598,4 +803,15 @@ func (e *Emulator) opBatchDeleteImage(rc *request) (any, error) {
 		}
 	}
 	return map[string]any{"imageIds": deleted, "failures": failures}, nil
+}
+
+// listsReferencing returns the digests of the repository's manifest lists that refer to img.
+func (r *repository) listsReferencing(img *image) []string {
+	var out []string
+	for _, x := range r.images {
+		if x != img && slices.Contains(x.children, img.digest) {
+			out = append(out, x.digest)
+		}
+	}
+	return out
 }

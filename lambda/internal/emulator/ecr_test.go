@@ -57,7 +57,7 @@ func TestPutImageComputesDigestsAndMovesTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("team/app"), ImageManifest: aws.String(two), ImageDigest: aws.String(fleet.ManifestDigest(one))})
-	wantCode(t, err, "InvalidParameterException")
+	wantCode(t, err, "ImageDigestDoesNotMatchException")
 	_, err = c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("team/app"), ImageManifest: aws.String(one), ImageTag: aws.String("latest")})
 	wantCode(t, err, "ImageAlreadyExistsException")
 

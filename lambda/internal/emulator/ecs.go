@@ -2,11 +2,14 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var ecsOperations = map[string]opFunc{
@@ -28,6 +31,7 @@ var ecsOperations = map[string]opFunc{
 	"UntagResource":              (*Emulator).opUntagResource,
 	"ListTagsForResource":        (*Emulator).opListTagsForResource,
 	"ListTaskDefinitionFamilies": (*Emulator).opListTaskDefinitionFamilies,
+	"ListAccountSettings":        (*Emulator).opListAccountSettings,
 }
 
 // ECS limits, as documented per operation.
@@ -58,21 +62,50 @@ func sortTags(tags []tag) {
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
 }
 
-// checkTags applies ECS's tag rules: at most 50, keys 1–128 characters, aws: is reserved.
-func checkTags(tags []tag) error {
-	if len(tags) > maxTagsPerResource {
-		return invalidParameter("Tags: a resource can have at most %d tags, got %d", maxTagsPerResource, len(tags))
+// checkTags applies ECS's tag rules: at most 50 tags of the user's own (aws: keys do not count),
+// keys of 1 to 128 and values of up to 256 Unicode characters, and no aws: keys from the user.
+// A fleet being loaded may carry aws: tags (those AWS itself adds, e.g. CloudFormation's), so
+// that a world can hold resources with them. Call with e.mu held.
+func (e *Emulator) checkTags(tags []tag) error {
+	if e.loading {
+		return checkTagValues(tags, true)
+	}
+	return checkTags(tags)
+}
+
+func checkTags(tags []tag) error { return checkTagValues(tags, false) }
+
+func checkTagValues(tags []tag, reservedAllowed bool) error {
+	if err := checkTagCount(tags); err != nil {
+		return err
 	}
 	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
+		if t.Key == "" || utf8.RuneCountInString(t.Key) > 128 || utf8.RuneCountInString(t.Value) > 256 {
 			return invalidParameter("Tag key %q: keys are 1 to 128 characters and values at most 256", t.Key)
 		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+		if reservedTagKey(t.Key) && !reservedAllowed {
 			return invalidParameter("Tag keys beginning with 'aws:' are reserved for AWS use: %q", t.Key)
 		}
 	}
 	return nil
 }
+
+// checkTagCount applies the limit of 50 user tags per resource; keys with the reserved aws:
+// prefix do not count toward it.
+func checkTagCount(tags []tag) error {
+	n := 0
+	for _, t := range tags {
+		if !reservedTagKey(t.Key) {
+			n++
+		}
+	}
+	if n > maxTagsPerResource {
+		return invalidParameter("Tags: a resource can have at most %d tags (aws: tags excluded), this request would give it %d.", maxTagsPerResource, n)
+	}
+	return nil
+}
+
+func reservedTagKey(key string) bool { return strings.HasPrefix(strings.ToLower(key), "aws:") }
 
 // mergeTags sets each tag of add on tags (replacing values of existing keys).
 func mergeTags(tags, add []tag) []tag {
@@ -93,14 +126,19 @@ func includesTags(include []string) bool { return slices.Contains(include, "TAGS
 // Clusters.
 
 type cluster struct {
-	name, arn    string
-	createdAt    time.Time
-	tags         []tag
-	pullBehavior string
-	nodeCache    map[string]string // image reference → the digest the nodes pulled first
-	services     map[string]*service
-	serviceOrder []string // creation order of the services in services
-	tasks        []*task  // creation order
+	name, arn       string
+	createdAt       time.Time
+	tags            []tag
+	pullBehavior    string
+	nodeCache       map[string]string // image reference → the digest the nodes pulled first
+	settings        []clusterSetting
+	capacityProv    []string
+	defaultStrategy json.RawMessage
+	configuration   json.RawMessage
+	serviceConnect  json.RawMessage
+	services        map[string]*service
+	serviceOrder    []string // creation order of the services in services
+	tasks           []*task  // creation order
 }
 
 func (c *cluster) cachesImages() bool {
@@ -115,11 +153,12 @@ func (e *Emulator) createCluster(w *world, name string, tags []tag) *cluster {
 	}
 	c := &cluster{
 		name:      name,
-		arn:       e.arn(w.region, "cluster/"+name),
+		arn:       w.arn("cluster/" + name),
 		createdAt: e.now(),
 		tags:      tags,
 		nodeCache: map[string]string{},
 		services:  map[string]*service{},
+		settings:  []clusterSetting{{Name: "containerInsights", Value: "disabled"}},
 	}
 	w.clusters[name] = c
 	w.clusterOrder = append(w.clusterOrder, name)
@@ -134,8 +173,8 @@ func (e *Emulator) lookupCluster(w *world, ref string) (*cluster, error) {
 	name := ref
 	if strings.HasPrefix(ref, "arn:") {
 		name = ref[strings.LastIndex(ref, "/")+1:]
-		if !strings.HasPrefix(ref, e.arn(w.region, "cluster/")) {
-			return nil, clientError("ClusterNotFoundException", "Cluster not found: %s is not a cluster of account %s in %s.", ref, e.account, w.region)
+		if !strings.HasPrefix(ref, w.arn("cluster/")) {
+			return nil, clientError("ClusterNotFoundException", "Cluster not found: %s is not a cluster of account %s in %s.", ref, w.account, w.region)
 		}
 	}
 	c, ok := w.clusters[name]
@@ -145,46 +184,150 @@ func (e *Emulator) lookupCluster(w *world, ref string) (*cluster, error) {
 	return c, nil
 }
 
-type clusterOut struct {
-	ClusterArn                        string `json:"clusterArn"`
-	ClusterName                       string `json:"clusterName"`
-	Status                            string `json:"status"`
-	RegisteredContainerInstancesCount int    `json:"registeredContainerInstancesCount"`
-	RunningTasksCount                 int    `json:"runningTasksCount"`
-	PendingTasksCount                 int    `json:"pendingTasksCount"`
-	ActiveServicesCount               int    `json:"activeServicesCount"`
-	Statistics                        []any  `json:"statistics"`
-	Tags                              []tag  `json:"tags,omitempty"`
-	CapacityProviders                 []any  `json:"capacityProviders"`
-	DefaultCapacityProviderStrategy   []any  `json:"defaultCapacityProviderStrategy"`
+type clusterSetting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
-func (c *cluster) out(withTags bool) clusterOut {
+type keyValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type clusterOut struct {
+	ClusterArn                        string           `json:"clusterArn"`
+	ClusterName                       string           `json:"clusterName"`
+	Configuration                     json.RawMessage  `json:"configuration,omitempty"`
+	Status                            string           `json:"status"`
+	RegisteredContainerInstancesCount int              `json:"registeredContainerInstancesCount"`
+	RunningTasksCount                 int              `json:"runningTasksCount"`
+	PendingTasksCount                 int              `json:"pendingTasksCount"`
+	ActiveServicesCount               int              `json:"activeServicesCount"`
+	Statistics                        []keyValue       `json:"statistics"`
+	Tags                              []tag            `json:"tags,omitempty"`
+	Settings                          []clusterSetting `json:"settings,omitempty"`
+	CapacityProviders                 []string         `json:"capacityProviders"`
+	DefaultCapacityProviderStrategy   json.RawMessage  `json:"defaultCapacityProviderStrategy"`
+	Attachments                       []any            `json:"attachments,omitempty"`
+	ServiceConnectDefaults            json.RawMessage  `json:"serviceConnectDefaults,omitempty"`
+}
+
+// clusterFields are DescribeClusters' include values.
+var clusterFields = []string{"ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"}
+
+// out is the Cluster shape; include names the optional parts (CreateCluster answers them all).
+func (c *cluster) out(include []string) clusterOut {
 	o := clusterOut{
 		ClusterArn: c.arn, ClusterName: c.name, Status: "ACTIVE",
-		Statistics: []any{}, CapacityProviders: []any{}, DefaultCapacityProviderStrategy: []any{},
+		Statistics: []keyValue{}, CapacityProviders: slices.Clone(c.capacityProv),
+		DefaultCapacityProviderStrategy: rawOr(c.defaultStrategy, "[]"),
+		ServiceConnectDefaults:          c.serviceConnect,
 	}
+	if o.CapacityProviders == nil {
+		o.CapacityProviders = []string{}
+	}
+	runningEC2, runningFargate, pendingEC2, pendingFargate := 0, 0, 0, 0
 	for _, t := range c.tasks {
 		if t.lastStatus == "RUNNING" {
 			o.RunningTasksCount++
+			if t.launchType == "FARGATE" {
+				runningFargate++
+			} else {
+				runningEC2++
+			}
 		}
 	}
 	for _, s := range c.services {
 		if s.status == "ACTIVE" {
 			o.ActiveServicesCount++
 		}
+		for _, d := range s.deployments {
+			o.PendingTasksCount += int(d.pending)
+			if s.launchType == "FARGATE" {
+				pendingFargate += int(d.pending)
+			} else {
+				pendingEC2 += int(d.pending)
+			}
+		}
 	}
-	if withTags {
+	if slices.Contains(include, "TAGS") {
 		o.Tags = slices.Clone(c.tags)
+	}
+	if slices.Contains(include, "SETTINGS") {
+		o.Settings = slices.Clone(c.settings)
+	}
+	if slices.Contains(include, "CONFIGURATIONS") {
+		o.Configuration = c.configuration
+	}
+	if slices.Contains(include, "ATTACHMENTS") {
+		o.Attachments = []any{}
+	}
+	if slices.Contains(include, "STATISTICS") {
+		activeEC2, activeFargate := 0, 0
+		for _, s := range c.services {
+			if s.status != "ACTIVE" {
+				continue
+			}
+			if s.launchType == "FARGATE" {
+				activeFargate++
+			} else {
+				activeEC2++
+			}
+		}
+		for _, kv := range []struct {
+			k string
+			v int
+		}{
+			{"runningEC2TasksCount", runningEC2}, {"runningFargateTasksCount", runningFargate},
+			{"pendingEC2TasksCount", pendingEC2}, {"pendingFargateTasksCount", pendingFargate},
+			{"activeEC2ServiceCount", activeEC2}, {"activeFargateServiceCount", activeFargate},
+			{"drainingEC2ServiceCount", 0}, {"drainingFargateServiceCount", 0},
+		} {
+			o.Statistics = append(o.Statistics, keyValue{Name: kv.k, Value: strconv.Itoa(kv.v)})
+		}
 	}
 	return o
 }
 
-func (e *Emulator) opCreateCluster(rc *request) (any, error) {
-	var in struct {
-		ClusterName string `json:"clusterName"`
-		Tags        []tag  `json:"tags"`
+// createClusterInput is what CreateCluster keeps.
+type createClusterInput struct {
+	ClusterName                     string           `json:"clusterName"`
+	Tags                            []tag            `json:"tags"`
+	Settings                        []clusterSetting `json:"settings"`
+	CapacityProviders               []string         `json:"capacityProviders"`
+	DefaultCapacityProviderStrategy json.RawMessage  `json:"defaultCapacityProviderStrategy"`
+	Configuration                   json.RawMessage  `json:"configuration"`
+	ServiceConnectDefaults          json.RawMessage  `json:"serviceConnectDefaults"`
+}
+
+func (in *createClusterInput) validate() error {
+	for _, st := range in.Settings {
+		if st.Name != "containerInsights" {
+			return invalidParameter("Cluster setting name %q: the only setting is containerInsights.", st.Name)
+		}
+		switch st.Value {
+		case "enabled", "disabled", "enhanced":
+		default:
+			return invalidParameter("containerInsights value %q: want enabled, disabled or enhanced.", st.Value)
+		}
 	}
+	if err := checkCapacityProviderStrategy(in.DefaultCapacityProviderStrategy); err != nil {
+		return err
+	}
+	if hasItems(in.DefaultCapacityProviderStrategy) {
+		var items []capacityProviderStrategyItem
+		_ = json.Unmarshal(in.DefaultCapacityProviderStrategy, &items)
+		for _, it := range items {
+			if !slices.Contains(in.CapacityProviders, it.CapacityProvider) {
+				return invalidParameter("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster (%s). Associate the capacity provider with the cluster or specify a valid capacity provider and try again.", it.CapacityProvider)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Emulator) opCreateCluster(rc *request) (any, error) {
+	var in createClusterInput
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
@@ -197,10 +340,24 @@ func (e *Emulator) opCreateCluster(rc *request) (any, error) {
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.createCluster(e.world(rc.region), in.ClusterName, in.Tags)
-	return map[string]any{"cluster": c.out(true)}, nil
+	w := e.world(rc)
+	_, existed := w.clusters[in.ClusterName]
+	c := e.createCluster(w, in.ClusterName, in.Tags)
+	if !existed {
+		if in.Settings != nil {
+			c.settings = in.Settings
+		}
+		c.capacityProv = in.CapacityProviders
+		c.defaultStrategy = in.DefaultCapacityProviderStrategy
+		c.configuration = in.Configuration
+		c.serviceConnect = in.ServiceConnectDefaults
+	}
+	return map[string]any{"cluster": c.out(clusterFields)}, nil
 }
 
 // ecsPageSize checks maxResults against ECS's limit of 100.
@@ -230,7 +387,7 @@ func (e *Emulator) opListClusters(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	arns := make([]string, 0, len(w.clusterOrder))
 	for _, name := range w.clusterOrder {
 		arns = append(arns, w.clusters[name].arn)
@@ -262,9 +419,14 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 	if len(in.Clusters) == 0 {
 		in.Clusters = []string{defaultClusterName}
 	}
+	for _, f := range in.Include {
+		if !slices.Contains(clusterFields, f) {
+			return nil, invalidParameter("include value %q: want one of %s.", f, strings.Join(clusterFields, ", "))
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	clusters := []clusterOut{}
 	failures := []failure{}
 	for _, ref := range in.Clusters {
@@ -272,12 +434,12 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 		if err != nil {
 			arn := ref
 			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn(w.region, "cluster/"+ref)
+				arn = w.arn("cluster/" + ref)
 			}
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue
 		}
-		clusters = append(clusters, c.out(includesTags(in.Include)))
+		clusters = append(clusters, c.out(in.Include))
 	}
 	return map[string]any{"clusters": clusters, "failures": failures}, nil
 }
@@ -286,7 +448,7 @@ func (e *Emulator) opDescribeClusters(rc *request) (any, error) {
 
 // taggable finds the tags of the resource an ARN names. Call with e.mu held.
 func (e *Emulator) taggable(w *world, arn string) (*[]tag, error) {
-	prefix := e.arn(w.region, "")
+	prefix := w.arn("")
 	notFound := clientError("ResourceNotFoundException", "The specified resource could not be found: %s", arn)
 	if !strings.HasPrefix(arn, prefix) {
 		if strings.HasPrefix(arn, "arn:aws:ecs:") {
@@ -328,6 +490,21 @@ func (e *Emulator) taggable(w *world, arn string) (*[]tag, error) {
 	return nil, notFound
 }
 
+// missingCluster reports whether a service or task ARN names a cluster that does not exist.
+// Call with e.mu held.
+func (e *Emulator) missingCluster(w *world, arn string) bool {
+	kind, path, _ := strings.Cut(strings.TrimPrefix(arn, w.arn("")), "/")
+	if kind != "service" && kind != "task" {
+		return false
+	}
+	clusterName, _, ok := strings.Cut(path, "/")
+	if !ok {
+		return false
+	}
+	_, exists := w.clusters[clusterName]
+	return !exists
+}
+
 func (e *Emulator) opTagResource(rc *request) (any, error) {
 	var in struct {
 		ResourceArn string `json:"resourceArn"`
@@ -344,12 +521,12 @@ func (e *Emulator) opTagResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	tags, err := e.taggable(e.world(rc), in.ResourceArn)
 	if err != nil {
 		return nil, err
 	}
 	merged := mergeTags(slices.Clone(*tags), in.Tags)
-	if err := checkTags(merged); err != nil {
+	if err := checkTagCount(merged); err != nil {
 		return nil, err
 	}
 	*tags = merged
@@ -364,9 +541,14 @@ func (e *Emulator) opUntagResource(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
+	for _, k := range in.TagKeys {
+		if reservedTagKey(k) {
+			return nil, invalidParameter("Tag keys beginning with 'aws:' are reserved for AWS use and cannot be removed: %q", k)
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	tags, err := e.taggable(e.world(rc), in.ResourceArn)
 	if err != nil {
 		return nil, err
 	}
@@ -383,8 +565,18 @@ func (e *Emulator) opListTagsForResource(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags, err := e.taggable(e.world(rc.region), in.ResourceArn)
+	w := e.world(rc)
+	tags, err := e.taggable(w, in.ResourceArn)
 	if err != nil {
+		// ListTagsForResource documents ClientException, ClusterNotFoundException and
+		// InvalidParameterException, not the ResourceNotFoundException of TagResource.
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Code == "ResourceNotFoundException" {
+			if e.missingCluster(w, in.ResourceArn) {
+				return nil, clientError("ClusterNotFoundException", "Cluster not found.")
+			}
+			return nil, invalidParameter("The specified resource could not be found: %s", in.ResourceArn)
+		}
 		return nil, err
 	}
 	out := slices.Clone(*tags)

@@ -76,7 +76,11 @@ func TestRegisterDescribeTaskDefinitionRoundTripsEveryField(t *testing.T) {
 			EnableFaultInjection: td.EnableFaultInjection, EphemeralStorage: td.EphemeralStorage, RuntimePlatform: td.RuntimePlatform,
 			Volumes: td.Volumes, ContainerDefinitions: td.ContainerDefinitions, Tags: out.Tags,
 		}
-		if diff := cmp.Diff(jsonOf(t, in), jsonOf(t, back)); diff != "" {
+		// What ECS fills in (see TestRegisterTaskDefinitionFillsInECSDefaults) is the only difference.
+		want := richTaskDefinition()
+		want.ContainerDefinitions[0].PortMappings[0].HostPort = aws.Int32(8000)
+		want.ContainerDefinitions[0].VolumesFrom = []types.VolumeFrom{}
+		if diff := cmp.Diff(jsonOf(t, want), jsonOf(t, back)); diff != "" {
 			t.Errorf("describe %s (-registered +described):\n%s", ref, diff)
 		}
 		if td.Status != types.TaskDefinitionStatusActive || td.Revision != 1 || td.RegisteredAt == nil ||
@@ -135,7 +139,7 @@ func post(t *testing.T, url, target, body string) (int, string, map[string]any) 
 func TestTaskDefinitionKeepsUnknownFieldsVerbatim(t *testing.T) {
 	srv := start(t, emulator.Options{})
 	status, _, _ := post(t, srv.URL(), "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
-		`{"family":"future","containerDefinitions":[{"name":"a","image":"nginx","someFutureField":{"x":[1,2]}}],"futureTopLevel":"kept"}`)
+		`{"family":"future","containerDefinitions":[{"name":"a","image":"nginx","memory":128,"someFutureField":{"x":[1,2]}}],"futureTopLevel":"kept"}`)
 	if status != 200 {
 		t.Fatalf("register: %d", status)
 	}
@@ -226,7 +230,12 @@ func TestServicesTagsAndDescribeFailures(t *testing.T) {
 			t.Errorf("tags of %s: %v", resource, err)
 		}
 	}
+	// ListTagsForResource documents no ResourceNotFoundException (TagResource does).
 	_, err = c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/prod/ghost")})
+	wantCode(t, err, "InvalidParameterException")
+	_, err = c.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/nocluster/ghost")})
+	wantCode(t, err, "ClusterNotFoundException")
+	_, err = c.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/prod/ghost"), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
 	wantCode(t, err, "ResourceNotFoundException")
 	_, err = c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("ghost"), ForceNewDeployment: true})
 	wantCode(t, err, "ServiceNotFoundException")

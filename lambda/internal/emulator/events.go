@@ -33,13 +33,13 @@ type deploymentEventDetail struct {
 // emitDeploymentEvent queues an event for delivery; nothing is delivered while a fleet loads.
 // Call with e.mu held.
 func (e *Emulator) emitDeploymentEvent(w *world, s *service, d *deployment, eventType, name, reason string) {
-	if e.loading || (e.opts.OnDeploymentEvent == nil && e.opts.DeploymentEventURL == "") {
+	if e.loading || !e.hasEventSinks() {
 		return
 	}
 	now := e.now()
 	ev := deploymentEvent{
 		Version: "0", ID: newUUID(), DetailType: "ECS Deployment State Change", Source: "aws.ecs",
-		Account: e.account, Time: now.Format("2006-01-02T15:04:05Z"), Region: w.region,
+		Account: w.account, Time: now.Format("2006-01-02T15:04:05Z"), Region: w.region,
 		Resources: []string{s.arn},
 		Detail: deploymentEventDetail{
 			EventType: eventType, EventName: name, DeploymentID: d.id,
@@ -105,19 +105,30 @@ func (e *Emulator) drain() {
 	}
 }
 
+// hasEventSinks reports whether any event sink is configured.
+func (e *Emulator) hasEventSinks() bool {
+	o := &e.opts
+	return o.OnEvent != nil || o.EventURL != "" || o.OnDeploymentEvent != nil || o.DeploymentEventURL != ""
+}
+
 func (e *Emulator) deliver(ctx context.Context, event []byte) {
-	if e.opts.OnDeploymentEvent != nil {
-		e.opts.OnDeploymentEvent(ctx, event)
+	for _, fn := range []func(context.Context, []byte){e.opts.OnEvent, e.opts.OnDeploymentEvent} {
+		if fn != nil {
+			fn(ctx, event)
+		}
 	}
-	if e.opts.DeploymentEventURL != "" {
-		if err := e.post(ctx, event); err != nil {
-			e.opts.Logger.Warn("deployment event not delivered", "url", e.opts.DeploymentEventURL, "error", err)
+	for _, url := range []string{e.opts.EventURL, e.opts.DeploymentEventURL} {
+		if url == "" {
+			continue
+		}
+		if err := e.post(ctx, url, event); err != nil {
+			e.opts.Logger.Warn("event not delivered", "url", url, "error", err)
 		}
 	}
 }
 
-func (e *Emulator) post(ctx context.Context, event []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.opts.DeploymentEventURL, bytes.NewReader(event))
+func (e *Emulator) post(ctx context.Context, url string, event []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
 	if err != nil {
 		return err
 	}

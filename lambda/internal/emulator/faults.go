@@ -132,7 +132,7 @@ func (e *Emulator) takeFault(op string) (Fault, bool) {
 
 // Call is one request the emulator received.
 type Call struct {
-	Service  string    // "ecs" or "ecr"
+	Service  string    // "ecs", "ecr", "ssm", "sts" or "sns"
 	Op       string    // operation name, e.g. "UpdateService"
 	Time     time.Time // when it arrived
 	Mutating bool      // whether the operation changes state (Register…, Update…, Create…, Tag…, …)

@@ -119,7 +119,7 @@ func TestThrottleBucketsFollowECSRates(t *testing.T) {
 	ctx := context.Background()
 	register := func() error {
 		_, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("burst"),
-			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("x"), Image: aws.String("busybox")}}})
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("x"), Image: aws.String("busybox"), Memory: aws.Int32(128)}}})
 		return err
 	}
 	for i := range 20 {

@@ -20,7 +20,7 @@ func TestServicePagesFollowECSLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("web"),
-		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String("nginx:1.27")}}}); err != nil {
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String("nginx:1.27"), Memory: aws.Int32(128)}}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 250 {
@@ -103,7 +103,7 @@ func TestClusterAndTaskDefinitionPages(t *testing.T) {
 
 	for _, family := range []string{"b", "a", "b", "a", "b"} {
 		if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(family),
-			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("x"), Image: aws.String("busybox")}}}); err != nil {
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("x"), Image: aws.String("busybox"), Memory: aws.Int32(128)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -45,6 +45,12 @@ func (d *deployment) out(s *service) deploymentOut {
 	}
 }
 
+// ECSDeployDelay is an ECS-like deployment time, the default of `pinroll emulate`: short, but
+// never within the call that starts the deployment, so CreateService and UpdateService answer
+// the deployment IN_PROGRESS with runningCount 0 and its tasks pending, as ECS does, and the
+// steady state comes later. Options.DeployDelay 0 is the instant world tests use.
+const ECSDeployDelay = 2 * time.Second
+
 // nextDeploymentID returns ids shaped like ECS's ("ecs-svc/" and 19 digits). Call with e.mu held.
 func (e *Emulator) nextDeploymentID() string {
 	e.ids++
@@ -178,8 +184,13 @@ func (e *Emulator) scale(w *world, s *service) {
 		return
 	}
 	d.desired = s.desired
+	if d.rolloutState == "IN_PROGRESS" {
+		d.pending = d.desired // the rollout starts d.desired tasks when it completes
+		d.updatedAt = e.now()
+		return
+	}
 	if d.rolloutState != "COMPLETED" {
-		return // the pending or failed rollout decides the count
+		return // the failed rollout decides the count
 	}
 	for d.running < d.desired {
 		t := e.startTask(w, s, d)
@@ -207,7 +218,7 @@ func (e *Emulator) startTask(w *world, s *service, d *deployment) *task {
 	now := e.now()
 	id := randomHex(32)
 	t := &task{
-		id: id, arn: e.arn(w.region, "task/"+s.cluster.name+"/"+id),
+		id: id, arn: w.arn("task/" + s.cluster.name + "/" + id),
 		cluster: s.cluster, service: s, deploymentID: d.id, taskDef: d.taskDef,
 		lastStatus: "RUNNING", desiredStatus: "RUNNING", createdAt: now, startedAt: now,
 		launchType: s.launchType, version: 3,
@@ -220,7 +231,7 @@ func (e *Emulator) startTask(w *world, s *service, d *deployment) *task {
 	var pullError string
 	for _, spec := range d.taskDef.spec.ContainerDefinitions {
 		c := taskContainer{
-			arn:  e.arn(w.region, "container/"+s.cluster.name+"/"+id+"/"+newUUID()),
+			arn:  w.arn("container/" + s.cluster.name + "/" + id + "/" + newUUID()),
 			name: spec.Name, image: spec.Image, lastStatus: "RUNNING",
 			cpu: spec.Cpu, memory: spec.Memory, memoryReservation: spec.MemoryReservation,
 		}
@@ -287,22 +298,22 @@ func (p *pullError) Error() string {
 //     for that exact reference (recorded on first pull);
 //   - by tag otherwise: what the tag points at in ECR now.
 //
-// Images outside this emulator's ECR get a stable fake digest (sha256 of the reference). Call with
-// e.mu held.
+// Images of any account's ECR registry resolve against that registry (pulls across accounts are
+// allowed, as if every repository policy allowed them). Images outside the emulator's ECR — other
+// registries, and ECR hosts of an account and region the emulator holds nothing for — get a
+// stable fake digest (sha256 of the reference). Call with e.mu held.
 func (e *Emulator) resolveImage(c *cluster, ref string) (string, error) {
 	host, repoName, tag, digest := splitImage(ref)
-	region, isECR := e.ecrRegion(host)
-	if !isECR {
+	account, region, isECR := ecrHost(host)
+	w, known := e.worlds[worldKey{account, region}]
+	if !isECR || !known {
 		if digest != "" {
 			return digest, nil
 		}
 		sum := sha256.Sum256([]byte(ref))
 		return "sha256:" + hex.EncodeToString(sum[:]), nil
 	}
-	var repo *repository
-	if w, ok := e.regions[region]; ok {
-		repo = w.repositories[repoName]
-	}
+	repo := w.repositories[repoName]
 	if repo == nil {
 		return "", &pullError{ref, "repository " + repoName + " does not exist or may require 'docker login': denied: requested access to the resource is denied"}
 	}
@@ -327,14 +338,15 @@ func (e *Emulator) resolveImage(c *cluster, ref string) (string, error) {
 	return img.digest, nil
 }
 
-// ecrRegion reports whether host is this emulator's ECR registry, and for which region.
-func (e *Emulator) ecrRegion(host string) (string, bool) {
-	rest, ok := strings.CutPrefix(host, e.account+".dkr.ecr.")
-	if !ok {
-		return "", false
+// ecrHost reports whether host is an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com), and
+// whose, where.
+func ecrHost(host string) (account, region string, ok bool) {
+	account, rest, ok := strings.Cut(host, ".dkr.ecr.")
+	if !ok || !accountIDPattern.MatchString(account) {
+		return "", "", false
 	}
-	region, ok := strings.CutSuffix(rest, ".amazonaws.com")
-	return region, ok && region != "" && !strings.Contains(region, ".")
+	region, ok = strings.CutSuffix(rest, ".amazonaws.com")
+	return account, region, ok && region != "" && !strings.Contains(region, ".")
 }
 
 // splitImage splits an image reference into registry host, repository path, tag (default latest)
@@ -365,7 +377,7 @@ func (e *Emulator) Settle() {
 	for {
 		e.mu.Lock()
 		found := false
-		for _, w := range e.regions {
+		for _, w := range e.worlds {
 			for _, c := range w.clusters {
 				for _, s := range c.services {
 					for _, d := range append([]*deployment(nil), s.deployments...) {
@@ -379,7 +391,7 @@ func (e *Emulator) Settle() {
 			}
 		}
 		e.mu.Unlock()
-		if !found {
+		if !found && !e.settleReplications() {
 			break
 		}
 	}

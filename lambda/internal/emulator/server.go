@@ -10,15 +10,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Target prefixes of the two services' AWS JSON 1.1 protocol (the X-Amz-Target header).
+// Target prefixes of the AWS JSON 1.1 services (the X-Amz-Target header).
 const (
 	ecsTargetPrefix = "AmazonEC2ContainerServiceV20141113."
 	ecrTargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
+	ssmTargetPrefix = "AmazonSSM."
 )
 
 // maxRequestBody bounds what one request may send (RegisterTaskDefinition's limit is 64 KiB; ECR
@@ -48,15 +50,18 @@ func serverError(format string, args ...any) *apiError {
 	return &apiError{Code: "ServerException", Message: fmt.Sprintf(format, args...), Status: http.StatusInternalServerError}
 }
 
-// opFunc runs one operation against the state of one region. It returns the response document or
-// an *apiError.
+// opFunc runs one operation against the state of one account in one region. It returns the
+// response document (for the query protocol, the XML result element) or an *apiError.
 type opFunc func(e *Emulator, rc *request) (any, error)
 
 // request is what an operation sees of its HTTP request.
 type request struct {
-	ctx    context.Context
-	region string
-	body   []byte
+	ctx     context.Context
+	account string // the account the request acts in (see identify)
+	region  string
+	caller  identity
+	body    []byte
+	form    url.Values // the parameters of a query-protocol request
 }
 
 // decode reads the request body into v; malformed JSON is a SerializationException, as AWS answers.
@@ -71,71 +76,42 @@ func (rc *request) decode(v any) error {
 	return nil
 }
 
-// ServeHTTP answers one AWS JSON 1.1 request for ECS or ECR.
+// ServeHTTP answers one request: AWS JSON 1.1 for ECS, ECR and SSM (X-Amz-Target), the AWS query
+// protocol (a form-encoded POST with Action) for STS and SNS.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newUUID()
 	w.Header().Set("X-Amzn-RequestId", requestID)
-	service, op, fn := lookupOperation(r.Header.Get("X-Amz-Target"))
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" && isForm(r) {
+		e.serveQuery(w, r, requestID)
+		return
+	}
+	service, op, fn := lookupOperation(target)
 	if r.Method != http.MethodPost {
 		writeError(w, clientError("UnknownOperationException", "the AWS JSON protocol needs POST, not %s", r.Method))
 		return
 	}
 	if fn == nil {
-		writeError(w, clientError("UnknownOperationException", "operation %q is not supported by the emulator", r.Header.Get("X-Amz-Target")))
+		writeError(w, clientError("UnknownOperationException", "operation %q is not supported by the emulator", target))
 		return
 	}
 	started := e.now()
-	errCode := e.serve(w, r, op, fn)
+	errCode := e.serve(w, r, op, fn, jsonProtocol{}, nil)
 	e.recordCall(Call{Service: service, Op: op, Time: started, Mutating: isMutating(op), Error: errCode})
 	e.deliverEvents()
 }
 
-// serve applies the hooks (latency, faults, throttling), runs the operation and writes its answer.
-// It returns the error code answered, "" on success.
-func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn opFunc) string {
-	ctx := r.Context()
-	if d := e.latency(op); d > 0 {
-		if !sleep(ctx, d) {
-			return "RequestCanceled"
-		}
-	}
-	f, faulted := e.takeFault(op)
-	if faulted && f.Applied && (f.Kind == Timeout || f.Kind == Reset) {
-		return e.serveLostAnswer(w, r, op, fn, f)
-	}
-	if faulted {
-		switch f.Kind {
-		case Throttle:
-			return writeError(w, clientError("ThrottlingException", "Rate exceeded (injected fault)"))
-		case ServerError:
-			return writeError(w, serverError("injected fault: the service is unavailable"))
-		case Timeout:
-			if !sleep(ctx, f.Delay) {
-				return "RequestCanceled"
-			}
-		case Reset:
-			resetConnection(w)
-			return "ConnectionReset"
-		}
-	}
-	if !e.allow(regionOf(r), op) {
-		return writeError(w, clientError("ThrottlingException", "Rate exceeded"))
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-	if err != nil {
-		return writeError(w, clientError("SerializationException", "cannot read request body: %v", err))
-	}
-	if len(body) > maxRequestBody {
-		return writeError(w, clientError("SerializationException", "request body larger than %d bytes", maxRequestBody))
-	}
-	out, err := fn(e, &request{ctx: ctx, region: regionOf(r), body: body})
-	if err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) {
-			ae = serverError("%v", err)
-		}
-		return writeError(w, ae)
-	}
+// protocol writes answers the way one AWS protocol does.
+type protocol interface {
+	writeError(w http.ResponseWriter, ae *apiError) string
+	writeResult(w http.ResponseWriter, op string, out any) string
+}
+
+type jsonProtocol struct{}
+
+func (jsonProtocol) writeError(w http.ResponseWriter, ae *apiError) string { return writeError(w, ae) }
+
+func (jsonProtocol) writeResult(w http.ResponseWriter, _ string, out any) string {
 	data, err := json.Marshal(out)
 	if err != nil {
 		return writeError(w, serverError("encode response: %v", err))
@@ -147,15 +123,96 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 	return ""
 }
 
+// serve applies the hooks (latency, faults, throttling), runs the operation and writes its answer.
+// It returns the error code answered, "" on success. A query-protocol request comes with its
+// body already read (body != nil).
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn opFunc, p protocol, body []byte) string {
+	ctx := r.Context()
+	if d := e.latency(op); d > 0 {
+		if !sleep(ctx, d) {
+			return "RequestCanceled"
+		}
+	}
+	f, faulted := e.takeFault(op)
+	if faulted && f.Applied && (f.Kind == Timeout || f.Kind == Reset) {
+		return e.serveLostAnswer(w, r, op, fn, f, p, body)
+	}
+	if faulted {
+		switch f.Kind {
+		case Throttle:
+			return p.writeError(w, clientError("ThrottlingException", "Rate exceeded (injected fault)"))
+		case ServerError:
+			return p.writeError(w, serverError("injected fault: the service is unavailable"))
+		case Timeout:
+			if !sleep(ctx, f.Delay) {
+				return "RequestCanceled"
+			}
+		case Reset:
+			resetConnection(w)
+			return "ConnectionReset"
+		}
+	}
+	rc, ae := e.newRequest(ctx, r, body)
+	if ae != nil {
+		return p.writeError(w, ae)
+	}
+	if !e.allow(rc.account+"/"+rc.region, op) {
+		return p.writeError(w, clientError("ThrottlingException", "Rate exceeded"))
+	}
+	if rc.body == nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		if err != nil {
+			return p.writeError(w, clientError("SerializationException", "cannot read request body: %v", err))
+		}
+		if len(body) > maxRequestBody {
+			return p.writeError(w, clientError("SerializationException", "request body larger than %d bytes", maxRequestBody))
+		}
+		rc.body = body
+	}
+	out, err := fn(e, rc)
+	if err != nil {
+		return p.writeError(w, asAPIError(err))
+	}
+	return p.writeResult(w, op, out)
+}
+
+// newRequest identifies the caller and takes the region from the request's signature.
+func (e *Emulator) newRequest(ctx context.Context, r *http.Request, body []byte) (*request, *apiError) {
+	id, ae := e.identify(r)
+	if ae != nil {
+		return nil, ae
+	}
+	rc := &request{ctx: ctx, account: id.account, region: regionOf(r), caller: id, body: body}
+	if body != nil {
+		rc.form, _ = url.ParseQuery(string(body))
+	}
+	return rc, nil
+}
+
+func asAPIError(err error) *apiError {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = serverError("%v", err)
+	}
+	return ae
+}
+
 // serveLostAnswer runs the operation to completion, whatever the client does meanwhile, and
 // then loses its answer: after f.Delay (Timeout, by then the client has given up) or at once, by
 // closing the connection (Reset). It is a request that succeeded although the client saw it fail.
-func (e *Emulator) serveLostAnswer(w http.ResponseWriter, r *http.Request, op string, fn opFunc, f Fault) string {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-	if err != nil || len(body) > maxRequestBody {
-		return writeError(w, clientError("SerializationException", "cannot read request body"))
+func (e *Emulator) serveLostAnswer(w http.ResponseWriter, r *http.Request, op string, fn opFunc, f Fault, p protocol, body []byte) string {
+	if body == nil {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		if err != nil || len(body) > maxRequestBody {
+			return p.writeError(w, clientError("SerializationException", "cannot read request body"))
+		}
 	}
-	out, err := fn(e, &request{ctx: context.WithoutCancel(r.Context()), region: regionOf(r), body: body})
+	rc, ae := e.newRequest(context.WithoutCancel(r.Context()), r, body)
+	if ae != nil {
+		return p.writeError(w, ae)
+	}
+	out, err := fn(e, rc)
 	if f.Kind == Reset {
 		resetConnection(w)
 		return "ConnectionReset (applied)"
@@ -164,17 +221,9 @@ func (e *Emulator) serveLostAnswer(w http.ResponseWriter, r *http.Request, op st
 		return "RequestCanceled (applied)"
 	}
 	if err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) {
-			ae = serverError("%v", err)
-		}
-		return writeError(w, ae)
+		return p.writeError(w, asAPIError(err))
 	}
-	data, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
-	return ""
+	return p.writeResult(w, op, out)
 }
 
 func lookupOperation(target string) (service, op string, fn opFunc) {
@@ -185,6 +234,9 @@ func lookupOperation(target string) (service, op string, fn opFunc) {
 	case strings.HasPrefix(target, ecrTargetPrefix):
 		op = strings.TrimPrefix(target, ecrTargetPrefix)
 		return "ecr", op, ecrOperations[op]
+	case strings.HasPrefix(target, ssmTargetPrefix):
+		op = strings.TrimPrefix(target, ssmTargetPrefix)
+		return "ssm", op, ssmOperations[op]
 	}
 	return "", target, nil
 }
@@ -202,22 +254,15 @@ func writeError(w http.ResponseWriter, ae *apiError) string {
 // regionOf takes the region from the SigV4 credential scope
 // ("Credential=AKID/20240101/us-west-2/ecs/aws4_request"); the signature itself is not checked.
 func regionOf(r *http.Request) string {
-	auth := r.Header.Get("Authorization")
-	if i := strings.Index(auth, "Credential="); i >= 0 {
-		scope := auth[i+len("Credential="):]
-		if j := strings.IndexAny(scope, ", "); j >= 0 {
-			scope = scope[:j]
-		}
-		if parts := strings.Split(scope, "/"); len(parts) == 5 && parts[2] != "" {
-			return parts[2]
-		}
+	if _, region, _ := credentialScope(r); region != "" {
+		return region
 	}
 	return DefaultRegion
 }
 
 // isMutating reports whether an operation changes state.
 func isMutating(op string) bool {
-	for _, prefix := range []string{"Register", "Deregister", "Update", "Create", "Delete", "BatchDelete", "Tag", "Untag", "Put"} {
+	for _, prefix := range []string{"Register", "Deregister", "Update", "Create", "Delete", "BatchDelete", "Tag", "Untag", "Put", "Publish"} {
 		if strings.HasPrefix(op, prefix) {
 			return true
 		}

@@ -32,6 +32,7 @@ type service struct {
 	capacityProviders    json.RawMessage
 	placementConstraints json.RawMessage
 	placementStrategy    json.RawMessage
+	roleArn              string
 
 	deployments []*deployment // PRIMARY first, like ECS
 	events      []serviceEvent
@@ -133,6 +134,7 @@ type createServiceInput struct {
 	CapacityProviderStrategy      json.RawMessage          `json:"capacityProviderStrategy"`
 	PlacementConstraints          json.RawMessage          `json:"placementConstraints"`
 	PlacementStrategy             json.RawMessage          `json:"placementStrategy"`
+	Role                          string                   `json:"role"`
 	Tags                          []tag                    `json:"tags"`
 }
 
@@ -162,7 +164,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if in.TaskDefinition != "" {
 		td = e.findTaskDefinition(w, in.TaskDefinition)
 		if td == nil {
-			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+			return nil, clientError("ClientException", "TaskDefinition not found.")
 		}
 		if td.status != "ACTIVE" {
 			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)
@@ -177,7 +179,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if desired < 0 {
 		return nil, invalidParameter("desiredCount must be 0 or more, got %d.", desired)
 	}
-	if err := checkTags(in.Tags); err != nil {
+	if err := e.checkTags(in.Tags); err != nil {
 		return nil, err
 	}
 	switch in.LaunchType {
@@ -185,8 +187,34 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	default:
 		return nil, invalidParameter("launchType %q: want EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES.", in.LaunchType)
 	}
+	if in.LaunchType != "" && hasItems(in.CapacityProviderStrategy) {
+		return nil, invalidParameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
+	// Neither a launch type nor a strategy: the cluster's default strategy, else EC2.
+	if in.LaunchType == "" && !hasItems(in.CapacityProviderStrategy) {
+		if hasItems(c.defaultStrategy) {
+			in.CapacityProviderStrategy = c.defaultStrategy
+		} else {
+			in.LaunchType = "EC2"
+		}
+	}
+	if err := checkCapacityProviderStrategy(in.CapacityProviderStrategy); err != nil {
+		return nil, err
+	}
+	if td != nil && in.LaunchType == "FARGATE" && !slices.Contains(td.spec.compatibilities(), "FARGATE") {
+		return nil, invalidParameter("Task definition does not support launch_type FARGATE.")
+	}
+	if err := checkPlacement(in.LaunchType, in.PlacementConstraints, in.PlacementStrategy); err != nil {
+		return nil, err
+	}
+	if in.HealthCheckGracePeriodSeconds != nil && !hasItems(in.LoadBalancers) {
+		return nil, invalidParameter("Health check grace period is only valid for services configured to use load balancers")
+	}
+	if in.SchedulingStrategy != "" && in.SchedulingStrategy != "REPLICA" && in.SchedulingStrategy != "DAEMON" {
+		return nil, invalidParameter("schedulingStrategy %q: want REPLICA or DAEMON.", in.SchedulingStrategy)
+	}
 	s := &service{
-		name: in.ServiceName, arn: e.arn(w.region, "service/"+c.name+"/"+in.ServiceName),
+		name: in.ServiceName, arn: w.arn("service/" + c.name + "/" + in.ServiceName),
 		cluster: c, status: "ACTIVE", desired: desired, taskDef: td, controller: controller,
 		createdAt: e.now(), tags: in.Tags,
 		launchType: in.LaunchType, platformVersion: in.PlatformVersion,
@@ -196,6 +224,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 		networkConfiguration: in.NetworkConfiguration, loadBalancers: in.LoadBalancers,
 		serviceRegistries: in.ServiceRegistries, capacityProviders: in.CapacityProviderStrategy,
 		placementConstraints: in.PlacementConstraints, placementStrategy: in.PlacementStrategy,
+		roleArn: e.roleArn(w.account, in.Role),
 	}
 	if s.schedulingStrategy == "" {
 		s.schedulingStrategy = "REPLICA"
@@ -227,6 +256,115 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// roleArn is the ARN ECS reports for CreateService's role: a name (with its path, if any)
+// becomes the account's role ARN.
+func (e *Emulator) roleArn(account, role string) string {
+	if role == "" || strings.HasPrefix(role, "arn:") {
+		return role
+	}
+	return "arn:aws:iam::" + account + ":role/" + strings.TrimPrefix(role, "/")
+}
+
+// hasItems reports whether a raw JSON list has at least one item.
+func hasItems(raw json.RawMessage) bool {
+	var items []json.RawMessage
+	return json.Unmarshal(raw, &items) == nil && len(items) > 0
+}
+
+type capacityProviderStrategyItem struct {
+	CapacityProvider string `json:"capacityProvider"`
+	Weight           *int   `json:"weight"`
+	Base             *int   `json:"base"`
+}
+
+// checkCapacityProviderStrategy applies the documented ranges: weight 0–1000, base 0–100000,
+// a base on at most one provider, at most 20 providers.
+func checkCapacityProviderStrategy(raw json.RawMessage) error {
+	if !hasItems(raw) {
+		return nil
+	}
+	var items []capacityProviderStrategyItem
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return invalidParameter("capacityProviderStrategy: %v", err)
+	}
+	if len(items) > 20 {
+		return invalidParameter("capacityProviderStrategy can have at most 20 items, got %d.", len(items))
+	}
+	bases := 0
+	for _, it := range items {
+		if it.CapacityProvider == "" {
+			return invalidParameter("capacityProviderStrategy: capacityProvider is required.")
+		}
+		if it.Weight != nil && (*it.Weight < 0 || *it.Weight > 1000) {
+			return invalidParameter("capacityProviderStrategy: weight must be between 0 and 1000, got %d.", *it.Weight)
+		}
+		if it.Base != nil {
+			if *it.Base < 0 || *it.Base > 100000 {
+				return invalidParameter("capacityProviderStrategy: base must be between 0 and 100000, got %d.", *it.Base)
+			}
+			if *it.Base > 0 {
+				bases++
+			}
+		}
+	}
+	if bases > 1 {
+		return invalidParameter("capacityProviderStrategy: only one capacity provider in a strategy can have a base defined.")
+	}
+	return nil
+}
+
+// checkPlacement applies the documented rules of placementConstraints (at most 10; distinctInstance
+// or memberOf) and placementStrategy (at most 5; random, spread or binpack), which Fargate does
+// not support.
+func checkPlacement(launchType string, constraints, strategy json.RawMessage) error {
+	var cs []struct {
+		Type       string `json:"type"`
+		Expression string `json:"expression"`
+	}
+	if hasItems(constraints) {
+		if err := json.Unmarshal(constraints, &cs); err != nil {
+			return invalidParameter("placementConstraints: %v", err)
+		}
+	}
+	var ss []struct {
+		Type  string `json:"type"`
+		Field string `json:"field"`
+	}
+	if hasItems(strategy) {
+		if err := json.Unmarshal(strategy, &ss); err != nil {
+			return invalidParameter("placementStrategy: %v", err)
+		}
+	}
+	if len(cs) > 10 {
+		return invalidParameter("placementConstraints can have at most 10 items, got %d.", len(cs))
+	}
+	if len(ss) > 5 {
+		return invalidParameter("placementStrategy can have at most 5 items, got %d.", len(ss))
+	}
+	for _, c := range cs {
+		if c.Type != "distinctInstance" && c.Type != "memberOf" {
+			return invalidParameter("placementConstraints type %q: want distinctInstance or memberOf.", c.Type)
+		}
+		if c.Type == "memberOf" && c.Expression == "" {
+			return invalidParameter("placementConstraints: a memberOf constraint needs an expression.")
+		}
+	}
+	for _, st := range ss {
+		switch st.Type {
+		case "random", "spread", "binpack":
+		default:
+			return invalidParameter("placementStrategy type %q: want random, spread or binpack.", st.Type)
+		}
+		if st.Type == "binpack" && st.Field != "cpu" && st.Field != "memory" {
+			return invalidParameter("placementStrategy: binpack needs field cpu or memory, got %q.", st.Field)
+		}
+	}
+	if launchType == "FARGATE" && (len(cs) > 0 || len(ss) > 0) {
+		return invalidParameter("Placement constraints and strategies are not supported with the FARGATE launch type.")
+	}
+	return nil
+}
 
 // lookupService finds an ACTIVE or DRAINING service by name or ARN.
 func (c *cluster) lookupService(ref string) *service {
@@ -291,6 +429,7 @@ type serviceOut struct {
 	EnableECSManagedTags          bool                    `json:"enableECSManagedTags"`
 	PropagateTags                 string                  `json:"propagateTags"`
 	EnableExecuteCommand          bool                    `json:"enableExecuteCommand"`
+	RoleArn                       string                  `json:"roleArn,omitempty"`
 }
 
 func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
@@ -304,8 +443,9 @@ func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
 		PlacementConstraints: rawOr(s.placementConstraints, "[]"), PlacementStrategy: rawOr(s.placementStrategy, "[]"),
 		NetworkConfiguration: s.networkConfiguration, HealthCheckGracePeriodSeconds: s.healthCheckGrace,
 		SchedulingStrategy: s.schedulingStrategy, DeploymentController: deploymentController{Type: s.controller},
-		CreatedBy:            "arn:aws:iam::" + e.account + ":root",
+		CreatedBy:            "arn:aws:iam::" + arnAccount(s.arn) + ":root",
 		EnableECSManagedTags: s.enableECSManagedTags, PropagateTags: s.propagateTags, EnableExecuteCommand: s.enableExecuteCommand,
+		RoleArn: s.roleArn,
 	}
 	if o.Events == nil {
 		o.Events = []serviceEvent{}
@@ -334,7 +474,7 @@ func (e *Emulator) opCreateService(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s, err := e.createService(e.world(rc.region), in)
+	s, err := e.createService(e.world(rc), in)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +497,7 @@ func (e *Emulator) opListServices(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	c, err := e.lookupCluster(e.world(rc), in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +535,7 @@ func (e *Emulator) opDescribeServices(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	c, err := e.lookupCluster(w, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -411,7 +551,7 @@ func (e *Emulator) opDescribeServices(rc *request) (any, error) {
 		if !ok {
 			arn := ref
 			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn(w.region, "service/"+c.name+"/"+ref)
+				arn = w.arn("service/" + c.name + "/" + ref)
 			}
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue
@@ -434,13 +574,19 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 		PropagateTags           string                   `json:"propagateTags"`
 		EnableExecuteCommand    *bool                    `json:"enableExecuteCommand"`
 		EnableECSManagedTags    *bool                    `json:"enableECSManagedTags"`
+		LoadBalancers           json.RawMessage          `json:"loadBalancers"`
+		ServiceRegistries       json.RawMessage          `json:"serviceRegistries"`
+		CapacityProviders       json.RawMessage          `json:"capacityProviderStrategy"`
+		PlacementConstraints    json.RawMessage          `json:"placementConstraints"`
+		PlacementStrategy       json.RawMessage          `json:"placementStrategy"`
+		HealthCheckGrace        *int32                   `json:"healthCheckGracePeriodSeconds"`
 	}
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	c, err := e.lookupCluster(w, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -459,7 +605,7 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 		}
 		td = e.findTaskDefinition(w, in.TaskDefinition)
 		if td == nil {
-			return nil, clientError("ClientException", "TaskDefinition not found: %q.", in.TaskDefinition)
+			return nil, clientError("ClientException", "TaskDefinition not found.")
 		}
 		if td.status != "ACTIVE" {
 			return nil, clientError("ClientException", "TaskDefinition is inactive: %s.", td.arn)
@@ -467,6 +613,39 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 	}
 	if in.DesiredCount != nil && *in.DesiredCount < 0 {
 		return nil, invalidParameter("desiredCount must be 0 or more, got %d.", *in.DesiredCount)
+	}
+	// UpdateService replaces a list it is given (an empty list clears it) and keeps one it is not.
+	set := func(raw json.RawMessage, keep json.RawMessage) json.RawMessage {
+		if len(raw) == 0 || string(raw) == "null" {
+			return keep
+		}
+		return raw
+	}
+	loadBalancers := set(in.LoadBalancers, s.loadBalancers)
+	constraints, strategy := set(in.PlacementConstraints, s.placementConstraints), set(in.PlacementStrategy, s.placementStrategy)
+	if err := checkPlacement(s.launchType, constraints, strategy); err != nil {
+		return nil, err
+	}
+	if hasItems(in.CapacityProviders) {
+		if s.launchType != "" && !in.ForceNewDeployment {
+			return nil, invalidParameter("Moving a service from a launch type to a capacity provider strategy requires forceNewDeployment.")
+		}
+		if err := checkCapacityProviderStrategy(in.CapacityProviders); err != nil {
+			return nil, err
+		}
+	}
+	if in.HealthCheckGrace != nil && !hasItems(loadBalancers) {
+		return nil, invalidParameter("Health check grace period is only valid for services configured to use load balancers")
+	}
+	// Every check has passed: nothing above changed the service.
+	if hasItems(in.CapacityProviders) {
+		s.launchType = ""
+	}
+	s.loadBalancers, s.placementConstraints, s.placementStrategy = loadBalancers, constraints, strategy
+	s.serviceRegistries = set(in.ServiceRegistries, s.serviceRegistries)
+	s.capacityProviders = set(in.CapacityProviders, s.capacityProviders)
+	if in.HealthCheckGrace != nil {
+		s.healthCheckGrace = in.HealthCheckGrace
 	}
 	s.config.merge(in.DeploymentConfiguration)
 	if len(in.NetworkConfiguration) > 0 {
@@ -512,7 +691,7 @@ func (e *Emulator) opDeleteService(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	c, err := e.lookupCluster(e.world(rc), in.Cluster)
 	if err != nil {
 		return nil, err
 	}

@@ -186,7 +186,7 @@ func (e *Emulator) opListTasks(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.lookupCluster(e.world(rc.region), in.Cluster)
+	c, err := e.lookupCluster(e.world(rc), in.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (e *Emulator) opDescribeTasks(rc *request) (any, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := e.world(rc.region)
+	w := e.world(rc)
 	c, err := e.lookupCluster(w, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -244,7 +244,7 @@ func (e *Emulator) opDescribeTasks(rc *request) (any, error) {
 		if t == nil {
 			arn := ref
 			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn(w.region, "task/"+c.name+"/"+ref)
+				arn = w.arn("task/" + c.name + "/" + ref)
 			}
 			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
 			continue

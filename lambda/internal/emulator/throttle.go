@@ -77,7 +77,7 @@ var DefaultLimit = Limit{Burst: 1000, PerSecond: 1000}
 type throttler struct {
 	clock   Clock
 	limits  map[string]Limit
-	buckets map[string]*bucket // region + "/" + op
+	buckets map[string]*bucket // account + "/" + region + "/" + op
 }
 
 type bucket struct {
@@ -86,8 +86,8 @@ type bucket struct {
 }
 
 // EnableThrottling makes every operation draw from a token bucket (ECSLimits, else DefaultLimit)
-// per region, answering ThrottlingException when its bucket is empty. Buckets start full and are
-// timed by clock (nil = SystemClock).
+// per account and region, answering ThrottlingException when its bucket is empty. Buckets start
+// full and are timed by clock (nil = SystemClock).
 func (e *Emulator) EnableThrottling(clock Clock) {
 	if clock == nil {
 		clock = SystemClock{}
@@ -121,8 +121,8 @@ func (e *Emulator) DisableThrottling() {
 	e.hooks.throttle = nil
 }
 
-// allow takes a token from op's bucket; false means throttled.
-func (e *Emulator) allow(region, op string) bool {
+// allow takes a token from op's bucket in scope ("account/region"); false means throttled.
+func (e *Emulator) allow(scope, op string) bool {
 	e.hooks.mu.Lock()
 	defer e.hooks.mu.Unlock()
 	t := e.hooks.throttle
@@ -137,7 +137,7 @@ func (e *Emulator) allow(region, op string) bool {
 		}
 	}
 	now := t.clock.Now()
-	key := region + "/" + op
+	key := scope + "/" + op
 	b, ok := t.buckets[key]
 	if !ok {
 		b = &bucket{tokens: limit.Burst, last: now}

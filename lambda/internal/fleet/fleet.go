@@ -36,12 +36,36 @@
 //	  ]
 //	}
 //
-// In any string of a task definition and in node cache keys, "{{registry}}" stands for
-// "<account>.dkr.ecr.<region>.amazonaws.com". An image's digest is "sha256:" + the hex SHA-256 of
-// its manifest bytes, as ECR computes it.
+// In any string of a task definition and in node cache keys, "{{registry}}" stands for the world's
+// own ECR host, "<account>.dkr.ecr.<region>.amazonaws.com"; "{{registry:ACCOUNT}}" for another
+// account's host in the same region, and "{{registry:ACCOUNT:REGION}}" for any registry. An
+// image's digest is "sha256:" + the hex SHA-256 of its manifest bytes, as ECR computes it.
+//
+// A registry may replicate what is pushed to it (and what the fleet loads into it) to other
+// regions and accounts, as ECR's registry replication does:
+//
+//	"replication": {"rules": [                      // ECR's ReplicationConfiguration, as the API takes it
+//	  {"destinations": [{"region": "us-west-2", "registryId": "111111111111"}],
+//	   "repositoryFilters": [{"filter": "shop/", "filterType": "PREFIX_MATCH"}]}]}  // optional: all repositories
+//
+// # Several accounts and regions
+//
+// An organisation is a list of worlds, each one account in one region with the fields above; the
+// top-level ones (account, region, repositories, …) are then left out:
+//
+//	{"worlds": [
+//	  {"name": "registry", "account": "111111111111", "region": "us-east-1",   // name: optional label
+//	   "repositories": […], "replication": {…}},
+//	  {"name": "dev", "account": "222222222222", "region": "us-east-1",
+//	   "clusters": […], "taskDefinitions": [… "{{registry:111111111111}}/shop/api:latest" …], "services": […]}
+//	]}
+//
+// An account and region appear at most once; a world needs no entry to be a replication
+// destination (its repositories are created by replication). events/fleet-org.json is an example.
 //
 // Load reads and validates a file and reports every problem it finds at once, each naming where it
-// is (for example `services[2] (prod/api): task definition "backend:3" is not in taskDefinitions`).
+// is (for example `services[2] (prod/api): task definition "backend:3" is not in taskDefinitions`,
+// or in a world `worlds[1] (dev 222222222222/us-east-1): services[0] (dev/api): …`).
 package fleet
 
 import (
@@ -59,8 +83,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 )
 
-// RegistryPlaceholder in a fleet file stands for the account's ECR registry host.
+// RegistryPlaceholder in a fleet file stands for the world's own ECR registry host;
+// "{{registry:ACCOUNT}}" and "{{registry:ACCOUNT:REGION}}" name another registry.
 const RegistryPlaceholder = "{{registry}}"
+
+var placeholderPattern = regexp.MustCompile(`\{\{registry(?::([^:}]*))?(?::([^:}]*))?\}\}`)
 
 // Defaults for a fleet that names no account or region.
 const (
@@ -68,14 +95,55 @@ const (
 	DefaultRegion  = "us-east-1"
 )
 
-// Fleet is a whole world: what ECR holds and what ECS runs.
+// Fleet is what ECR holds and what ECS runs: one world (the top-level fields) or, with Worlds,
+// several accounts and regions.
 type Fleet struct {
-	Account         string           `json:"account,omitempty"`
-	Region          string           `json:"region,omitempty"`
-	Repositories    []Repository     `json:"repositories"`
-	Clusters        []Cluster        `json:"clusters"`
-	TaskDefinitions []TaskDefinition `json:"taskDefinitions"`
-	Services        []Service        `json:"services"`
+	Account         string                    `json:"account,omitempty"`
+	Region          string                    `json:"region,omitempty"`
+	Repositories    []Repository              `json:"repositories,omitempty"`
+	Clusters        []Cluster                 `json:"clusters,omitempty"`
+	TaskDefinitions []TaskDefinition          `json:"taskDefinitions,omitempty"`
+	Services        []Service                 `json:"services,omitempty"`
+	Replication     *ReplicationConfiguration `json:"replication,omitempty"`
+	Worlds          []World                   `json:"worlds,omitempty"`
+}
+
+// World is one account in one region: its registry (repositories, replication) and its ECS.
+type World struct {
+	Name            string                    `json:"name,omitempty"` // a label for messages, e.g. "dev"
+	Account         string                    `json:"account"`
+	Region          string                    `json:"region,omitempty"`
+	Repositories    []Repository              `json:"repositories,omitempty"`
+	Clusters        []Cluster                 `json:"clusters,omitempty"`
+	TaskDefinitions []TaskDefinition          `json:"taskDefinitions,omitempty"`
+	Services        []Service                 `json:"services,omitempty"`
+	Replication     *ReplicationConfiguration `json:"replication,omitempty"`
+}
+
+// single is the top-level world of a fleet without Worlds.
+func (f *Fleet) single() World {
+	return World{
+		Account: f.Account, Region: f.Region, Repositories: f.Repositories, Clusters: f.Clusters,
+		TaskDefinitions: f.TaskDefinitions, Services: f.Services, Replication: f.Replication,
+	}
+}
+
+// AllWorlds returns the fleet's worlds: Worlds, or the one the top-level fields describe.
+func (f *Fleet) AllWorlds() []World {
+	if len(f.Worlds) > 0 {
+		return f.Worlds
+	}
+	return []World{f.single()}
+}
+
+// World returns the fleet's world of account in region.
+func (f *Fleet) World(account, region string) (World, bool) {
+	for _, w := range f.AllWorlds() {
+		if w.Account == account && w.Region == region {
+			return w, true
+		}
+	}
+	return World{}, false
 }
 
 // Repository is an ECR repository and the images pushed to it, oldest first.
@@ -179,19 +247,62 @@ func (s Service) Controller() string {
 	return s.DeploymentController
 }
 
-// Registry returns the fleet's ECR registry host, <account>.dkr.ecr.<region>.amazonaws.com.
-func (f *Fleet) Registry() string {
-	return f.Account + ".dkr.ecr." + f.Region + ".amazonaws.com"
+// RegistryHost returns the ECR registry host of account in region.
+func RegistryHost(account, region string) string {
+	return account + ".dkr.ecr." + region + ".amazonaws.com"
 }
 
-// ExpandRegistry replaces {{registry}} in s with the fleet's registry host.
+// Registry returns the fleet's ECR registry host, <account>.dkr.ecr.<region>.amazonaws.com (of
+// the top-level world).
+func (f *Fleet) Registry() string { return RegistryHost(f.Account, f.Region) }
+
+// ExpandRegistry replaces the registry placeholders in s as the top-level world sees them.
 func (f *Fleet) ExpandRegistry(s string) string {
-	return strings.ReplaceAll(s, RegistryPlaceholder, f.Registry())
+	w := f.single()
+	return w.ExpandRegistry(s)
 }
 
 // TaskDefinition returns the task definition a service refers to ("family:revision").
 func (f *Fleet) TaskDefinition(ref string) (TaskDefinition, bool) {
-	for _, td := range f.TaskDefinitions {
+	w := f.single()
+	return w.TaskDefinition(ref)
+}
+
+// Registry returns the world's ECR registry host.
+func (w *World) Registry() string { return RegistryHost(w.Account, w.Region) }
+
+// ExpandRegistry replaces {{registry}} in s with the world's registry host,
+// {{registry:ACCOUNT}} with that account's host in the world's region and
+// {{registry:ACCOUNT:REGION}} with that registry's host. Malformed placeholders stay (prepare
+// reports them).
+func (w *World) ExpandRegistry(s string) string {
+	return placeholderPattern.ReplaceAllStringFunc(s, func(p string) string {
+		m := placeholderPattern.FindStringSubmatch(p)
+		account, region := w.Account, w.Region
+		if strings.Contains(p, ":") {
+			account = m[1]
+			if strings.Count(p, ":") == 2 {
+				region = m[2]
+			}
+			if !accountPattern.MatchString(account) || !regionPattern.MatchString(region) {
+				return p
+			}
+		}
+		return RegistryHost(account, region)
+	})
+}
+
+// Where names the world in messages: "dev 222222222222/us-east-1".
+func (w *World) Where() string {
+	if w.Name == "" {
+		return w.Account + "/" + w.Region
+	}
+	return w.Name + " " + w.Account + "/" + w.Region
+}
+
+// TaskDefinition returns the task definition a service of the world refers to ("family:revision").
+func (w *World) TaskDefinition(ref string) (TaskDefinition, bool) {
+	for _, td := range w.TaskDefinitions {
 		if td.Ref() == ref {
 			return td, true
 		}
@@ -220,16 +331,49 @@ func Parse(data []byte) (*Fleet, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if f.Account == "" {
-		f.Account = DefaultAccount
+	if len(f.Worlds) == 0 {
+		if f.Account == "" {
+			f.Account = DefaultAccount
+		}
+		if f.Region == "" {
+			f.Region = DefaultRegion
+		}
+		w := f.single()
+		err := errors.Join(w.prepare("")...)
+		f.Account, f.Region, f.Repositories, f.Clusters, f.TaskDefinitions, f.Services, f.Replication =
+			w.Account, w.Region, w.Repositories, w.Clusters, w.TaskDefinitions, w.Services, w.Replication
+		if err != nil {
+			return nil, err
+		}
+		return &f, nil
 	}
-	if f.Region == "" {
-		f.Region = DefaultRegion
-	}
-	if err := f.prepare(); err != nil {
+	if err := f.prepareWorlds(); err != nil {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// prepareWorlds checks a fleet of several worlds, each as a single fleet is checked.
+func (f *Fleet) prepareWorlds() error {
+	var problems []error
+	if f.Account != "" || f.Region != "" || len(f.Repositories)+len(f.Clusters)+len(f.TaskDefinitions)+len(f.Services) > 0 || f.Replication != nil {
+		problems = append(problems, errors.New("worlds: give either worlds or the top-level account, region, repositories, clusters, taskDefinitions, services and replication, not both"))
+	}
+	seen := map[string]int{}
+	for i := range f.Worlds {
+		w := &f.Worlds[i]
+		if w.Region == "" {
+			w.Region = DefaultRegion
+		}
+		where := fmt.Sprintf("worlds[%d] (%s)", i, w.Where())
+		key := w.Account + "/" + w.Region
+		if j, dup := seen[key]; dup {
+			problems = append(problems, fmt.Errorf("%s: %s is already worlds[%d]; an account and region appear once", where, key, j))
+		}
+		seen[key] = i
+		problems = append(problems, w.prepare(where+": ")...)
+	}
+	return errors.Join(problems...)
 }
 
 var (
@@ -241,11 +385,11 @@ var (
 	digestPattern     = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
-// prepare decodes the task definitions, numbers their revisions and checks everything, joining
-// every problem into one error.
-func (f *Fleet) prepare() error {
+// prepare decodes the task definitions, numbers their revisions and checks everything, returning
+// every problem, each prefixed with at.
+func (f *World) prepare(at string) []error {
 	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(at+format, args...)) }
 
 	if !accountPattern.MatchString(f.Account) {
 		bad("account %q: want 12 digits", f.Account)
@@ -310,7 +454,11 @@ func (f *Fleet) prepare() error {
 			if !digestPattern.MatchString(digest) {
 				bad("%s: nodeCache[%q] = %q: want sha256:<64 hex>", where, image, digest)
 			}
-			expanded[f.ExpandRegistry(image)] = digest
+			key := f.ExpandRegistry(image)
+			if p := badPlaceholder(key); p != "" {
+				bad("%s: nodeCache key %q: bad placeholder %s (want {{registry}}, {{registry:ACCOUNT}} or {{registry:ACCOUNT:REGION}})", where, image, p)
+			}
+			expanded[key] = digest
 		}
 		if c.NodeCache != nil {
 			f.Clusters[i].NodeCache = expanded
@@ -336,6 +484,9 @@ func (f *Fleet) prepare() error {
 		td.Input = &in
 		family := td.Family()
 		where = fmt.Sprintf("%s (%s)", where, family)
+		if p := badPlaceholder(string(td.JSON)); p != "" {
+			bad("%s: bad placeholder %s (want {{registry}}, {{registry:ACCOUNT}} or {{registry:ACCOUNT:REGION}})", where, p)
+		}
 		if !namePattern.MatchString(family) {
 			bad("%s: family %q: letters, digits, - and _; up to 255", where, family)
 		}
@@ -387,5 +538,23 @@ func (f *Fleet) prepare() error {
 			bad("%s: circuitBreaker.rollback needs enable", where)
 		}
 	}
-	return errors.Join(problems...)
+	if f.Replication != nil {
+		for _, p := range f.Replication.Problems(f.Account, f.Region) {
+			bad("replication.%s", p)
+		}
+	}
+	return problems
+}
+
+// badPlaceholder returns the first registry placeholder left unexpanded in s, "" if none.
+func badPlaceholder(s string) string {
+	i := strings.Index(s, "{{registry")
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], "}}")
+	if j < 0 {
+		return s[i:]
+	}
+	return s[i : i+j+2]
 }

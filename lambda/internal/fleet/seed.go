@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
@@ -29,12 +30,51 @@ var (
 	_ ECR = (*ecr.Client)(nil)
 )
 
+// ReplicationAPI is the ECR call that seeds a registry's replication configuration; the ECR
+// client given to Seed must have it when the world has one.
+type ReplicationAPI interface {
+	PutReplicationConfiguration(ctx context.Context, in *ecr.PutReplicationConfigurationInput, optFns ...func(*ecr.Options)) (*ecr.PutReplicationConfigurationOutput, error)
+}
+
+var _ ReplicationAPI = (*ecr.Client)(nil)
+
 // Seed creates the fleet through the ECS and ECR APIs: repositories and their images (in order,
 // one PutImage per tag, imageDigest given because moto does not compute it), clusters, task
 // definitions with their tags, and services with theirs. Node caches cannot be created through an
 // API; against the local emulator use its Load to get them. The clients must point at the fleet's
-// region.
+// region. A fleet of several worlds is seeded world by world (World.Seed), each with clients of
+// its account and region.
 func (f *Fleet) Seed(ctx context.Context, ecsAPI ECS, ecrAPI ECR) error {
+	if len(f.Worlds) > 0 {
+		return fmt.Errorf("seed: the fleet has %d worlds; seed each with World.Seed and clients of its account and region", len(f.Worlds))
+	}
+	w := f.single()
+	return w.Seed(ctx, ecsAPI, ecrAPI)
+}
+
+// Seed creates the world through the ECS and ECR APIs, as Fleet.Seed does, starting with its
+// registry's replication configuration (so the images it pushes are replicated).
+func (f *World) Seed(ctx context.Context, ecsAPI ECS, ecrAPI ECR) error {
+	if f.Replication != nil {
+		api, ok := ecrAPI.(ReplicationAPI)
+		if !ok {
+			return fmt.Errorf("seed: world %s has a replication configuration but the ECR client cannot PutReplicationConfiguration", f.Where())
+		}
+		in := &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &ecrtypes.ReplicationConfiguration{}}
+		for _, r := range f.Replication.Rules {
+			rule := ecrtypes.ReplicationRule{Destinations: []ecrtypes.ReplicationDestination{}}
+			for _, d := range r.Destinations {
+				rule.Destinations = append(rule.Destinations, ecrtypes.ReplicationDestination{Region: aws.String(d.Region), RegistryId: aws.String(d.RegistryID)})
+			}
+			for _, fl := range r.RepositoryFilters {
+				rule.RepositoryFilters = append(rule.RepositoryFilters, ecrtypes.RepositoryFilter{Filter: aws.String(fl.Filter), FilterType: ecrtypes.RepositoryFilterType(fl.FilterType)})
+			}
+			in.ReplicationConfiguration.Rules = append(in.ReplicationConfiguration.Rules, rule)
+		}
+		if _, err := api.PutReplicationConfiguration(ctx, in); err != nil {
+			return fmt.Errorf("seed: put replication configuration of %s: %w", f.Where(), err)
+		}
+	}
 	for _, r := range f.Repositories {
 		if _, err := ecrAPI.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(r.Name)}); err != nil {
 			return fmt.Errorf("seed: create repository %s: %w", r.Name, err)
