@@ -1,7 +1,28 @@
 # pinroll — every task a newcomer can run. `make help` lists them.
 SHELL := /bin/bash
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
+
+# Node: the CDK CLI and jsii need Node 22+. Where the machine's Node is older, `npm ci` also installs
+# package.json's optional "node" (a pinned Node 22 from npm) and node_modules/.bin goes first on PATH
+# for npx cdk, jsii (the infra tests spawn `node`) and npm's own scripts; elsewhere it is left out.
+HOST_NODE_MAJOR := $(shell PATH=$$(tr : '\n' <<<"$$PATH" | grep -vxF '$(CURDIR)/node_modules/.bin' | paste -sd:); node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+ifeq ($(shell test "$(HOST_NODE_MAJOR)" -lt 22 && echo old),old)
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NPM_OMIT :=
+else
+NPM_OMIT := --omit=optional
+endif
+# Python test tools (moto_server, cfn-lint, aws): the installed ones; if any is missing, a venv
+# built from requirements-dev.txt, first on PATH.
+PY_TOOLS := moto_server cfn-lint aws
+ifneq ($(strip $(foreach t,$(PY_TOOLS),$(if $(shell command -v $(t) 2>/dev/null),,$(t)))),)
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+PY_DEPS := .venv/.installed
+endif
+# Control Tower's proactive controls and the cfn-guard binary, both from @cdklabs/cdk-validator-cfnguard.
+CFN_GUARD_PKG := node_modules/@cdklabs/cdk-validator-cfnguard
+CFN_GUARD     := $(CFN_GUARD_PKG)/bin/$(if $(filter Darwin,$(shell uname -s)),macos,ubuntu)/$(subst arm64,aarch64,$(shell uname -m))/cfn-guard
+CT_RULES      := $(CFN_GUARD_PKG)/rules/control-tower/cfn-guard
 
 GO        ?= go
 FUZZTIME  ?= 30s
@@ -10,7 +31,7 @@ LAMBDA_FLAGS := -trimpath -ldflags "-s -w" -tags lambda.norpc
 # Not ./...: npm's node_modules/ holds Go templates the go tool would try to build.
 PKGS      := ./lambda/... ./infra/...
 
-.PHONY: help build test lint demo replay invoke synth diff deploy bench fuzz fuzz-smoke cfn-lint clean
+.PHONY: help build test lint demo replay invoke synth cdk-synth diff deploy bench fuzz fuzz-smoke cfn-lint guard clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,11 +44,11 @@ dist/bootstrap: $(shell find lambda -name '*.go' -not -name '*_test.go') go.mod 
 dist/pinroll: $(shell find lambda -name '*.go' -not -name '*_test.go') go.mod go.sum
 	$(GO) build -o $@ ./lambda/cmd/pinroll
 
-test: node_modules/.bin/cdk ## every test: unit, scenarios (moto + emulator), Lambda runtime, CDK, fuzz smoke
+test: node_modules/.bin/cdk $(PY_DEPS) ## every test: unit, scenarios (moto + emulator), Lambda runtime, CDK, fuzz smoke
 	$(GO) test -race -count=1 -timeout 15m ./lambda/...
 	$(GO) test -count=1 -timeout 15m ./infra/...  # no -race: the CDK is a jsii child process; its ~280 MB module then compiles once, shared with synth
 	$(GO) test -count=1 -run 'TestPeakHeap' ./lambda/internal/bench/  # without -race, which inflates the heap
-	$(MAKE) --no-print-directory fuzz-smoke cfn-lint
+	$(MAKE) --no-print-directory fuzz-smoke synth
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@test -z "$$(gofmt -l lambda infra)" || { gofmt -l lambda infra; echo "gofmt: files above need formatting"; exit 1; }
@@ -90,14 +111,35 @@ invoke: dist/pinroll ## run EVENT (default events/push-tagged.json) through the 
 	case "$$answer" in "{"*) ;; *) cat "$$tmp/function.log" >&2; echo "invoke: no answer from the function" >&2; exit 1;; esac
 
 node_modules/.bin/cdk: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error $(NPM_OMIT)
 	@touch $@
 
-synth: dist/bootstrap node_modules/.bin/cdk ## synthesize the CloudFormation template into cdk.out/
-	npx cdk synth --no-notices --quiet
+.venv/.installed: requirements-dev.txt
+	python3 -m venv .venv && .venv/bin/pip install --quiet -r requirements-dev.txt
+	@touch $@
 
-cfn-lint: synth ## lint the synthesized template (errors fail; CDK's own W3005 warning is expected)
+synth: cdk-synth cfn-lint guard ## synthesize the hub and target templates into cdk.out/, then cfn-lint and cfn-guard them
+
+cdk-synth: dist/bootstrap node_modules/.bin/cdk
+	npx cdk synth --no-notices --quiet -c pinroll:stack=all $(CDK_ARGS)
+
+cfn-lint: cdk-synth $(PY_DEPS) ## lint the synthesized templates (errors fail; CDK's own W3005 warning is expected)
 	cfn-lint --non-zero-exit-code error cdk.out/*.template.json
+
+# CT.LAMBDA.PR.3 (function in a VPC) fails unless pinroll:vpc is set; a landing zone may not enable
+# it (README "Deploy"). GUARD_EXEMPT= makes every rule count, as for the VPC variant.
+GUARD_EXEMPT ?= ct-lambda-pr-3
+guard: cdk-synth ## Control Tower's proactive controls (cfn-guard) over the synthesized templates; any failure fails
+	@set -uo pipefail; fail=0; for t in cdk.out/*.template.json; do \
+	  out=$$($(CFN_GUARD) validate -d "$$t" -r $(CT_RULES) -S all 2>&1); \
+	  n() { grep -cE "^ct-[^ ]+\.guard/[^ ]+ +$$1\$$" <<<"$$out"; }; \
+	  failed=$$(grep -oE '^ct-[^ ]+\.guard/[^ ]+ +FAIL$$' <<<"$$out" | sed 's/\.guard.*//' | sort -u); \
+	  exempt=$$(comm -12 <(echo "$$failed") <(tr ' ' '\n' <<<"$(GUARD_EXEMPT)" | sort -u) | paste -sd' '); \
+	  real=$$(comm -23 <(echo "$$failed") <(tr ' ' '\n' <<<"$(GUARD_EXEMPT)" | sort -u) | paste -sd' '); \
+	  echo "cfn-guard $$t: $$(n PASS) passed, $$(n FAIL) failed$${exempt:+ (exempt: $$exempt)}, $$(n SKIP) not applicable"; \
+	  if [ -n "$$real" ]; then grep -E "^($${real// /|})\.guard/" <<<"$$out"; fail=1; fi; \
+	  if ! grep -qE '^ct-[^ ]+\.guard/' <<<"$$out"; then echo "$$out"; fail=1; fi; \
+	done; exit $$fail
 
 diff: dist/bootstrap node_modules/.bin/cdk ## compare the stack with what is deployed (CDK_ARGS="-c pinroll:dryRun=true" …)
 	npx cdk diff --no-notices $(CDK_ARGS)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,7 +19,14 @@ func main() {
 	ctx, _ := app.Node().GetAllContext(nil).(map[string]any)
 	cfg, err := pinroll.PropsFromContext(ctx)
 	if err == nil {
-		err = cfg.Props.Validate()
+		switch cfg.Stacks {
+		case pinroll.StackHub:
+			err = cfg.Props.Validate()
+		case pinroll.StackTarget:
+			err = cfg.Target.Validate()
+		default:
+			err = errors.Join(cfg.Props.Validate(), cfg.Target.Validate())
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pinroll: invalid configuration:\n%v\n", err)
@@ -28,6 +36,13 @@ func main() {
 
 	// No Env: the template is environment-agnostic, synthesizes without credentials and deploys
 	// to the account and region of the credentials `cdk deploy` runs with.
-	pinroll.NewPinrollStack(app, cfg.StackName, &pinroll.PinrollStackProps{Pinroll: cfg.Props})
+	// pinroll:stack picks the stacks: the hub (default: what deploy and diff act on), the target
+	// (one per workload account, e.g. with StackSets), or both (make synth).
+	if cfg.Stacks != pinroll.StackTarget {
+		pinroll.NewPinrollStack(app, cfg.StackName, &pinroll.PinrollStackProps{Pinroll: cfg.Props})
+	}
+	if cfg.Stacks != pinroll.StackHub {
+		pinroll.NewTargetStack(app, cfg.StackName+"Target", &pinroll.TargetStackProps{Target: cfg.Target})
+	}
 	app.Synth(nil)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+	"github.com/pinroll/pinroll/lambda/contract"
 )
 
 // Delivery settings. EventBridge → Lambda is an asynchronous invoke that only fails when the
@@ -39,13 +41,17 @@ type Pinroll struct {
 	Function          awslambda.Function
 	Role              awsiam.Role
 	LogGroup          awslogs.LogGroup
+	LogKey            awskms.Key // encrypts LogGroup; nil with Props.NoLogEncryption
 	PushRule          awsevents.Rule
+	ReplicationRule   awsevents.Rule // ECR Replication Action: a replica arrived in this region or account
 	DeploymentRule    awsevents.Rule
 	ReconcileRule     awsevents.Rule
 	DeadLetterQueue   awssqs.Queue // events EventBridge could not deliver to the function
 	FailedInvocations awssqs.Queue // events the function failed on after its retries
-	Topic             awssns.Topic // nil unless Props.Notify or Props.NotificationEmail
+	Topic             awssns.Topic // the alarms' and (with Props.Notify) the reports'; nil with NoAlarmActions and no Notify
 	Alarms            []awscloudwatch.Alarm
+	BusPolicy         awsevents.CfnEventBusPolicy // nil without Props.TargetRoles
+	SecurityGroup     awsec2.CfnSecurityGroup     // nil unless Props.Vpc names a VpcID
 }
 
 // New adds pinroll to scope. It panics on invalid props (as CDK constructs throw); call
@@ -61,30 +67,35 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 	p := &Pinroll{Construct: c}
 	s := newScope(props)
 
-	// Queues: SSE-SQS (no key to manage, works with EventBridge and Lambda destinations), TLS only,
-	// 14 days (the SQS maximum) to read and redrive.
-	newQueue := func(id string) awssqs.Queue {
-		return awssqs.NewQueue(c, &id, &awssqs.QueueProps{
-			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:      jsii.Bool(true),
-			RetentionPeriod: awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
-		})
-	}
-	p.DeadLetterQueue = newQueue("DeadLetterQueue")
-	p.FailedInvocations = newQueue("FailedInvocations")
+	p.DeadLetterQueue = newDeadLetterQueue(c, "DeadLetterQueue")
+	p.FailedInvocations = newDeadLetterQueue(c, "FailedInvocations")
 
-	if props.notify() {
+	if props.topic() {
 		p.Topic = newTopic(c, props)
 	}
 
-	p.LogGroup = awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
-		Retention: props.logRetention(),
-	})
+	logProps := &awslogs.LogGroupProps{Retention: props.logRetention()}
+	if !props.NoLogEncryption {
+		p.LogKey = newLogKey(c)
+		logProps.EncryptionKey = p.LogKey
+	}
+	p.LogGroup = awslogs.NewLogGroup(c, jsii.String("Logs"), logProps)
 	p.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String("pinroll: pins ECS task definitions to ECR image digests"),
 	})
-	for _, st := range statements(s, p) {
+	if v := props.Vpc; v != nil && v.VpcID != "" {
+		p.SecurityGroup = awsec2.NewCfnSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.CfnSecurityGroupProps{
+			GroupDescription: jsii.String("pinroll: outbound HTTPS to the AWS APIs only, nothing inbound"),
+			VpcId:            jsii.String(v.VpcID),
+			SecurityGroupEgress: []any{&awsec2.CfnSecurityGroup_EgressProperty{
+				Description: jsii.String("HTTPS to the AWS APIs (interface endpoints or NAT)"),
+				IpProtocol:  jsii.String("tcp"), FromPort: jsii.Number(443), ToPort: jsii.Number(443),
+				CidrIp: jsii.String("0.0.0.0/0"),
+			}},
+		})
+	}
+	for _, st := range statements(s, p, props) {
 		p.Role.AddToPrincipalPolicy(st)
 	}
 
@@ -94,17 +105,18 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 			env[k] = jsii.String(v)
 		}
 	}
-	set("PINROLL_CLUSTERS", strings.Join(props.Clusters, ","))
-	set("PINROLL_REGISTRY_ACCOUNTS", strings.Join(props.RegistryAccounts, ","))
-	set("PINROLL_PARAMETER_PREFIX", props.ParameterPrefix)
+	set(contract.EnvClusters, strings.Join(props.Clusters, ","))
+	set(contract.EnvRegistryAccounts, strings.Join(props.RegistryAccounts, ","))
+	set(contract.EnvParameterPrefix, props.ParameterPrefix)
+	set(contract.EnvTargetRoles, strings.Join(props.TargetRoles, ","))
 	if props.DryRun {
-		set("PINROLL_DRY_RUN", "true")
+		set(contract.EnvDryRun, "true")
 	}
 	if props.RequireOptIn {
-		set("PINROLL_REQUIRE_OPT_IN", "true")
+		set(contract.EnvRequireOptIn, "true")
 	}
-	if p.Topic != nil {
-		env["PINROLL_NOTIFY_TOPIC_ARN"] = p.Topic.TopicArn()
+	if props.notify() {
+		env[contract.EnvNotifyTopicARN] = p.Topic.TopicArn()
 	}
 
 	p.Function = awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
@@ -129,6 +141,21 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		MaxEventAge:                  awscdk.Duration_Hours(jsii.Number(functionMaxEventAge)),
 		OnFailure:                    awslambdadestinations.NewSqsDestination(p.FailedInvocations),
 	})
+	if v := props.Vpc; v != nil {
+		sgs := jsii.Strings(v.SecurityGroupIDs...)
+		if p.SecurityGroup != nil {
+			sgs = &[]*string{p.SecurityGroup.AttrGroupId()}
+		}
+		// The L1 property: the L2's Vpc prop wants an IVpc, which needs a lookup (credentials) or
+		// every subnet's availability zone; CloudFormation needs only the ids.
+		fn := p.Function.Node().DefaultChild().(awslambda.CfnFunction)
+		fn.AddPropertyOverride(jsii.String("VpcConfig"), map[string]any{
+			"SubnetIds":        jsii.Strings(v.SubnetIDs...),
+			"SecurityGroupIds": sgs,
+		})
+		// Lambda checks the role's EC2 permissions when it attaches the function: they must exist first.
+		fn.Node().AddDependency(p.Role)
+	}
 
 	target := func() awsevents.IRuleTarget {
 		return awseventstargets.NewLambdaFunction(p.Function, &awseventstargets.LambdaFunctionProps{
@@ -143,21 +170,41 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		EventPattern: pushPattern(props.Repositories),
 		Targets:      &[]awsevents.IRuleTarget{target()},
 	})
+	p.ReplicationRule = awsevents.NewRule(c, jsii.String("ReplicationRule"), &awsevents.RuleProps{
+		Description:  jsii.String("pinroll: tagged image replicated into this region's registry (deploy the replica)"),
+		EventPattern: replicationPattern(props.Repositories),
+		Targets:      &[]awsevents.IRuleTarget{target()},
+	})
 
 	deployment := &awsevents.EventPattern{
-		Source:     jsii.Strings("aws.ecs"),
-		DetailType: jsii.Strings("ECS Deployment State Change"),
+		Source:     jsii.Strings(contract.SourceECS),
+		DetailType: jsii.Strings(contract.DetailTypeDeployment),
 		Detail: &map[string]any{
 			// IN_PROGRESS says nothing to verify yet; FAILED covers circuit-breaker rollbacks.
 			"eventName": []string{"SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"},
 		},
 	}
+	targets := props.targetAccounts()
 	if len(s.servicePrefixes) > 0 {
 		var m []any
 		for _, sp := range s.servicePrefixes {
 			m = append(m, awsevents.Match_Prefix(tok(sp)))
 		}
+		// A cluster given by name is that cluster in every account pinroll deploys to.
+		for _, a := range targets {
+			for _, sp := range s.servicePrefixes {
+				if strings.Contains(sp, account) {
+					m = append(m, awsevents.Match_Prefix(tok(strings.ReplaceAll(sp, account, a))))
+				}
+			}
+		}
 		deployment.Resources = awsevents.Match_AnyOf(m...)
+	}
+	if len(targets) > 0 {
+		// Forwarded events keep their account: name every account whose deployments pinroll
+		// verifies, so that nothing else the bus accepts (a registry account's forwarding) gets in.
+		deployment.Account = toks(append([]string{account}, targets...))
+		p.BusPolicy = busPolicy(c, targets)
 	}
 	p.DeploymentRule = awsevents.NewRule(c, jsii.String("DeploymentRule"), &awsevents.RuleProps{
 		Description:  jsii.String("pinroll: ECS deployment finished in a cluster in scope (verify the running digest)"),
@@ -173,8 +220,25 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 	})
 
 	p.Alarms = alarms(c, p)
-	suppress(p, s)
+	suppress(p, s, props)
 	return p
+}
+
+// newDeadLetterQueue: SSE-SQS (no key to manage, works with EventBridge and Lambda destinations),
+// TLS only, 14 days (the SQS maximum) to read and redrive. It is a dead-letter queue, so Control
+// Tower's CT.SQS.PR.1 asks for a RedriveAllowPolicy instead of a RedrivePolicy, and only allowAll or
+// byQueue pass. byQueue must name the source queues, and these dead letters come from EventBridge
+// and Lambda, not from a queue; allowAll only lets a queue of this same account (whose owner can
+// already write here) name it as its dead-letter queue, and an unexpected message trips the alarm:
+// noise at worst, never a lost or hidden message. Redriving out of it (StartMessageMoveTask to a
+// chosen destination, or README "When an alarm fires") is unaffected either way.
+func newDeadLetterQueue(c constructs.Construct, id string) awssqs.Queue {
+	return awssqs.NewQueue(c, &id, &awssqs.QueueProps{
+		Encryption:         awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:         jsii.Bool(true),
+		RetentionPeriod:    awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+		RedriveAllowPolicy: &awssqs.RedriveAllowPolicy{RedrivePermission: awssqs.RedrivePermission_ALLOW_ALL},
+	})
 }
 
 // pushPattern: a successful push of a tagged image, optionally to the listed repositories.
@@ -190,10 +254,94 @@ func pushPattern(repos []string) *awsevents.EventPattern {
 		detail["repository-name"] = f
 	}
 	return &awsevents.EventPattern{
-		Source:     jsii.Strings("aws.ecr"),
-		DetailType: jsii.Strings("ECR Image Action"),
+		Source:     jsii.Strings(contract.SourceECR),
+		DetailType: jsii.Strings(contract.DetailTypeECRImage),
 		Detail:     &detail,
 	}
+}
+
+// replicationPattern: a replica of a tagged image, with the push rule's repository filter. Every
+// result is forwarded, not only SUCCESS: a failed replication leaves this region's services on the
+// old image — the incident's silent failure — and the function reports it as skipped with ECR's
+// result (its log line, EMF metrics, the topic) at the cost of one short invocation. Filtering on
+// the failure values would also be fragile: ECR's documentation uses both FAILURE and FAILED.
+func replicationPattern(repos []string) *awsevents.EventPattern {
+	detail := map[string]any{
+		"action-type": []string{"REPLICATE"},
+		"image-tag":   []any{map[string]any{"anything-but": []string{""}}},
+	}
+	if f := repositoryFilter(repos); f != nil {
+		detail["repository-name"] = f
+	}
+	return &awsevents.EventPattern{
+		Source:     jsii.Strings(contract.SourceECR),
+		DetailType: jsii.Strings(contract.DetailTypeReplication),
+		Detail:     &detail,
+	}
+}
+
+// busPolicy lets the target accounts put their ECS deployment events on this account's default bus.
+// The principals are the accounts, not the forwarding roles: those are named by each target's stack,
+// and a source starting with "aws." can only be put by AWS itself, so the events:source and
+// events:detail-type conditions leave an account nothing to send but its real, rule-forwarded ECS
+// deployment state changes.
+func busPolicy(c constructs.Construct, accounts []string) awsevents.CfnEventBusPolicy {
+	var principals []*string
+	for _, a := range accounts {
+		principals = append(principals, tok(arn("iam", a, "root")))
+	}
+	sid := awscdk.Names_UniqueResourceName(c, &awscdk.UniqueResourceNameOptions{MaxLength: jsii.Number(64)})
+	return awsevents.NewCfnEventBusPolicy(c, jsii.String("BusPolicy"), &awsevents.CfnEventBusPolicyProps{
+		EventBusName: jsii.String("default"),
+		StatementId:  sid,
+		Statement: map[string]any{
+			"Sid":       sid,
+			"Effect":    "Allow",
+			"Principal": map[string]any{"AWS": principals},
+			"Action":    "events:PutEvents",
+			"Resource":  tok(arn("events", account, "event-bus/default")),
+			"Condition": map[string]any{"StringEquals": map[string]any{
+				"events:source":      contract.SourceECS,
+				"events:detail-type": contract.DetailTypeDeployment,
+			}},
+		},
+	})
+}
+
+// denyGrantsButForAWS is the key-policy statement Control Tower's CT.KMS.PR.3 asks for: grants on
+// the key only for AWS services acting on AWS resources.
+func denyGrantsButForAWS() awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DenyGrantsButForAWSServices"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:CreateGrant"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"BoolIfExists": map[string]any{
+			"kms:GrantIsForAWSResource": "false",
+			"aws:PrincipalIsAWSService": "false",
+		}},
+	})
+}
+
+// newLogKey: the function's log group is encrypted with a customer-managed key with rotation
+// (CT.CLOUDWATCH.PR.3). CloudWatch Logs uses it for log groups of this account and region only.
+func newLogKey(c constructs.Construct) awskms.Key {
+	key := awskms.NewKey(c, jsii.String("LogKey"), &awskms.KeyProps{
+		Description:       jsii.String("pinroll: encrypts the function's log group"),
+		EnableKeyRotation: jsii.Bool(true),
+	})
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchLogsEncrypt"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(tok("logs."+region+".amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnLike": map[string]any{
+			"kms:EncryptionContext:aws:logs:arn": tok(arn("logs", account, "log-group:*")),
+		}},
+	}), nil)
+	key.AddToResourcePolicy(denyGrantsButForAWS(), nil)
+	return key
 }
 
 // newTopic: encrypted with a customer-managed key, because CloudWatch alarms cannot publish to a
@@ -203,6 +351,7 @@ func newTopic(c constructs.Construct, props *Props) awssns.Topic {
 		Description:       jsii.String("pinroll: encrypts the notification topic"),
 		EnableKeyRotation: jsii.Bool(true),
 	})
+	key.AddToResourcePolicy(denyGrantsButForAWS(), nil)
 	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchAlarmsPublish"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
@@ -219,6 +368,13 @@ func newTopic(c constructs.Construct, props *Props) awssns.Topic {
 	}
 	return topic
 }
+
+// The function's EMF metrics the alarms read (lambda/internal/metrics: namespace "pinroll",
+// dimension Outcome).
+const (
+	MetricNamespace      = "pinroll"
+	MetricServicesFailed = "ServicesFailed"
+)
 
 func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 	period := awscdk.Duration_Minutes(jsii.Number(5))
@@ -250,52 +406,49 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 		p.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(max), 1)
 	add("FailedInvocationsNotEmpty", "pinroll: an event failed after all retries; read and redrive the failed-invocations queue",
 		p.FailedInvocations.MetricApproximateNumberOfMessagesVisible(max), 1)
+	// A service that failed permanently (an invalid request no retry fixes) is reported, not
+	// retried: the event succeeds, so neither Errors nor the queues see it. The EMF metric carries
+	// the Outcome dimension; the query sums it over every outcome (and no other dimension set).
+	add("ServicesFailed", "pinroll: a service could not be deployed and no retry will fix it (see the report's failed list)",
+		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("SELECT SUM(" + MetricServicesFailed + ") FROM SCHEMA(\"" + MetricNamespace + "\", Outcome)"),
+			Label:      jsii.String(MetricServicesFailed),
+			Period:     period,
+		}), 1)
 	return out
 }
 
 // statements is the function's whole permission set, each statement as narrow as the action allows
 // (Service Authorization Reference). Sids keep CDK from merging them and name them in reviews.
-func statements(s scope, p *Pinroll) []awsiam.PolicyStatement {
-	st := func(sid string, actions, resources []string, cond map[string]any) awsiam.PolicyStatement {
-		props := &awsiam.PolicyStatementProps{
-			Sid:       jsii.String(sid),
-			Actions:   jsii.Strings(actions...),
-			Resources: toks(resources),
-		}
-		if cond != nil {
-			props.Conditions = &cond
-		}
-		return awsiam.NewPolicyStatement(props)
-	}
+func statements(s scope, p *Pinroll, props *Props) []awsiam.PolicyStatement {
 	out := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("WriteOwnLogs"),
 			Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 			Resources: &[]*string{p.LogGroup.LogGroupArn()},
 		}),
-		// Neither action supports a resource type or condition key.
-		st("ListClustersDescribeTaskDefinitions", []string{"ecs:ListClusters", "ecs:DescribeTaskDefinition"}, []string{"*"}, nil),
-		// Both support only "*" as resource but honour the ecs:cluster condition key.
-		st("ListServicesAndTasksInScope", []string{"ecs:ListServices", "ecs:ListTasks"}, []string{"*"},
-			map[string]any{"ArnLike": map[string]any{"ecs:cluster": toks(s.clusters)}}),
-		st("DescribeServicesInScope", []string{"ecs:DescribeServices"}, s.services, nil),
-		st("DescribeTasksInScope", []string{"ecs:DescribeTasks"}, s.tasks, nil),
 		st("DescribeImages", []string{"ecr:DescribeImages"}, s.repositories, nil),
-		// RegisterTaskDefinition supports only "*".
-		st("RegisterTaskDefinition", []string{"ecs:RegisterTaskDefinition"}, []string{"*"}, nil),
-		// Tags on the new revision are applied by RegisterTaskDefinition and only allowed there.
-		st("TagTaskDefinitionOnRegister", []string{"ecs:TagResource"}, []string{arn("ecs", account, "task-definition/*")},
-			map[string]any{"StringEquals": map[string]any{"ecs:CreateAction": "RegisterTaskDefinition"}}),
-		st("PassTaskRolesToEcsTasks", []string{"iam:PassRole"}, s.roles,
-			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
-		st("UpdateServicesInScope", []string{"ecs:UpdateService"}, s.services, nil),
-		// pinroll:paused is set and removed on the services (pause / resume).
-		st("PauseResumeServicesInScope", []string{"ecs:TagResource", "ecs:UntagResource"}, s.services, nil),
 	}
+	out = append(out, ecsStatements(s)...)
 	if s.parameters != "" {
 		out = append(out, st("WritePinnedImageParameters", []string{"ssm:GetParameter", "ssm:PutParameter"}, []string{s.parameters}, nil))
 	}
-	if p.Topic != nil {
+	if len(props.TargetRoles) > 0 {
+		// Exactly the target roles: no pattern, so a new account is a reviewed change of this stack.
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("AssumeTargetRoles"),
+			Actions:   jsii.Strings("sts:AssumeRole"),
+			Resources: jsii.Strings(props.TargetRoles...),
+		}))
+	}
+	if props.Vpc != nil {
+		// What Lambda needs of the execution role to attach the function to the subnets (the
+		// AWSLambdaVPCAccessExecutionRole set, inline); none of it is scoped by Lambda to one function.
+		out = append(out, st("ManageVpcNetworkInterfaces", []string{"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+			"ec2:DescribeSubnets", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"},
+			[]string{"*"}, nil))
+	}
+	if props.notify() {
 		out = append(out,
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       jsii.String("PublishReports"),
@@ -313,39 +466,63 @@ func statements(s scope, p *Pinroll) []awsiam.PolicyStatement {
 	return out
 }
 
+// st is one statement over ARN templates, with an optional condition.
+func st(sid string, actions, resources []string, cond map[string]any) awsiam.PolicyStatement {
+	props := &awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Actions:   jsii.Strings(actions...),
+		Resources: toks(resources),
+	}
+	if cond != nil {
+		props.Conditions = &cond
+	}
+	return awsiam.NewPolicyStatement(props)
+}
+
+// ecsStatements are the ECS and PassRole permissions of a deploy in one account, scoped to s: the
+// hub's function holds them for its own account, each target role for its account.
+func ecsStatements(s scope) []awsiam.PolicyStatement {
+	return []awsiam.PolicyStatement{
+		// Neither action supports a resource type or condition key.
+		st("ListClustersDescribeTaskDefinitions", []string{"ecs:ListClusters", "ecs:DescribeTaskDefinition"}, []string{"*"}, nil),
+		// Both support only "*" as resource but honour the ecs:cluster condition key.
+		st("ListServicesAndTasksInScope", []string{"ecs:ListServices", "ecs:ListTasks"}, []string{"*"},
+			map[string]any{"ArnLike": map[string]any{"ecs:cluster": toks(s.clusters)}}),
+		st("DescribeServicesInScope", []string{"ecs:DescribeServices"}, s.services, nil),
+		st("DescribeTasksInScope", []string{"ecs:DescribeTasks"}, s.tasks, nil),
+		// RegisterTaskDefinition supports only "*".
+		st("RegisterTaskDefinition", []string{"ecs:RegisterTaskDefinition"}, []string{"*"}, nil),
+		// Tags on the new revision are applied by RegisterTaskDefinition and only allowed there.
+		st("TagTaskDefinitionOnRegister", []string{"ecs:TagResource"}, []string{arn("ecs", account, "task-definition/*")},
+			map[string]any{"StringEquals": map[string]any{"ecs:CreateAction": "RegisterTaskDefinition"}}),
+		st("PassTaskRolesToEcsTasks", []string{"iam:PassRole"}, s.roles,
+			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+		st("UpdateServicesInScope", []string{"ecs:UpdateService"}, s.services, nil),
+		// pinroll:paused is set and removed on the services (pause / resume).
+		st("PauseResumeServicesInScope", []string{"ecs:TagResource", "ecs:UntagResource"}, s.services, nil),
+	}
+}
+
 // suppress records, next to the resources they concern, the cdk-nag findings that are deliberate.
-func suppress(p *Pinroll, s scope) {
-	type finding struct{ what, why string }
-	var wildcards []finding
-	add := func(why string, resources ...string) {
+func suppress(p *Pinroll, s scope, props *Props) {
+	list := ecsSuppressions(s)
+	why := func(reason string, resources ...string) {
 		for _, r := range resources {
-			wildcards = append(wildcards, finding{"Resource::" + nagForm(r), why})
+			list = append(list, &cdknag.NagPackSuppression{
+				Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(reason), AppliesTo: &[]any{"Resource::" + nagForm(r)},
+			})
 		}
 	}
-	add("ecs:ListClusters, ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support only Resource \"*\" "+
-		"(Service Authorization Reference); ecs:ListServices/ListTasks also support only \"*\" and are restricted "+
-		"by the ecs:cluster condition to the clusters in scope.", "*")
-	add("Services of the clusters in scope: the service names are not known at deploy time and pinroll must "+
-		"reach every service that uses a pushed repository (opt-out/opt-in is by the pinroll:enabled tag).", s.services...)
-	add("Tasks of the clusters in scope: task ids are generated by ECS; read-only (verification of the running digest).", s.tasks...)
-	add("Repositories in scope of the registry accounts (every repository unless Repositories is set); "+
+	why("Repositories in scope of the registry accounts (every repository unless Repositories is set); "+
 		"read-only, the function checks that the pushed tag still points at the digest.", s.repositories...)
-	add("New task definition revisions get their ARN at registration; TagResource is only allowed when the "+
-		"call is RegisterTaskDefinition (ecs:CreateAction condition).", arn("ecs", account, "task-definition/*"))
-	add("Task and execution roles are whatever the task definitions already reference; PassRole is limited "+
-		"to ecs-tasks.amazonaws.com by the iam:PassedToService condition (narrow with PassRoles).", s.roles...)
 	if s.parameters != "" {
-		add("One parameter per repository and tag under the configured prefix only.", s.parameters)
+		why("One parameter per repository and tag under the configured prefix only.", s.parameters)
 	}
-	var list []*cdknag.NagPackSuppression
-	for _, f := range wildcards {
-		list = append(list, &cdknag.NagPackSuppression{
-			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String(f.why),
-			AppliesTo: &[]any{f.what},
-		})
+	if props.Vpc != nil {
+		why("The network-interface actions Lambda needs to attach a function to a VPC (the AWSLambdaVPCAccessExecutionRole "+
+			"set); the interfaces are created by Lambda with ids unknown at deploy time.", "*")
 	}
-	if p.Topic != nil {
+	if props.notify() {
 		list = append(list, &cdknag.NagPackSuppression{
 			Id:        jsii.String("AwsSolutions-IAM5"),
 			Reason:    jsii.String("kms:GenerateDataKey* on the topic's own key is what SNS documents for publishers to an encrypted topic."),
@@ -361,4 +538,34 @@ func suppress(p *Pinroll, s scope) {
 				"destination); it is alarmed and redriven by an operator, a second-level DLQ would add nothing."),
 		}}, jsii.Bool(false))
 	}
+}
+
+// ecsSuppressions explain the wildcards of ecsStatements(s) to cdk-nag.
+func ecsSuppressions(s scope) []*cdknag.NagPackSuppression {
+	type finding struct{ what, why string }
+	var wildcards []finding
+	add := func(why string, resources ...string) {
+		for _, r := range resources {
+			wildcards = append(wildcards, finding{"Resource::" + nagForm(r), why})
+		}
+	}
+	add("ecs:ListClusters, ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support only Resource \"*\" "+
+		"(Service Authorization Reference); ecs:ListServices/ListTasks also support only \"*\" and are restricted "+
+		"by the ecs:cluster condition to the clusters in scope.", "*")
+	add("Services of the clusters in scope: the service names are not known at deploy time and pinroll must "+
+		"reach every service that uses a pushed repository (opt-out/opt-in is by the pinroll:enabled tag).", s.services...)
+	add("Tasks of the clusters in scope: task ids are generated by ECS; read-only (verification of the running digest).", s.tasks...)
+	add("New task definition revisions get their ARN at registration; TagResource is only allowed when the "+
+		"call is RegisterTaskDefinition (ecs:CreateAction condition).", arn("ecs", account, "task-definition/*"))
+	add("Task and execution roles are whatever the task definitions already reference; PassRole is limited "+
+		"to ecs-tasks.amazonaws.com by the iam:PassedToService condition (narrow with PassRoles).", s.roles...)
+	var list []*cdknag.NagPackSuppression
+	for _, f := range wildcards {
+		list = append(list, &cdknag.NagPackSuppression{
+			Id:        jsii.String("AwsSolutions-IAM5"),
+			Reason:    jsii.String(f.why),
+			AppliesTo: &[]any{f.what},
+		})
+	}
+	return list
 }

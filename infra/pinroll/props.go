@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -59,14 +60,37 @@ type Props struct {
 	ReservedConcurrency int
 	// Timeout of one invocation. Nil means 5 minutes.
 	Timeout awscdk.Duration
-	// LogRetention of the function's log group. Empty means one month.
+	// LogRetention of the function's log group. Empty means one year, the minimum Control Tower's
+	// CT.CLOUDWATCH.PR.2 accepts.
 	LogRetention awslogs.RetentionDays
+	// NoLogEncryption leaves the log group encrypted by CloudWatch Logs' own key instead of a
+	// customer-managed KMS key with rotation (which CT.CLOUDWATCH.PR.3 requires; $1 a month).
+	NoLogEncryption bool
+	// NoAlarmActions: without Notify, do not create a topic for the alarms, so they have no action
+	// (CT.CLOUDWATCH.PR.1 then fails). With Notify the alarms always publish to its topic.
+	NoAlarmActions bool
+	// Vpc places the function in a VPC (CT.LAMBDA.PR.3). Nil means outside any VPC.
+	Vpc *VpcConfig
+	// TargetRoles are the role ARNs, one per target account, that the function assumes to deploy
+	// there (PINROLL_TARGET_ROLES); each is a target stack's role (NewTargetStack). The function may
+	// assume exactly these, the default bus accepts ECS deployment events forwarded from their
+	// accounts, and the deployment rule takes them.
+	TargetRoles []string
 	// LogLevel of the function's application logs. Empty means INFO.
 	LogLevel awslambda.ApplicationLogLevel
 	// CodePath is a directory that contains the function's `bootstrap` binary (linux/arm64). Empty
 	// means "dist" (relative to the working directory: the repository root under `cdk`). Only the
 	// file named bootstrap is packaged.
 	CodePath string
+}
+
+// VpcConfig is where the function's network interfaces go: private subnets whose route reaches the
+// AWS APIs (interface endpoints or a NAT gateway; README "Deploy"), and security groups, or a VPC id
+// in which pinroll creates a security group that allows outbound HTTPS only.
+type VpcConfig struct {
+	SubnetIDs        []string
+	SecurityGroupIDs []string
+	VpcID            string
 }
 
 // Defaults that are design decisions, not accidents; README "Deploy" explains each.
@@ -86,17 +110,17 @@ var (
 	roleRe      = regexp.MustCompile(`^[A-Za-z0-9+=,.@_/*-]{1,512}$`)
 	roleArnRe   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/*-]+$`)
 	paramPrefRe = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
+	// An exact role ARN (no wildcard: sts:AssumeRole is granted on exactly these), path allowed.
+	targetRoleRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$`)
+	subnetRe     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	sgRe         = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
+	vpcRe        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 )
 
 // Validate reports every problem with the props at once, naming each field.
 func (p *Props) Validate() error {
-	var errs []error
+	errs := []error{p.validateScope()}
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	for _, c := range p.Clusters {
-		if !clusterRe.MatchString(c) && !clusterArn.MatchString(c) {
-			bad("Clusters: %q is neither a cluster name nor a cluster ARN", c)
-		}
-	}
 	for _, r := range p.Repositories {
 		if name, isPrefix := strings.CutSuffix(r, "*"); isPrefix {
 			if !repoPrefRe.MatchString(name) {
@@ -111,20 +135,46 @@ func (p *Props) Validate() error {
 			bad("RegistryAccounts: %q is not a 12-digit account id", a)
 		}
 	}
-	for _, r := range p.PassRoles {
-		if strings.HasPrefix(r, "arn:") {
-			if !roleArnRe.MatchString(r) {
-				bad("PassRoles: %q is not an IAM role ARN", r)
-			}
-		} else if !roleRe.MatchString(r) || r == "*" {
-			bad("PassRoles: %q is not a role name or name pattern (leave PassRoles empty for every role of the account)", r)
-		}
-	}
 	if p.ParameterPrefix != "" && !paramPrefRe.MatchString(p.ParameterPrefix) {
 		bad("ParameterPrefix: %q must look like /name or /name/sub (leading /, no trailing /)", p.ParameterPrefix)
 	}
 	if p.NotificationEmail != "" && !strings.Contains(p.NotificationEmail, "@") {
 		bad("NotificationEmail: %q is not an e-mail address", p.NotificationEmail)
+	}
+	byAccount := map[string]string{}
+	for _, r := range p.TargetRoles {
+		m := targetRoleRe.FindStringSubmatch(r)
+		switch {
+		case m == nil:
+			bad("TargetRoles (%s): %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>, no wildcard)", CtxTargetRoles, r)
+		case byAccount[m[1]] == r:
+			bad("TargetRoles (%s): %q is listed twice", CtxTargetRoles, r)
+		case byAccount[m[1]] != "":
+			bad("TargetRoles (%s): %q and %q are both in account %s: one target role per account", CtxTargetRoles, byAccount[m[1]], r, m[1])
+		default:
+			byAccount[m[1]] = r
+		}
+	}
+	if v := p.Vpc; v != nil {
+		if len(v.SubnetIDs) == 0 {
+			bad("Vpc: SubnetIDs is empty: give the private subnets the function runs in")
+		}
+		for _, id := range v.SubnetIDs {
+			if !subnetRe.MatchString(id) {
+				bad("Vpc: %q is not a subnet id (subnet-…)", id)
+			}
+		}
+		for _, id := range v.SecurityGroupIDs {
+			if !sgRe.MatchString(id) {
+				bad("Vpc: %q is not a security group id (sg-…)", id)
+			}
+		}
+		if v.VpcID != "" && !vpcRe.MatchString(v.VpcID) {
+			bad("Vpc: %q is not a VPC id (vpc-…)", v.VpcID)
+		}
+		if (len(v.SecurityGroupIDs) == 0) == (v.VpcID == "") {
+			bad("Vpc: give either SecurityGroupIDs or VpcID (pinroll then creates an HTTPS-egress-only security group), not both or neither")
+		}
 	}
 	if p.ReservedConcurrency < 0 {
 		bad("ReservedConcurrency: %d must be at least 1 (0 means the default, 1)", p.ReservedConcurrency)
@@ -133,6 +183,27 @@ func (p *Props) Validate() error {
 	if st, err := os.Stat(bootstrap); err != nil || st.IsDir() {
 		bad("CodePath: %s is missing: build it first with `make dist/bootstrap` "+
 			"(CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags '-s -w' -tags lambda.norpc -o dist/bootstrap ./lambda)", bootstrap)
+	}
+	return errors.Join(errs...)
+}
+
+// validateScope checks the fields the hub shares with the target (TargetProps).
+func (p *Props) validateScope() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, c := range p.Clusters {
+		if !clusterRe.MatchString(c) && !clusterArn.MatchString(c) {
+			bad("Clusters: %q is neither a cluster name nor a cluster ARN", c)
+		}
+	}
+	for _, r := range p.PassRoles {
+		if strings.HasPrefix(r, "arn:") {
+			if !roleArnRe.MatchString(r) {
+				bad("PassRoles: %q is not an IAM role ARN", r)
+			}
+		} else if !roleRe.MatchString(r) || r == "*" {
+			bad("PassRoles: %q is not a role name or name pattern (leave PassRoles empty for every role of the account)", r)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -167,7 +238,7 @@ func (p *Props) timeout() awscdk.Duration {
 
 func (p *Props) logRetention() awslogs.RetentionDays {
 	if p.LogRetention == "" {
-		return awslogs.RetentionDays_ONE_MONTH
+		return awslogs.RetentionDays_ONE_YEAR
 	}
 	return p.LogRetention
 }
@@ -180,5 +251,19 @@ func (p *Props) logLevel() awslambda.ApplicationLogLevel {
 }
 
 func (p *Props) notify() bool { return p.Notify || p.NotificationEmail != "" }
+
+// topic: a topic exists for the reports, or for the alarms' actions.
+func (p *Props) topic() bool { return p.notify() || !p.NoAlarmActions }
+
+// targetAccounts are the accounts of TargetRoles, in order, without repeats.
+func (p *Props) targetAccounts() []string {
+	var out []string
+	for _, r := range p.TargetRoles {
+		if m := targetRoleRe.FindStringSubmatch(r); m != nil && !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
 
 func ptr[T any](v T) *T { return &v }

@@ -25,6 +25,10 @@ func NewPinrollStack(scope constructs.Construct, id string, props *PinrollStackP
 		sprops.Description = jsii.String("pinroll: deploys ECR pushes to ECS services, pinned by digest")
 	}
 	stack := awscdk.NewStack(scope, &id, &sprops)
-	New(stack, "Pinroll", &props.Pinroll)
+	p := New(stack, "Pinroll", &props.Pinroll)
+	awscdk.NewCfnOutput(stack, jsii.String("FunctionRoleArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The hub's function role: the HubFunctionRoleArn of the target stacks (pinroll:hubRoleArn)"),
+		Value:       p.Role.RoleArn(),
+	})
 	return stack
 }
