@@ -275,19 +275,12 @@ func vpcConfig(v any, errs *[]error) *VpcConfig {
 		return nil
 	case map[string]any:
 		c := &VpcConfig{}
-		ids := func(k string) []string {
-			var out []string
-			for _, e := range asStrings(v[k]) {
-				out = append(out, e)
-			}
-			return out
-		}
 		for k := range v {
 			if k != "subnetIds" && k != "securityGroupIds" && k != "vpcId" {
 				return bad("unknown field %q (known: subnetIds, securityGroupIds, vpcId)", k)
 			}
 		}
-		c.SubnetIDs, c.SecurityGroupIDs = ids("subnetIds"), ids("securityGroupIds")
+		c.SubnetIDs, c.SecurityGroupIDs = asStrings(v["subnetIds"]), asStrings(v["securityGroupIds"])
 		c.VpcID, _ = v["vpcId"].(string)
 		return c
 	default:

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -15,13 +16,20 @@ func TestPropsFromContext(t *testing.T) {
 		CtxPassRoles: []any{"app-*"}, CtxParameterPrefix: "/pinroll", CtxNotify: true,
 		CtxNotificationEmail: "ops@example.com", CtxReconcileRate: "1 hour", CtxReservedConcurrency: 2.0,
 		CtxStackName: "PinrollProd", "@aws-cdk/core:other-flag": true,
+		CtxTargetRoles: []any{"arn:aws:iam::777788889999:role/pinroll-target-us-east-1"}, CtxLogRetentionDays: 731.0,
+		CtxLogEncryption: false, CtxAlarmActions: false, CtxStack: "all", CtxHubRoleArn: "arn:aws:iam::999988887777:role/hub",
+		CtxTargetRoleName: "deployer",
+		CtxVpc:            map[string]any{"subnetIds": []any{"subnet-0aaaaaaaaaaaaaaaa"}, "securityGroupIds": []any{"sg-0dddddddddddddddd"}},
 	}
 	flags := map[string]any{
 		CtxClusters: "prod, staging", CtxRepositories: "app,team-a/*",
 		CtxRequireOptIn: "true", CtxDryRun: "false", CtxRegistryAccounts: "111122223333",
 		CtxPassRoles: "app-*", CtxParameterPrefix: "/pinroll", CtxNotify: "true",
 		CtxNotificationEmail: "ops@example.com", CtxReconcileRate: "1 hour", CtxReservedConcurrency: "2",
-		CtxStackName: "PinrollProd",
+		CtxStackName:   "PinrollProd",
+		CtxTargetRoles: "arn:aws:iam::777788889999:role/pinroll-target-us-east-1", CtxLogRetentionDays: "731",
+		CtxLogEncryption: "false", CtxAlarmActions: "false", CtxStack: "all", CtxHubRoleArn: "arn:aws:iam::999988887777:role/hub",
+		CtxTargetRoleName: "deployer", CtxVpc: "subnet-0aaaaaaaaaaaaaaaa,sg-0dddddddddddddddd",
 	}
 	for name, ctx := range map[string]map[string]any{"cdk.json": typed, "-c": flags} {
 		cfg, err := PropsFromContext(ctx)
@@ -32,10 +40,16 @@ func TestPropsFromContext(t *testing.T) {
 			t.Errorf("%s: reconcile rate %v minutes, want 60", name, got)
 		}
 		cfg.Props.ReconcileRate = nil
-		want := StackConfig{StackName: "PinrollProd", Props: Props{
+		want := StackConfig{StackName: "PinrollProd", Stacks: StackAll, Props: Props{
 			Clusters: []string{"prod", "staging"}, Repositories: []string{"app", "team-a/*"}, RequireOptIn: true,
 			RegistryAccounts: []string{"111122223333"}, PassRoles: []string{"app-*"}, ParameterPrefix: "/pinroll",
 			Notify: true, NotificationEmail: "ops@example.com", ReservedConcurrency: 2,
+			TargetRoles:  []string{"arn:aws:iam::777788889999:role/pinroll-target-us-east-1"},
+			LogRetention: awslogs.RetentionDays_TWO_YEARS, NoLogEncryption: true, NoAlarmActions: true,
+			Vpc: &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, SecurityGroupIDs: []string{"sg-0dddddddddddddddd"}},
+		}, Target: TargetProps{
+			HubRoleArn: "arn:aws:iam::999988887777:role/hub", RoleName: "deployer",
+			Clusters: []string{"prod", "staging"}, PassRoles: []string{"app-*"},
 		}}
 		if diff := cmp.Diff(want, cfg); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
@@ -46,11 +60,21 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil || !cfg.Props.DisableReconcile || cfg.StackName != DefaultStackName {
 		t.Errorf("off: %+v %v", cfg, err)
 	}
+	// The Control Tower defaults hold when the keys are absent: a key, an alarm topic, the hub only.
+	if cfg.Props.NoLogEncryption || cfg.Props.NoAlarmActions || cfg.Stacks != StackHub || cfg.Props.Vpc != nil {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	cfg, err = PropsFromContext(map[string]any{CtxVpc: `{"subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "vpcId": "vpc-0cccccccccccccccc"}`})
+	if want := (&VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc"}); err != nil || !cmp.Equal(want, cfg.Props.Vpc) {
+		t.Errorf("vpc as a JSON string: %+v %v", cfg.Props.Vpc, err)
+	}
 
 	_, err = PropsFromContext(map[string]any{
 		"pinroll:cluster": "prod", CtxReconcileRate: "every 5 minutes", CtxReservedConcurrency: 0.5, CtxDryRun: "yes please",
+		CtxLogRetentionDays: 42.0, CtxStack: "spoke", CtxVpc: "subnet-0aaaaaaaaaaaaaaaa,i-0123", CtxLogEncryption: "maybe",
 	})
-	for _, want := range []string{`unknown context key "pinroll:cluster"`, CtxReconcileRate, CtxReservedConcurrency, CtxDryRun} {
+	for _, want := range []string{`unknown context key "pinroll:cluster"`, CtxReconcileRate, CtxReservedConcurrency, CtxDryRun,
+		CtxLogRetentionDays + ": 42", CtxStack, CtxVpc, CtxLogEncryption} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}
@@ -62,9 +86,21 @@ func TestValidate(t *testing.T) {
 	p := Props{
 		Clusters: []string{"prod", "no spaces"}, Repositories: []string{"App"}, RegistryAccounts: []string{"123"},
 		PassRoles: []string{"*"}, ParameterPrefix: "pinroll/", ReservedConcurrency: -1, CodePath: t.TempDir(),
+		TargetRoles: []string{
+			"arn:aws:iam::777788889999:role/a", "arn:aws:iam::777788889999:role/a", // twice
+			"arn:aws:iam::777788889999:role/b",     // a second role in the same account
+			"arn:aws:iam::123:role/c",              // not a 12-digit account
+			"arn:aws:iam::222233334444:user/d",     // not a role
+			"arn:aws:iam::222233334444:role/app-*", // a pattern
+		},
+		Vpc: &VpcConfig{SubnetIDs: []string{"subnet-x"}},
 	}
 	err := p.Validate()
-	for _, want := range []string{`"no spaces"`, `"App"`, `"123"`, `PassRoles: "*"`, "ParameterPrefix", "ReservedConcurrency", "bootstrap is missing"} {
+	for _, want := range []string{`"no spaces"`, `"App"`, `"123"`, `PassRoles: "*"`, "ParameterPrefix", "ReservedConcurrency", "bootstrap is missing",
+		`TargetRoles (pinroll:targetRoles): "arn:aws:iam::777788889999:role/a" is listed twice`,
+		`"arn:aws:iam::777788889999:role/a" and "arn:aws:iam::777788889999:role/b" are both in account 777788889999`,
+		`"arn:aws:iam::123:role/c" is not an IAM role ARN`, `"arn:aws:iam::222233334444:user/d" is not`, `"arn:aws:iam::222233334444:role/app-*" is not`,
+		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give either SecurityGroupIDs or VpcID"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -104,6 +105,18 @@ func shouldMatchPush(e sampleEvent) bool {
 	_ = json.Unmarshal(e.Detail, &d)
 	return e.Source == "aws.ecr" && e.DetailType == "ECR Image Action" && d.ActionType == "PUSH" &&
 		d.Result == "SUCCESS" && d.Tag != nil && *d.Tag != ""
+}
+
+// shouldMatchReplication is the contract of the replication rule: a replica of a tagged image,
+// whatever ECR's result (the function skips all but SUCCESS, with the reason).
+func shouldMatchReplication(e sampleEvent) bool {
+	var d struct {
+		ActionType string  `json:"action-type"`
+		Tag        *string `json:"image-tag"`
+	}
+	_ = json.Unmarshal(e.Detail, &d)
+	return e.Source == "aws.ecr" && e.DetailType == "ECR Replication Action" && d.ActionType == "REPLICATE" &&
+		d.Tag != nil && *d.Tag != ""
 }
 
 // router is a rule in moto whose matches land in an SQS queue.
@@ -255,5 +268,73 @@ func TestPushPatternRoutesOnlyTaggedPushes(t *testing.T) {
 	})
 	if diff := cmp.Diff([]string{"prod-completed", "prod-failed", "shared-completed"}, got); diff != "" {
 		t.Errorf("deployments delivered by the deployment rule (-want +got):\n%s", diff)
+	}
+
+	// Forwarded from a target: moto's account plays the target account 777788889999 of a hub in
+	// another account. Its prod deployments get through, by the event's account and the cluster
+	// name in that account; a hub that does not list the account takes none of them.
+	hub := patternJSON(t, full, "DeploymentRule") // the hub's account is moto's here: move it
+	asTarget := strings.NewReplacer(motoAccount, "000011112222", "777788889999", motoAccount).Replace(hub)
+	notListed := strings.NewReplacer(motoAccount, "000011112222").Replace(hub)
+	forwarded := []sampleEvent{
+		deploy("target-prod-completed", svc+"prod/api", "SERVICE_DEPLOYMENT_COMPLETED"),
+		deploy("target-staging-completed", svc+"staging/api", "SERVICE_DEPLOYMENT_COMPLETED"),
+	}
+	got = newRouter(t, ctx, url, "deployments-target", asTarget).route(t, ctx, forwarded)
+	if diff := cmp.Diff([]string{"target-prod-completed"}, got); diff != "" {
+		t.Errorf("deployments of a target account (-want +got):\n%s", diff)
+	}
+	got = newRouter(t, ctx, url, "deployments-other", notListed).route(t, ctx, forwarded)
+	if len(got) != 0 {
+		t.Errorf("deployments of an account that is no target were delivered: %v", got)
+	}
+}
+
+// GIVEN the synthesized replication rule, WHEN every sample event is put on moto's bus, THEN
+// exactly the replicas of tagged images are delivered (SUCCESS and failed results alike), with the
+// push rule's repository filter; no push or other event.
+func TestReplicationPatternRoutesReplicas(t *testing.T) {
+	full, min := fixtures(t)
+	url := startMoto(t)
+	ctx := context.Background()
+	events := loadEvents(t)
+
+	var want []string
+	var replica sampleEvent
+	for _, e := range events {
+		if shouldMatchReplication(e) {
+			want = append(want, e.name)
+			replica = e
+		}
+	}
+	sort.Strings(want)
+	for _, name := range []string{"testdata/events/replicate-us-west-2.json", "testdata/events/replicate-failed.json"} {
+		if !slices.Contains(want, name) {
+			t.Errorf("%s is not among the replicas the rule must deliver: %v", name, want)
+		}
+	}
+	got := newRouter(t, ctx, url, "replication-all", patternJSON(t, min, "ReplicationRule")).route(t, ctx, events)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events delivered by the replication rule (-want +got):\n%s", diff)
+	}
+	// The push rule takes no replica: the function sees each image once per region.
+	got = newRouter(t, ctx, url, "push-replicas", patternJSON(t, min, "PushRule")).route(t, ctx, events)
+	for _, name := range got {
+		if slices.Contains(want, name) {
+			t.Errorf("the push rule delivered the replica %s", name)
+		}
+	}
+
+	var repoEvents []sampleEvent
+	for _, repo := range []string{"app", "app-dev", "team-a/api", "team-ab/api"} {
+		var d map[string]any
+		_ = json.Unmarshal(replica.Detail, &d)
+		d["repository-name"] = repo
+		b, _ := json.Marshal(d)
+		repoEvents = append(repoEvents, sampleEvent{name: repo, Source: replica.Source, DetailType: replica.DetailType, Detail: b})
+	}
+	got = newRouter(t, ctx, url, "replication-filtered", patternJSON(t, full, "ReplicationRule")).route(t, ctx, repoEvents)
+	if diff := cmp.Diff([]string{"app", "team-a/api"}, got); diff != "" {
+		t.Errorf("repositories delivered by the filtered replication rule (-want +got):\n%s", diff)
 	}
 }

@@ -2,9 +2,12 @@ package pinroll
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -28,11 +31,17 @@ type statement struct {
 	Condition map[string]map[string][]string
 }
 
-// roleStatements collects every statement granted to the function's role, wherever CDK put it:
-// inline policies of the role and every AWS::IAM::Policy attached to it. Managed policies fail.
+// roleStatements collects every statement granted to the function's (or target's) role.
 func roleStatements(t *testing.T, s *synthesized) []statement {
 	t.Helper()
-	roleID := s.id("Role")
+	return roleStatementsOf(t, s, "Role")
+}
+
+// roleStatementsOf collects every statement granted to the role at path, wherever CDK put it:
+// inline policies of the role and every AWS::IAM::Policy attached to it. Managed policies fail.
+func roleStatementsOf(t *testing.T, s *synthesized, path string) []statement {
+	t.Helper()
+	roleID := s.id(path)
 	role := s.resources("AWS::IAM::Role")[roleID]["Properties"].(map[string]any)
 	if m, ok := role["ManagedPolicyArns"]; ok {
 		t.Errorf("role has managed policies %v; want none", m)
@@ -48,7 +57,7 @@ func roleStatements(t *testing.T, s *synthesized) []statement {
 				docs = append(docs, props["PolicyDocument"])
 				continue
 			}
-			t.Logf("policy %s is attached to %s, not to the function's role", id, r)
+			t.Logf("policy %s is attached to %s, not to %s", id, r, path)
 		}
 	}
 	var out []statement
@@ -139,6 +148,11 @@ func TestIAMStatementsFull(t *testing.T) {
 		{Sid: "WritePinnedImageParameters", Action: []string{"ssm:GetParameter", "ssm:PutParameter"}, Resource: []string{arnOf("ssm", A, "parameter/pinroll/*")}},
 		{Sid: "PublishReports", Action: []string{"sns:Publish"}, Resource: []string{"${" + full.id("Topic") + "}"}},
 		{Sid: "EncryptReports", Action: []string{"kms:Decrypt", "kms:GenerateDataKey*"}, Resource: []string{"${" + full.id("TopicKey") + ".Arn}"}},
+		{Sid: "AssumeTargetRoles", Action: []string{"sts:AssumeRole"}, Resource: sorted(
+			"arn:aws:iam::777788889999:role/pinroll-target-eu-west-1", "arn:aws:iam::222233334444:role/ops/pinroll")},
+		{Sid: "ManageVpcNetworkInterfaces", Action: sorted("ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+			"ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"),
+			Resource: []string{"*"}},
 		// Added by CDK for the on-failure destination.
 		{Action: []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
 			Resource: []string{"${" + full.id("FailedInvocations") + ".Arn}"}},
@@ -191,6 +205,15 @@ func TestIAMStatementsMinimal(t *testing.T) {
 
 func sorted(s ...string) []string { sort.Strings(s); return s }
 
+func withAccounts(pattern map[string]any, accounts ...string) map[string]any {
+	var a []any
+	for _, acct := range accounts {
+		a = append(a, acct)
+	}
+	pattern["account"] = a
+	return pattern
+}
+
 // GIVEN both stacks, THEN the function is configured as designed.
 func TestFunction(t *testing.T) {
 	full, min := fixtures(t)
@@ -198,6 +221,7 @@ func TestFunction(t *testing.T) {
 		s    *synthesized
 		env  map[string]any
 		conc float64
+		days float64
 	}{
 		"full": {full, map[string]any{
 			"PINROLL_CLUSTERS":          "prod,arn:aws:ecs:eu-west-1:111122223333:cluster/shared",
@@ -206,8 +230,9 @@ func TestFunction(t *testing.T) {
 			"PINROLL_REGISTRY_ACCOUNTS": "111122223333,444455556666",
 			"PINROLL_NOTIFY_TOPIC_ARN":  "${" + full.id("Topic") + "}",
 			"PINROLL_PARAMETER_PREFIX":  "/pinroll",
-		}, 2},
-		"minimal": {min, nil, 1},
+			"PINROLL_TARGET_ROLES":      "arn:aws:iam::777788889999:role/pinroll-target-eu-west-1,arn:aws:iam::222233334444:role/ops/pinroll",
+		}, 2, 731},
+		"minimal": {min, nil, 1, 365},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := tc.s
@@ -232,7 +257,11 @@ func TestFunction(t *testing.T) {
 			if diff := cmp.Diff(tc.env, env); diff != "" {
 				t.Errorf("environment (-want +got):\n%s", diff)
 			}
-			s.template.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{"RetentionInDays": 30})
+			// A year by default (CT.CLOUDWATCH.PR.2), encrypted with the stack's own key (PR.3).
+			s.template.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{
+				"RetentionInDays": tc.days,
+				"KmsKeyId":        map[string]any{"Fn::GetAtt": []string{s.id("LogKey"), "Arn"}},
+			})
 			s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
 				"FunctionName":             map[string]any{"Ref": s.id("Function")},
 				"MaximumRetryAttempts":     2,
@@ -242,7 +271,8 @@ func TestFunction(t *testing.T) {
 				}},
 			})
 			for _, q := range []string{"DeadLetterQueue", "FailedInvocations"} {
-				if diff := cmp.Diff(map[string]any{"MessageRetentionPeriod": 1209600.0, "SqsManagedSseEnabled": true},
+				if diff := cmp.Diff(map[string]any{"MessageRetentionPeriod": 1209600.0, "SqsManagedSseEnabled": true,
+					"RedriveAllowPolicy": map[string]any{"redrivePermission": "allowAll"}},
 					s.props(q)); diff != "" {
 					t.Errorf("queue %s (-want +got):\n%s", q, diff)
 				}
@@ -281,6 +311,16 @@ func TestRules(t *testing.T) {
 		}
 		return map[string]any{"source": []any{"aws.ecr"}, "detail-type": []any{"ECR Image Action"}, "detail": detail}
 	}
+	replication := func(repos any) map[string]any {
+		detail := map[string]any{
+			"action-type": []any{"REPLICATE"},
+			"image-tag":   []any{map[string]any{"anything-but": []any{""}}},
+		}
+		if repos != nil {
+			detail["repository-name"] = repos
+		}
+		return map[string]any{"source": []any{"aws.ecr"}, "detail-type": []any{"ECR Replication Action"}, "detail": detail}
+	}
 	deployment := func(resources any) map[string]any {
 		p := map[string]any{
 			"source": []any{"aws.ecs"}, "detail-type": []any{"ECS Deployment State Change"},
@@ -299,12 +339,18 @@ func TestRules(t *testing.T) {
 		state    string
 	}{
 		{full, "PushRule", push([]any{"app", map[string]any{"prefix": "team-a/"}}), "", "ENABLED"},
-		{full, "DeploymentRule", deployment([]any{
+		{full, "ReplicationRule", replication([]any{"app", map[string]any{"prefix": "team-a/"}}), "", "ENABLED"},
+		// The cluster named "prod" is prod in the target accounts too; forwarded events keep their
+		// account, and only the hub's and the targets' are taken.
+		{full, "DeploymentRule", withAccounts(deployment([]any{
 			map[string]any{"prefix": "arn:" + P + ":ecs:" + R + ":" + A + ":service/prod/"},
 			map[string]any{"prefix": "arn:aws:ecs:eu-west-1:111122223333:service/shared/"},
-		}), "", "ENABLED"},
+			map[string]any{"prefix": "arn:" + P + ":ecs:" + R + ":777788889999:service/prod/"},
+			map[string]any{"prefix": "arn:" + P + ":ecs:" + R + ":222233334444:service/prod/"},
+		}), A, "777788889999", "222233334444"), "", "ENABLED"},
 		{full, "ReconcileRule", nil, "rate(1 hour)", "DISABLED"},
 		{min, "PushRule", push(nil), "", "ENABLED"},
+		{min, "ReplicationRule", replication(nil), "", "ENABLED"},
 		{min, "DeploymentRule", deployment(nil), "", "ENABLED"},
 		{min, "ReconcileRule", nil, "rate(15 minutes)", "ENABLED"},
 	}
@@ -344,7 +390,8 @@ func TestRules(t *testing.T) {
 	})
 }
 
-// GIVEN both stacks, THEN four alarms exist, wired to the topic when there is one.
+// GIVEN both stacks, THEN five alarms exist, each with the topic as its action (CT.CLOUDWATCH.PR.1):
+// the minimal stack creates a topic for them.
 func TestAlarmsAndTopic(t *testing.T) {
 	full, min := fixtures(t)
 	type alarm struct {
@@ -352,27 +399,44 @@ func TestAlarmsAndTopic(t *testing.T) {
 		Periods                                 float64
 		Actions                                 []string
 	}
-	want := func(s *synthesized, actions []string) []alarm {
+	want := func(s *synthesized) []alarm {
 		fn, dlq, failed := "${"+s.id("Function")+"}", "${"+s.id("DeadLetterQueue")+".QueueName}", "${"+s.id("FailedInvocations")+".QueueName}"
+		actions := []string{"${" + s.id("Topic") + "}"}
 		a := []alarm{
 			{"AWS/Lambda", "Errors", "Sum", fn, 1, actions},
 			{"AWS/Lambda", "Throttles", "Sum", fn, 3, actions},
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", dlq, 1, actions},
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", failed, 1, actions},
+			// The function's EMF metric, summed over its Outcome dimension by a Metrics Insights query.
+			{"pinroll", "ServicesFailed", "SUM", "Outcome", 1, actions},
 		}
 		sort.Slice(a, func(i, j int) bool { return a[i].Metric+a[i].Dimension < a[j].Metric+a[j].Dimension })
 		return a
 	}
-	for _, tc := range []struct {
-		s       *synthesized
-		actions []string
-	}{{full, []string{"${" + full.id("Topic") + "}"}}, {min, nil}} {
+	insights := regexp.MustCompile(`^SELECT (SUM)\((\w+)\) FROM SCHEMA\("(\w+)", (\w+)\)$`)
+	for _, s := range []*synthesized{full, min} {
 		var got []alarm
-		for id, r := range tc.s.resources("AWS::CloudWatch::Alarm") {
+		for id, r := range s.resources("AWS::CloudWatch::Alarm") {
 			p := r["Properties"].(map[string]any)
 			if p["Threshold"] != 1.0 || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
-				p["Period"] != 300.0 || p["TreatMissingData"] != "notBreaching" || p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
+				p["TreatMissingData"] != "notBreaching" || p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
 				t.Errorf("alarm %s: %v", id, p)
+			}
+			if q, ok := p["Metrics"]; ok {
+				m := asList(q)
+				if len(m) != 1 {
+					t.Fatalf("alarm %s metrics %v", id, m)
+				}
+				e := m[0].(map[string]any)
+				sm := insights.FindStringSubmatch(fmt.Sprint(e["Expression"]))
+				if sm == nil || e["Period"] != 300.0 || e["ReturnData"] != true {
+					t.Fatalf("alarm %s: %v is not a 5-minute Metrics Insights query", id, e)
+				}
+				got = append(got, alarm{sm[3], sm[2], sm[1], sm[4], p["EvaluationPeriods"].(float64), strs(p["AlarmActions"])})
+				continue
+			}
+			if p["Period"] != 300.0 {
+				t.Errorf("alarm %s: period %v", id, p["Period"])
 			}
 			dims := asList(p["Dimensions"])
 			if len(dims) != 1 {
@@ -382,26 +446,127 @@ func TestAlarmsAndTopic(t *testing.T) {
 				dims[0].(map[string]any)["Value"].(string), p["EvaluationPeriods"].(float64), strs(p["AlarmActions"])})
 		}
 		sort.Slice(got, func(i, j int) bool { return got[i].Metric+got[i].Dimension < got[j].Metric+got[j].Dimension })
-		if diff := cmp.Diff(want(tc.s, tc.actions), got); diff != "" {
-			t.Errorf("%s alarms (-want +got):\n%s", *tc.s.stack.StackName(), diff)
+		if diff := cmp.Diff(want(s), got); diff != "" {
+			t.Errorf("%s alarms (-want +got):\n%s", *s.stack.StackName(), diff)
 		}
+		s.template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), map[string]any{
+			"KmsMasterKeyId": map[string]any{"Fn::GetAtt": []string{s.id("TopicKey"), "Arn"}},
+		})
+		// The topic's key and the log group's, both rotated.
+		s.template.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(2))
+		s.template.AllResourcesProperties(jsii.String("AWS::KMS::Key"), map[string]any{"EnableKeyRotation": true})
 	}
-	full.template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), map[string]any{
-		"KmsMasterKeyId": map[string]any{"Fn::GetAtt": []string{full.id("TopicKey"), "Arn"}},
-	})
-	full.template.HasResourceProperties(jsii.String("AWS::KMS::Key"), map[string]any{"EnableKeyRotation": true})
 	full.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
 		"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": map[string]any{"Ref": full.id("Topic")},
 	})
-	min.template.ResourceCountIs(jsii.String("AWS::SNS::Topic"), jsii.Number(0))
-	min.template.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(0))
+	min.template.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(0))
 }
 
-// GIVEN the AwsSolutions pack applied to both stacks, THEN no unsuppressed error remains, and the
-// templates pass cfn-lint (when installed).
-func TestNagAndLint(t *testing.T) {
+// keyStatements are the statements of a KMS key's policy, rendered, in order.
+func keyStatements(t *testing.T, s *synthesized, path string) []any {
+	t.Helper()
+	return asList(s.props(path)["KeyPolicy"].(map[string]any)["Statement"])
+}
+
+// GIVEN the default stack, THEN the log key lets CloudWatch Logs use it for this account's log
+// groups only, and grants only to AWS services (CT.KMS.PR.3); the topic key the same for grants.
+func TestLogKeyPolicy(t *testing.T) {
+	_, min := fixtures(t)
+	denyGrants := map[string]any{
+		"Sid": "DenyGrantsButForAWSServices", "Effect": "Deny", "Principal": map[string]any{"AWS": "*"},
+		"Action": "kms:CreateGrant", "Resource": "*",
+		"Condition": map[string]any{"BoolIfExists": map[string]any{"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+	}
+	want := []any{
+		// CDK's default: the account administers the key through IAM.
+		map[string]any{"Effect": "Allow", "Principal": map[string]any{"AWS": "arn:" + P + ":iam::" + A + ":root"}, "Action": "kms:*", "Resource": "*"},
+		map[string]any{
+			"Sid": "CloudWatchLogsEncrypt", "Effect": "Allow", "Principal": map[string]any{"Service": "logs." + R + ".amazonaws.com"},
+			"Action":   []any{"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"},
+			"Resource": "*",
+			"Condition": map[string]any{"ArnLike": map[string]any{
+				"kms:EncryptionContext:aws:logs:arn": "arn:" + P + ":logs:" + R + ":" + A + ":log-group:*",
+			}},
+		},
+		denyGrants,
+	}
+	if diff := cmp.Diff(want, keyStatements(t, min, "LogKey")); diff != "" {
+		t.Errorf("log key policy (-want +got):\n%s", diff)
+	}
+	if got := keyStatements(t, min, "TopicKey"); !slices.ContainsFunc(got, func(st any) bool { return cmp.Equal(st, denyGrants) }) {
+		t.Errorf("topic key policy lacks %v: %v", denyGrants, got)
+	}
+}
+
+// GIVEN target roles, THEN the default bus takes ECS deployment events from their accounts only;
+// without them there is no bus policy.
+func TestBusPolicy(t *testing.T) {
 	full, min := fixtures(t)
-	for _, s := range []*synthesized{full, min} {
+	p := full.props("BusPolicy")
+	want := map[string]any{
+		"EventBusName": "default",
+		"StatementId":  p["StatementId"],
+		"Statement": map[string]any{
+			"Sid":    p["StatementId"],
+			"Effect": "Allow",
+			"Principal": map[string]any{"AWS": []any{
+				"arn:" + P + ":iam::777788889999:root", "arn:" + P + ":iam::222233334444:root",
+			}},
+			"Action":   "events:PutEvents",
+			"Resource": "arn:" + P + ":events:" + R + ":" + A + ":event-bus/default",
+			"Condition": map[string]any{"StringEquals": map[string]any{
+				"events:source": "aws.ecs", "events:detail-type": "ECS Deployment State Change",
+			}},
+		},
+	}
+	if diff := cmp.Diff(want, p); diff != "" {
+		t.Errorf("bus policy (-want +got):\n%s", diff)
+	}
+	if id, _ := p["StatementId"].(string); !regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`).MatchString(id) {
+		t.Errorf("statement id %q", id)
+	}
+	min.template.ResourceCountIs(jsii.String("AWS::Events::EventBusPolicy"), jsii.Number(0))
+}
+
+// GIVEN a VPC by subnets and security groups, or by subnets and a VPC id, THEN the function runs
+// there (CT.LAMBDA.PR.3), in a security group that only lets HTTPS out when pinroll creates it.
+func TestVpc(t *testing.T) {
+	full, min := fixtures(t)
+	vpc, _, _ := more(t)
+	vpc.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+		"VpcConfig": map[string]any{"SubnetIds": []string{"subnet-0aaaaaaaaaaaaaaaa"}, "SecurityGroupIds": []string{"sg-0dddddddddddddddd"}},
+	})
+	vpc.template.ResourceCountIs(jsii.String("AWS::EC2::SecurityGroup"), jsii.Number(0))
+	full.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+		"VpcConfig": map[string]any{
+			"SubnetIds":        []string{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"},
+			"SecurityGroupIds": []any{map[string]any{"Fn::GetAtt": []string{full.id("SecurityGroup"), "GroupId"}}},
+		},
+	})
+	if diff := cmp.Diff(map[string]any{
+		"GroupDescription": "pinroll: outbound HTTPS to the AWS APIs only, nothing inbound",
+		"VpcId":            "vpc-0cccccccccccccccc",
+		"SecurityGroupEgress": []any{map[string]any{
+			"Description": "HTTPS to the AWS APIs (interface endpoints or NAT)",
+			"IpProtocol":  "tcp", "FromPort": 443.0, "ToPort": 443.0, "CidrIp": "0.0.0.0/0",
+		}},
+	}, full.props("SecurityGroup")); diff != "" {
+		t.Errorf("security group (-want +got):\n%s", diff)
+	}
+	min.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{"VpcConfig": assertions.Match_Absent()})
+	// The VPC statement exists in the VPC variants only.
+	for s, want := range map[*synthesized]bool{full: true, vpc: true, min: false} {
+		got := slices.ContainsFunc(roleStatements(t, s), func(st statement) bool { return st.Sid == "ManageVpcNetworkInterfaces" })
+		if got != want {
+			t.Errorf("%s: ManageVpcNetworkInterfaces %v, want %v", *s.stack.StackName(), got, want)
+		}
+	}
+}
+
+// GIVEN the AwsSolutions pack applied to every stack (hubs and targets), THEN no unsuppressed error
+// remains, and the templates pass cfn-lint (when installed).
+func TestNagAndLint(t *testing.T) {
+	for _, s := range all(t) {
 		ann := assertions.Annotations_FromStack(s.stack)
 		for _, m := range *ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
 			//lint:ignore SA1019 the Go bindings of CDK 2.276 offer no replacement for SynthesisMessage yet
@@ -419,7 +584,7 @@ func TestNagAndLint(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var files []string
-	for _, s := range []*synthesized{full, min} {
+	for _, s := range all(t) {
 		b, _ := json.Marshal(s.raw)
 		f := filepath.Join(dir, *s.stack.StackName()+".template.json")
 		if err := os.WriteFile(f, b, 0o644); err != nil {

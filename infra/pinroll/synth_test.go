@@ -12,23 +12,26 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// Synthesizing through jsii costs seconds, so every test shares one app with two stacks: "full"
-// sets every prop, "minimal" none (the defaults). cdk-nag's AwsSolutions pack runs on both.
+// Synthesizing through jsii costs seconds, so every test shares one app: the hub stacks "full"
+// (every prop) and "minimal" (none: the defaults) and "vpc" (the minimal one in a VPC), and the
+// target stacks "target-full" and "target-minimal". cdk-nag's AwsSolutions pack runs on all.
 
 type synthesized struct {
+	root     string // the construct's id in the stack: "Pinroll" or "Target"
 	stack    awscdk.Stack
 	template assertions.Template
 	raw      map[string]any // the template as JSON
 }
 
-// id is the logical id of the CloudFormation resource of the construct at path (under "Pinroll").
+// id is the logical id of the CloudFormation resource of the construct at path (under the root).
 func (s *synthesized) id(path string) string {
-	var c constructs.IConstruct = s.stack.Node().FindChild(jsii.String("Pinroll"))
+	var c constructs.IConstruct = s.stack.Node().FindChild(jsii.String(s.root))
 	for _, name := range strings.Split(path, "/") {
 		c = c.Node().FindChild(jsii.String(name))
 	}
@@ -61,12 +64,14 @@ func (s *synthesized) props(path string) map[string]any {
 var (
 	fixtureOnce                 sync.Once
 	fixtureFull, fixtureMinimal *synthesized
+	fixtureVpc                  *synthesized
+	fixtureTargetFull           *synthesized
+	fixtureTargetMinimal        *synthesized
 	fixtureErr                  error
 	codeDir                     string
 )
 
 func TestMain(m *testing.M) {
-	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 	dir, err := os.MkdirTemp("", "pinroll-infra-")
 	if err != nil {
 		panic(err)
@@ -96,6 +101,20 @@ func fullProps() Props {
 		DisableReconcile:    true,
 		ReservedConcurrency: 2,
 		CodePath:            codeDir,
+		LogRetention:        awslogs.RetentionDays_TWO_YEARS,
+		TargetRoles:         []string{"arn:aws:iam::777788889999:role/pinroll-target-eu-west-1", "arn:aws:iam::222233334444:role/ops/pinroll"},
+		Vpc:                 &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"}, VpcID: "vpc-0cccccccccccccccc"},
+	}
+}
+
+const hubRole = "arn:aws:iam::999988887777:role/Pinroll-PinrollRole-ABC"
+
+func targetFullProps() TargetProps {
+	return TargetProps{
+		HubRoleArn: hubRole,
+		RoleName:   "pinroll-deployer",
+		Clusters:   []string{"prod"},
+		PassRoles:  []string{"app-task-*"},
 	}
 }
 
@@ -114,6 +133,10 @@ func fixtures(t *testing.T) (full, minimal *synthesized) {
 		// Build every stack before the first Template_FromStack: that synthesizes the whole app.
 		full := NewPinrollStack(app, "Full", &PinrollStackProps{Pinroll: fullProps()})
 		minimal := NewPinrollStack(app, "Minimal", &PinrollStackProps{Pinroll: Props{CodePath: codeDir}})
+		vpc := NewPinrollStack(app, "Vpc", &PinrollStackProps{Pinroll: Props{CodePath: codeDir, Vpc: &VpcConfig{
+			SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, SecurityGroupIDs: []string{"sg-0dddddddddddddddd"}}}})
+		targetFull := NewTargetStack(app, "TargetFull", &TargetStackProps{Target: targetFullProps()})
+		targetMinimal := NewTargetStack(app, "TargetMinimal", nil)
 		mk := func(stack awscdk.Stack) *synthesized {
 			tmpl := assertions.Template_FromStack(stack, nil)
 			raw := map[string]any{}
@@ -121,14 +144,33 @@ func fixtures(t *testing.T) (full, minimal *synthesized) {
 			if err := json.Unmarshal(b, &raw); err != nil {
 				panic(err)
 			}
-			return &synthesized{stack: stack, template: tmpl, raw: raw}
+			root := "Pinroll"
+			if stack.Node().TryFindChild(jsii.String("Target")) != nil {
+				root = "Target"
+			}
+			return &synthesized{root: root, stack: stack, template: tmpl, raw: raw}
 		}
-		fixtureFull, fixtureMinimal = mk(full), mk(minimal)
+		fixtureFull, fixtureMinimal, fixtureVpc = mk(full), mk(minimal), mk(vpc)
+		fixtureTargetFull, fixtureTargetMinimal = mk(targetFull), mk(targetMinimal)
 	})
 	if fixtureErr != nil {
 		t.Fatal(fixtureErr)
 	}
 	return fixtureFull, fixtureMinimal
+}
+
+// more are the VPC variant of the hub and the two target stacks.
+func more(t *testing.T) (vpc, targetFull, targetMinimal *synthesized) {
+	t.Helper()
+	fixtures(t)
+	return fixtureVpc, fixtureTargetFull, fixtureTargetMinimal
+}
+
+// all is every synthesized stack.
+func all(t *testing.T) []*synthesized {
+	full, min := fixtures(t)
+	vpc, tf, tm := more(t)
+	return []*synthesized{full, min, vpc, tf, tm}
 }
 
 // render turns CloudFormation intrinsics into readable strings so that expectations can be
@@ -143,6 +185,11 @@ func render(v any) any {
 			}
 			if ga, ok := v["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
 				return fmt.Sprintf("${%v.%v}", ga[0], ga[1])
+			}
+			if sel, ok := v["Fn::Select"].([]any); ok && len(sel) == 2 {
+				if sp, ok := sel[1].(map[string]any)["Fn::Split"].([]any); ok && len(sp) == 2 {
+					return fmt.Sprintf("split(%v)[%v]", render(sp[1]), sel[0])
+				}
 			}
 			if j, ok := v["Fn::Join"].([]any); ok && len(j) == 2 {
 				var parts []string
