@@ -153,8 +153,8 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 			"SubnetIds":        jsii.Strings(v.SubnetIDs...),
 			"SecurityGroupIds": sgs,
 		})
-		// Lambda checks the role's EC2 permissions when it attaches the function: they must exist first.
-		fn.Node().AddDependency(p.Role)
+		// Lambda checks the role's EC2 permissions when it attaches the function: CDK already makes
+		// the function depend on the role's policy.
 	}
 
 	target := func() awsevents.IRuleTarget {
