@@ -308,7 +308,7 @@ func TestReplicationPatternRoutesReplicas(t *testing.T) {
 		}
 	}
 	sort.Strings(want)
-	for _, name := range []string{"testdata/events/replicate-us-west-2.json", "testdata/events/replicate-failed.json"} {
+	for _, name := range []string{"events/replicate-us-west-2.json", "events/replicate-failed.json"} {
 		if !slices.Contains(want, name) {
 			t.Errorf("%s is not among the replicas the rule must deliver: %v", name, want)
 		}

@@ -370,7 +370,7 @@ func newTopic(c constructs.Construct, props *Props) awssns.Topic {
 }
 
 // The function's EMF metrics the alarms read (lambda/internal/metrics: namespace "pinroll",
-// dimension Outcome).
+// dimension sets [Outcome] and []).
 const (
 	MetricNamespace      = "pinroll"
 	MetricServicesFailed = "ServicesFailed"
@@ -407,13 +407,12 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 	add("FailedInvocationsNotEmpty", "pinroll: an event failed after all retries; read and redrive the failed-invocations queue",
 		p.FailedInvocations.MetricApproximateNumberOfMessagesVisible(max), 1)
 	// A service that failed permanently (an invalid request no retry fixes) is reported, not
-	// retried: the event succeeds, so neither Errors nor the queues see it. The EMF metric carries
-	// the Outcome dimension; the query sums it over every outcome (and no other dimension set).
+	// retried: the event succeeds, so neither Errors nor the queues see it. The function emits the
+	// EMF metric with the Outcome dimension and without dimensions: the latter counts every outcome.
 	add("ServicesFailed", "pinroll: a service could not be deployed and no retry will fix it (see the report's failed list)",
-		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression: jsii.String("SELECT SUM(" + MetricServicesFailed + ") FROM SCHEMA(\"" + MetricNamespace + "\", Outcome)"),
-			Label:      jsii.String(MetricServicesFailed),
-			Period:     period,
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(MetricNamespace), MetricName: jsii.String(MetricServicesFailed),
+			Period: period, Statistic: jsii.String("Sum"),
 		}), 1)
 	return out
 }
