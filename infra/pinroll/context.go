@@ -239,8 +239,9 @@ func PropsFromContext(ctx map[string]any) (StackConfig, error) {
 }
 
 // vpcConfig reads pinroll:vpc: an object {"subnetIds": […], "securityGroupIds": […]} or
-// {"subnetIds": […], "vpcId": "vpc-…"} (cdk.json), the same object as a JSON string, or a
-// comma-separated list of subnet-, sg- and vpc- ids (`-c pinroll:vpc=subnet-a,subnet-b,sg-c`).
+// {"subnetIds": […], "vpcId": "vpc-…"}, with "endpoints": true to create the interface endpoints
+// (cdk.json), the same object as a JSON string, or a comma-separated list of subnet-, sg- and vpc-
+// ids and the word endpoints (`-c pinroll:vpc=subnet-a,subnet-b,vpc-c,endpoints`).
 func vpcConfig(v any, errs *[]error) *VpcConfig {
 	bad := func(format string, args ...any) *VpcConfig {
 		*errs = append(*errs, fmt.Errorf(CtxVpc+": "+format, args...))
@@ -263,8 +264,10 @@ func vpcConfig(v any, errs *[]error) *VpcConfig {
 					c.SecurityGroupIDs = append(c.SecurityGroupIDs, id)
 				case strings.HasPrefix(id, "vpc-"):
 					c.VpcID = id
+				case id == "endpoints":
+					c.Endpoints = true
 				default:
-					return bad("%q is not a subnet-, sg- or vpc- id", id)
+					return bad("%q is not a subnet-, sg- or vpc- id, nor \"endpoints\"", id)
 				}
 			}
 			return c
@@ -276,12 +279,19 @@ func vpcConfig(v any, errs *[]error) *VpcConfig {
 	case map[string]any:
 		c := &VpcConfig{}
 		for k := range v {
-			if k != "subnetIds" && k != "securityGroupIds" && k != "vpcId" {
-				return bad("unknown field %q (known: subnetIds, securityGroupIds, vpcId)", k)
+			if k != "subnetIds" && k != "securityGroupIds" && k != "vpcId" && k != "endpoints" {
+				return bad("unknown field %q (known: subnetIds, securityGroupIds, vpcId, endpoints)", k)
 			}
 		}
 		c.SubnetIDs, c.SecurityGroupIDs = asStrings(v["subnetIds"]), asStrings(v["securityGroupIds"])
 		c.VpcID, _ = v["vpcId"].(string)
+		switch e := v["endpoints"].(type) {
+		case nil:
+		case bool:
+			c.Endpoints = e
+		default:
+			return bad("endpoints: want true or false, got %T", e)
+		}
 		return c
 	default:
 		return bad("want an object {subnetIds, securityGroupIds | vpcId} or a comma-separated list of ids, got %T", v)

@@ -64,9 +64,13 @@ func TestPropsFromContext(t *testing.T) {
 	if cfg.Props.NoLogEncryption || cfg.Props.NoAlarmActions || cfg.Stacks != StackHub || cfg.Props.Vpc != nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	cfg, err = PropsFromContext(map[string]any{CtxVpc: `{"subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "vpcId": "vpc-0cccccccccccccccc"}`})
-	if want := (&VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc"}); err != nil || !cmp.Equal(want, cfg.Props.Vpc) {
-		t.Errorf("vpc as a JSON string: %+v %v", cfg.Props.Vpc, err)
+	want := &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true}
+	for _, v := range []string{`{"subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "vpcId": "vpc-0cccccccccccccccc", "endpoints": true}`,
+		"subnet-0aaaaaaaaaaaaaaaa, vpc-0cccccccccccccccc, endpoints"} {
+		cfg, err = PropsFromContext(map[string]any{CtxVpc: v})
+		if err != nil || !cmp.Equal(want, cfg.Props.Vpc) {
+			t.Errorf("vpc %s: %+v %v", v, cfg.Props.Vpc, err)
+		}
 	}
 
 	_, err = PropsFromContext(map[string]any{
@@ -93,14 +97,14 @@ func TestValidate(t *testing.T) {
 			"arn:aws:iam::222233334444:user/d",     // not a role
 			"arn:aws:iam::222233334444:role/app-*", // a pattern
 		},
-		Vpc: &VpcConfig{SubnetIDs: []string{"subnet-x"}},
+		Vpc: &VpcConfig{SubnetIDs: []string{"subnet-x"}, Endpoints: true},
 	}
 	err := p.Validate()
 	for _, want := range []string{`"no spaces"`, `"App"`, `"123"`, `PassRoles: "*"`, "ParameterPrefix", "ReservedConcurrency", "bootstrap is missing",
 		`TargetRoles (pinroll:targetRoles): "arn:aws:iam::777788889999:role/a" is listed twice`,
 		`"arn:aws:iam::777788889999:role/a" and "arn:aws:iam::777788889999:role/b" are both in account 777788889999`,
 		`"arn:aws:iam::123:role/c" is not an IAM role ARN`, `"arn:aws:iam::222233334444:user/d" is not`, `"arn:aws:iam::222233334444:role/app-*" is not`,
-		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give either SecurityGroupIDs or VpcID"} {
+		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give SecurityGroupIDs, or VpcID", "Vpc: Endpoints needs the VpcID"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

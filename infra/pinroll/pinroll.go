@@ -51,7 +51,8 @@ type Pinroll struct {
 	Topic             awssns.Topic // the alarms' and (with Props.Notify) the reports'; nil with NoAlarmActions and no Notify
 	Alarms            []awscloudwatch.Alarm
 	BusPolicy         awsevents.CfnEventBusPolicy // nil without Props.TargetRoles
-	SecurityGroup     awsec2.CfnSecurityGroup     // nil unless Props.Vpc names a VpcID
+	SecurityGroup     awsec2.CfnSecurityGroup     // nil unless Props.Vpc names a VpcID and no security groups
+	Endpoints         []awsec2.CfnVPCEndpoint     // nil unless Props.Vpc.Endpoints
 }
 
 // New adds pinroll to scope. It panics on invalid props (as CDK constructs throw); call
@@ -84,7 +85,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String("pinroll: pins ECS task definitions to ECR image digests"),
 	})
-	if v := props.Vpc; v != nil && v.VpcID != "" {
+	if v := props.Vpc; v != nil && v.VpcID != "" && len(v.SecurityGroupIDs) == 0 {
 		p.SecurityGroup = awsec2.NewCfnSecurityGroup(c, jsii.String("SecurityGroup"), &awsec2.CfnSecurityGroupProps{
 			GroupDescription: jsii.String("pinroll: outbound HTTPS to the AWS APIs only, nothing inbound"),
 			VpcId:            jsii.String(v.VpcID),
@@ -155,6 +156,9 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		})
 		// Lambda checks the role's EC2 permissions when it attaches the function: CDK already makes
 		// the function depend on the role's policy.
+		if v.Endpoints {
+			p.Endpoints = endpoints(c, props, sgs)
+		}
 	}
 
 	target := func() awsevents.IRuleTarget {
@@ -306,6 +310,57 @@ func busPolicy(c constructs.Construct, accounts []string) awsevents.CfnEventBusP
 			}},
 		},
 	})
+}
+
+// endpoints creates the interface endpoints of the AWS APIs the function calls, in the function's
+// subnets, behind a security group that takes HTTPS from the function's security groups only. The
+// function's logs and EMF metrics need none: Lambda delivers them itself.
+func endpoints(c constructs.Construct, props *Props, functionSGs *[]*string) []awsec2.CfnVPCEndpoint {
+	services := []string{"ecs", "ecr.api"}
+	if len(props.TargetRoles) > 0 {
+		services = append(services, "sts")
+	}
+	if props.notify() {
+		services = append(services, "sns")
+	}
+	if props.ParameterPrefix != "" {
+		services = append(services, "ssm")
+	}
+	var ingress []any
+	for _, sg := range *functionSGs {
+		ingress = append(ingress, &awsec2.CfnSecurityGroup_IngressProperty{
+			Description: jsii.String("HTTPS from pinroll's function"),
+			IpProtocol:  jsii.String("tcp"), FromPort: jsii.Number(443), ToPort: jsii.Number(443),
+			SourceSecurityGroupId: sg,
+		})
+	}
+	sg := awsec2.NewCfnSecurityGroup(c, jsii.String("EndpointSecurityGroup"), &awsec2.CfnSecurityGroupProps{
+		GroupDescription:     jsii.String("pinroll: the AWS API endpoints, HTTPS from the function only"),
+		VpcId:                jsii.String(props.Vpc.VpcID),
+		SecurityGroupIngress: ingress,
+		// No egress: an interface endpoint answers, it never connects out.
+		SecurityGroupEgress: []any{&awsec2.CfnSecurityGroup_EgressProperty{
+			Description: jsii.String("no outbound traffic"), IpProtocol: jsii.String("icmp"),
+			FromPort: jsii.Number(252), ToPort: jsii.Number(86), CidrIp: jsii.String("255.255.255.255/32"),
+		}},
+	})
+	var subnets []any
+	for _, id := range props.Vpc.SubnetIDs {
+		subnets = append(subnets, id)
+	}
+	var out []awsec2.CfnVPCEndpoint
+	for _, svc := range services {
+		id := "Endpoint" + strings.ReplaceAll(strings.ToUpper(svc[:1])+svc[1:], ".", "")
+		out = append(out, awsec2.NewCfnVPCEndpoint(c, &id, &awsec2.CfnVPCEndpointProps{
+			VpcId:             jsii.String(props.Vpc.VpcID),
+			VpcEndpointType:   jsii.String("Interface"),
+			ServiceName:       tok("com.amazonaws." + region + "." + svc),
+			SubnetIds:         &subnets,
+			SecurityGroupIds:  &[]any{sg.AttrGroupId()},
+			PrivateDnsEnabled: jsii.Bool(true),
+		}))
+	}
+	return out
 }
 
 // denyGrantsButForAWS is the key-policy statement Control Tower's CT.KMS.PR.3 asks for: grants on

@@ -2,6 +2,7 @@ package pinroll
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -542,6 +543,38 @@ func TestVpc(t *testing.T) {
 	}, full.props("SecurityGroup")); diff != "" {
 		t.Errorf("security group (-want +got):\n%s", diff)
 	}
+	// Endpoints: the APIs the full stack calls (STS for its targets, SNS for reports, SSM for
+	// parameters), in its subnets, reachable on 443 from the function's security group only.
+	var services []string
+	for id, r := range full.resources("AWS::EC2::VPCEndpoint") {
+		p := r["Properties"].(map[string]any)
+		services = append(services, fmt.Sprint(p["ServiceName"]))
+		want := map[string]any{
+			"VpcId": "vpc-0cccccccccccccccc", "VpcEndpointType": "Interface", "PrivateDnsEnabled": true,
+			"ServiceName":      p["ServiceName"],
+			"SubnetIds":        []any{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"},
+			"SecurityGroupIds": []any{"${" + full.id("EndpointSecurityGroup") + ".GroupId}"},
+		}
+		if diff := cmp.Diff(want, p); diff != "" {
+			t.Errorf("endpoint %s (-want +got):\n%s", id, diff)
+		}
+	}
+	sort.Strings(services)
+	var want []string
+	for _, svc := range []string{"ecr.api", "ecs", "sns", "ssm", "sts"} {
+		want = append(want, "com.amazonaws."+R+"."+svc)
+	}
+	if diff := cmp.Diff(want, services); diff != "" {
+		t.Errorf("endpoint services (-want +got):\n%s", diff)
+	}
+	ingress := full.props("EndpointSecurityGroup")["SecurityGroupIngress"]
+	if diff := cmp.Diff([]any{map[string]any{
+		"Description": "HTTPS from pinroll's function", "IpProtocol": "tcp", "FromPort": 443.0, "ToPort": 443.0,
+		"SourceSecurityGroupId": "${" + full.id("SecurityGroup") + ".GroupId}",
+	}}, ingress); diff != "" {
+		t.Errorf("endpoint ingress (-want +got):\n%s", diff)
+	}
+	vpc.template.ResourceCountIs(jsii.String("AWS::EC2::VPCEndpoint"), jsii.Number(0))
 	min.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{"VpcConfig": assertions.Match_Absent()})
 	// The VPC statement exists in the VPC variants only.
 	for s, want := range map[*synthesized]bool{full: true, vpc: true, min: false} {

@@ -85,12 +85,16 @@ type Props struct {
 }
 
 // VpcConfig is where the function's network interfaces go: private subnets whose route reaches the
-// AWS APIs (interface endpoints or a NAT gateway; README "Deploy"), and security groups, or a VPC id
-// in which pinroll creates a security group that allows outbound HTTPS only.
+// AWS APIs (interface endpoints or a NAT gateway; README "Deploy"), and security groups; without
+// them, pinroll creates in VpcID a security group that allows outbound HTTPS only.
 type VpcConfig struct {
 	SubnetIDs        []string
 	SecurityGroupIDs []string
 	VpcID            string
+	// Endpoints creates, in VpcID and SubnetIDs, the interface endpoints the function calls (ECS,
+	// ECR API, and STS, SNS, SSM when configured), reachable on 443 from the function's security
+	// groups. Leave it off when the VPC already has them or a NAT gateway.
+	Endpoints bool
 }
 
 // Defaults that are design decisions, not accidents; README "Deploy" explains each.
@@ -172,8 +176,11 @@ func (p *Props) Validate() error {
 		if v.VpcID != "" && !vpcRe.MatchString(v.VpcID) {
 			bad("Vpc: %q is not a VPC id (vpc-…)", v.VpcID)
 		}
-		if (len(v.SecurityGroupIDs) == 0) == (v.VpcID == "") {
-			bad("Vpc: give either SecurityGroupIDs or VpcID (pinroll then creates an HTTPS-egress-only security group), not both or neither")
+		if v.Endpoints && v.VpcID == "" {
+			bad("Vpc: Endpoints needs the VpcID to create them in")
+		}
+		if len(v.SecurityGroupIDs) == 0 && v.VpcID == "" {
+			bad("Vpc: give SecurityGroupIDs, or VpcID (pinroll then creates an HTTPS-egress-only security group)")
 		}
 	}
 	if p.ReservedConcurrency < 0 {

@@ -103,7 +103,7 @@ func fullProps() Props {
 		CodePath:            codeDir,
 		LogRetention:        awslogs.RetentionDays_TWO_YEARS,
 		TargetRoles:         []string{"arn:aws:iam::777788889999:role/pinroll-target-eu-west-1", "arn:aws:iam::222233334444:role/ops/pinroll"},
-		Vpc:                 &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"}, VpcID: "vpc-0cccccccccccccccc"},
+		Vpc:                 &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true},
 	}
 }
 
