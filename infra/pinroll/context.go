@@ -36,15 +36,16 @@ const (
 	CtxAlarmActions        = "pinroll:alarmActions"
 	// Which stacks the app holds: "hub" (the default, what deploy and diff act on), "target", or
 	// "all" (make synth: both templates).
-	CtxStack          = "pinroll:stack"
-	CtxHubRoleArn     = "pinroll:hubRoleArn"
-	CtxTargetRoleName = "pinroll:targetRoleName"
+	CtxStack               = "pinroll:stack"
+	CtxHubRoleArn          = "pinroll:hubRoleArn"
+	CtxTargetRoleName      = "pinroll:targetRoleName"
+	CtxTargetAlarmTopicArn = "pinroll:targetAlarmTopicArn"
 )
 
 var contextKeys = []string{CtxClusters, CtxRepositories, CtxRequireOptIn, CtxDryRun, CtxRegistryAccounts,
 	CtxPassRoles, CtxParameterPrefix, CtxNotify, CtxNotificationEmail, CtxReconcileRate,
 	CtxReservedConcurrency, CtxCodePath, CtxStackName, CtxTargetRoles, CtxVpc, CtxLogRetentionDays,
-	CtxLogEncryption, CtxAlarmActions, CtxStack, CtxHubRoleArn, CtxTargetRoleName}
+	CtxLogEncryption, CtxAlarmActions, CtxStack, CtxHubRoleArn, CtxTargetRoleName, CtxTargetAlarmTopicArn}
 
 // DefaultStackName is the stack's name unless pinroll:stackName says otherwise.
 const DefaultStackName = "Pinroll"
@@ -200,7 +201,7 @@ func PropsFromContext(ctx map[string]any) (StackConfig, error) {
 	}
 	// The target stack shares the scope of the hub: the same clusters and pass roles.
 	cfg.Target = TargetProps{
-		HubRoleArn: str(CtxHubRoleArn), RoleName: str(CtxTargetRoleName),
+		HubRoleArn: str(CtxHubRoleArn), RoleName: str(CtxTargetRoleName), AlarmTopicArn: str(CtxTargetAlarmTopicArn),
 		Clusters: p.Clusters, PassRoles: p.PassRoles,
 	}
 	if name := str(CtxStackName); name != "" {

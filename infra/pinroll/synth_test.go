@@ -111,10 +111,11 @@ const hubRole = "arn:aws:iam::999988887777:role/Pinroll-PinrollRole-ABC"
 
 func targetFullProps() TargetProps {
 	return TargetProps{
-		HubRoleArn: hubRole,
-		RoleName:   "pinroll-deployer",
-		Clusters:   []string{"prod"},
-		PassRoles:  []string{"app-task-*"},
+		HubRoleArn:    hubRole,
+		RoleName:      "pinroll-deployer",
+		Clusters:      []string{"prod"},
+		PassRoles:     []string{"app-task-*"},
+		AlarmTopicArn: "arn:aws:sns:eu-west-1:777788889999:ops",
 	}
 }
 

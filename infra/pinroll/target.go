@@ -6,9 +6,12 @@ import (
 	"regexp"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -29,15 +32,25 @@ type TargetProps struct {
 	// Clusters and PassRoles scope the role as they scope the hub's function (Props).
 	Clusters  []string
 	PassRoles []string
+	// AlarmTopicArn: an SNS topic of this account that an alarm on the dead-letter queue publishes
+	// to. Empty means no alarm (a forwarded event lost is a deployment the hub does not verify;
+	// reconciliation still finds any drift).
+	AlarmTopicArn string
 }
 
-var roleNameRe = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+var (
+	roleNameRe = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+	topicArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+)
 
 // Validate reports every problem with the props at once, naming each field.
 func (p *TargetProps) Validate() error {
 	var errs []error
 	if p.HubRoleArn != "" && !targetRoleRe.MatchString(p.HubRoleArn) {
 		errs = append(errs, fmt.Errorf("HubRoleArn: %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", p.HubRoleArn))
+	}
+	if p.AlarmTopicArn != "" && !topicArnRe.MatchString(p.AlarmTopicArn) {
+		errs = append(errs, fmt.Errorf("AlarmTopicArn: %q is not an SNS topic ARN", p.AlarmTopicArn))
 	}
 	if p.RoleName != "" && !roleNameRe.MatchString(p.RoleName) {
 		errs = append(errs, fmt.Errorf("RoleName: %q is not an IAM role name", p.RoleName))
@@ -56,9 +69,10 @@ type Target struct {
 	constructs.Construct
 	Role            awsiam.Role // assumed by the hub's function only
 	ForwardRule     awsevents.Rule
-	ForwardRole     awsiam.Role  // EventBridge's, to put events on the hub's bus
-	DeadLetterQueue awssqs.Queue // events EventBridge could not deliver to the hub's bus
-	HubRoleArn      *string      // the prop, or the parameter's value
+	ForwardRole     awsiam.Role         // EventBridge's, to put events on the hub's bus
+	DeadLetterQueue awssqs.Queue        // events EventBridge could not deliver to the hub's bus
+	Alarm           awscloudwatch.Alarm // on DeadLetterQueue; nil without TargetProps.AlarmTopicArn
+	HubRoleArn      *string             // the prop, or the parameter's value
 }
 
 // NewTarget adds a target to scope. It panics on invalid props (as CDK constructs throw).
@@ -153,6 +167,20 @@ func NewTarget(scope constructs.Construct, id string, props *TargetProps) *Targe
 		"MaximumRetryAttempts":     targetRetries,
 		"MaximumEventAgeInSeconds": targetMaxEventHours * 3600,
 	})
+	if props.AlarmTopicArn != "" {
+		t.Alarm = awscloudwatch.NewAlarm(c, jsii.String("DeadLetterQueueNotEmpty"), &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String("pinroll target: a deployment event could not be forwarded to the hub; read the dead-letter queue"),
+			Metric: t.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+				Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
+			}),
+			Threshold:          jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		t.Alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(
+			awssns.Topic_FromTopicArn(c, jsii.String("AlarmTopic"), jsii.String(props.AlarmTopicArn))))
+	}
 	return t
 }
 

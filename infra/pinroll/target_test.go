@@ -162,11 +162,27 @@ func TestTargetForwardRule(t *testing.T) {
 	}
 }
 
+// GIVEN a topic, THEN an alarm on the dead-letter queue publishes to it; without one, no alarm
+// (CT.CLOUDWATCH.PR.1 forbids alarms without actions).
+func TestTargetAlarm(t *testing.T) {
+	_, full, min := more(t)
+	full.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(1))
+	full.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+		"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
+		"Period": 300, "Threshold": 1, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+		"TreatMissingData": "notBreaching",
+		"Dimensions":       []any{map[string]any{"Name": "QueueName", "Value": map[string]any{"Fn::GetAtt": []string{full.id("DeadLetterQueue"), "QueueName"}}}},
+		"AlarmActions":     []string{"arn:aws:sns:eu-west-1:777788889999:ops"},
+	})
+	min.template.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(0))
+}
+
 // GIVEN bad target props, THEN Validate names every problem at once.
 func TestTargetValidate(t *testing.T) {
-	p := TargetProps{HubRoleArn: "arn:aws:iam::123:role/x", RoleName: "bad name", Clusters: []string{"no spaces"}, PassRoles: []string{"*"}}
+	p := TargetProps{HubRoleArn: "arn:aws:iam::123:role/x", RoleName: "bad name", Clusters: []string{"no spaces"}, PassRoles: []string{"*"},
+		AlarmTopicArn: "ops"}
 	err := p.Validate()
-	for _, want := range []string{"HubRoleArn", "RoleName", `"no spaces"`, `PassRoles: "*"`} {
+	for _, want := range []string{"HubRoleArn", "RoleName", `"no spaces"`, `PassRoles: "*"`, "AlarmTopicArn"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}
