@@ -66,7 +66,7 @@ func (h *hub) world() (pushed string) {
 }
 
 func TestHubDeploysExactlyTheTargetServicesThatPullFromItsRegistry(t *testing.T) {
-	onBackend(t, "moto", func(t *testing.T, cfg aws.Config) { // the emulator gains STS and accounts next
+	eachBackend(t, func(t *testing.T, cfg aws.Config) {
 		h := newHub(t, cfg, devAccount, prodAccount)
 		digest := h.world()
 
@@ -113,7 +113,7 @@ func TestHubDeploysExactlyTheTargetServicesThatPullFromItsRegistry(t *testing.T)
 }
 
 func TestHubErrorNamesTheTargetThatFailedAndTheRedeliveryFinishes(t *testing.T) {
-	onBackend(t, "moto", func(t *testing.T, cfg aws.Config) { // the emulator gains STS and accounts next
+	eachBackend(t, func(t *testing.T, cfg aws.Config) {
 		h := newHub(t, cfg, devAccount, prodAccount)
 		digest := h.world()
 		// The prod target's role cannot be assumed (STS does not answer): every call there
