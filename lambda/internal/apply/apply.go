@@ -202,7 +202,7 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 			}
 		case Refused(err):
 			for _, svc := range all {
-				res.Failed = append(res.Failed, serviceEntry(svc, step+": "+err.Error()))
+				res.Failed = append(res.Failed, serviceEntry(svc, step+": "+Refusal(err)))
 			}
 		default:
 			res.Pending = append(res.Pending, Step{Name: step, Services: names(all), Err: err})
@@ -236,7 +236,7 @@ func (a *Applier) hold(ctx context.Context, svc discover.Service, arn string, au
 	case err == nil:
 		res.Held = append(res.Held, waits)
 	case Refused(err):
-		res.Failed = append(res.Failed, serviceEntry(svc, "hold for approval: "+err.Error()))
+		res.Failed = append(res.Failed, serviceEntry(svc, "hold for approval: "+Refusal(err)))
 	default:
 		res.Pending = append(res.Pending, Step{Name: "hold " + svc.Cluster + "/" + svc.Name + " for approval", Services: names([]discover.Service{svc}), Err: err})
 	}
@@ -418,7 +418,7 @@ func (a *Applier) update(ctx context.Context, targets []target, res *Result) {
 		o, svc := outcomes[i], t.svc
 		switch {
 		case o.err != nil && Refused(o.err):
-			res.Failed = append(res.Failed, serviceEntry(svc, "update service: "+o.err.Error()))
+			res.Failed = append(res.Failed, serviceEntry(svc, "update service: "+Refusal(o.err)))
 		case o.err != nil:
 			failed = append(failed, svc.Cluster+"/"+svc.Name)
 			errs = append(errs, fmt.Errorf("%s/%s: %w", svc.Cluster, svc.Name, o.err))

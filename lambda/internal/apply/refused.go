@@ -44,3 +44,17 @@ func Refused(err error) bool {
 	}
 	return false
 }
+
+// Refusal says in one line why a refused request cannot succeed: pinroll's reason, or ECS's
+// error code and message without the SDK's transport details.
+func Refusal(err error) string {
+	var re *RefusedError
+	if errors.As(err, &re) && re.Err == nil {
+		return re.Reason
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return "ECS refused it: " + ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	return err.Error()
+}

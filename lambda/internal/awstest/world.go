@@ -30,9 +30,13 @@ func NewWorld(t testing.TB, cfg aws.Config) *World {
 	return &World{T: t, Cfg: cfg, ECS: ecs.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg)}
 }
 
-// Registry is the ECR registry host of the test account.
+// Registry is the ECR registry host of the test account, in the world's region.
 func (w *World) Registry() string {
-	return Account + ".dkr.ecr." + Region + ".amazonaws.com"
+	region := w.Cfg.Region
+	if region == "" {
+		region = Region
+	}
+	return Account + ".dkr.ecr." + region + ".amazonaws.com"
 }
 
 // Image is the image reference of repository:tag in the test registry.
@@ -193,6 +197,25 @@ func (w *World) Revisions(family string) []string {
 		}
 	}
 	return arns
+}
+
+// ReplicaEvent is the ECR Replication Action that ECR emits in region when it has copied
+// repository:tag@digest there from the test region (result SUCCESS, or e.g. FAILURE).
+func ReplicaEvent(id, account, region, repository, tag, digest, result string) []byte {
+	ev := map[string]any{
+		"version": "0", "id": id, "detail-type": "ECR Replication Action", "source": "aws.ecr",
+		"account": account, "time": time.Now().UTC().Format(time.RFC3339), "region": region,
+		"resources": []string{"arn:aws:ecr:" + region + ":" + account + ":repository/" + repository},
+		"detail": map[string]any{
+			"result": result, "repository-name": repository, "image-digest": digest, "image-tag": tag,
+			"action-type": "REPLICATE", "source-account": account, "source-region": Region,
+		},
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	return raw
 }
 
 // PushEvent is an ECR push event (EventBridge envelope) for repository:tag at digest.

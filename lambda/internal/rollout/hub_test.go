@@ -2,11 +2,13 @@ package rollout_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -144,6 +146,53 @@ func TestHubErrorNamesTheTargetThatFailedAndTheRedeliveryFinishes(t *testing.T) 
 			if n := len(w.Revisions("api")); n != 2 {
 				t.Errorf("%s: api has %d revisions, want 2 (no duplicate)", account, n)
 			}
+		}
+	})
+}
+
+// deploymentEvent is an ECS Deployment State Change for a service, as ECS sends it in the
+// service's account (and a forwarding rule passes it on to the hub, account unchanged).
+func deploymentEvent(t *testing.T, account, cluster, service, deploymentID string) []byte {
+	t.Helper()
+	raw, err := json.Marshal(map[string]any{
+		"version": "0", "id": "dep-" + account, "detail-type": "ECS Deployment State Change", "source": "aws.ecs",
+		"account": account, "time": time.Now().UTC().Format(time.RFC3339), "region": awstest.Region,
+		"resources": []string{"arn:aws:ecs:" + awstest.Region + ":" + account + ":service/" + cluster + "/" + service},
+		"detail": map[string]any{"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": deploymentID,
+			"updatedAt": time.Now().UTC().Format(time.RFC3339), "reason": "ECS deployment " + deploymentID + " completed."},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// A deployment event forwarded from a target account is verified there, with that target's
+// credentials; one from an account that is neither the hub's nor a target's is skipped.
+// Verification needs tasks that report their imageDigest: the emulator's.
+func TestHubVerifiesDeploymentsForwardedFromATarget(t *testing.T) {
+	onBackend(t, "emulator", func(t *testing.T, cfg aws.Config) {
+		h := newHub(t, cfg, devAccount, prodAccount)
+		digest := h.world()
+		h.mustHandle(awstest.PushEvent("e1", awstest.Account, "app", "latest", digest))
+
+		dev := h.targets[devAccount]
+		out, err := dev.ECS.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"api"}})
+		if err != nil || len(out.Services) != 1 || len(out.Services[0].Deployments) == 0 {
+			t.Fatalf("describe dev's prod/api: %v", err)
+		}
+		rep := h.mustHandle(deploymentEvent(t, devAccount, "prod", "api", aws.ToString(out.Services[0].Deployments[0].Id)))
+		if rep.Outcome != report.Verified || len(rep.Verifications) == 0 {
+			t.Fatalf("forwarded deployment: %s (%s); want verified in account %s", rep.Outcome, rep.Reason, devAccount)
+		}
+		for _, v := range rep.Verifications {
+			if v.Running != digest || v.Account != devAccount {
+				t.Errorf("%s %s task %s runs %s, want %s in %s", v.Account, v.Service, v.Task, v.Running, digest, devAccount)
+			}
+		}
+		rep = h.mustHandle(deploymentEvent(t, "444444444444", "prod", "api", "ecs-svc/1"))
+		if rep.Outcome != report.Skipped || !strings.Contains(rep.Reason, "444444444444") {
+			t.Errorf("deployment from an unknown account: %s (%s); want skipped, naming it", rep.Outcome, rep.Reason)
 		}
 	})
 }

@@ -67,3 +67,65 @@ func TestServiceAtTheTagLimitFailsForGoodWhileTheOthersDeploy(t *testing.T) {
 		t.Errorf("prod/api runs %s", images["app"])
 	}
 }
+
+// A task definition that pinning pushes past ECS's 64 KiB limit fails for good (ECS's
+// ClientException, with its numbers), while the healthy service of the same push deploys and
+// the event is no error.
+func TestServicePastTheSizeLimitFailsForGoodWhileTheOthersDeploy(t *testing.T) {
+	build := func(pad int) string {
+		var env []string
+		for i := 0; i < 250; i++ {
+			env = append(env, fmt.Sprintf(`{"name":"VAR_%04d","value":%q}`, i, strings.Repeat("x", 200)))
+		}
+		env = append(env, fmt.Sprintf(`{"name":"PAD","value":%q}`, strings.Repeat("y", pad)))
+		big := fmt.Sprintf(`{"name":"app","image":"{{registry}}/app:latest","memory":256,"essential":true,"environment":[%s]}`, strings.Join(env, ","))
+		return taskDefJSON("big", big)
+	}
+	// The largest padding ECS (the emulator, as ECS) still accepts: the original fits, and
+	// pinning (a digest in the image, four audit tags) pushes it over.
+	fits := func(pad int) bool {
+		srv, err := emulator.Start("127.0.0.1:0", emulator.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		f := fleetSpec{repos: map[string][]string{"app": {"app v1"}}, clusters: []string{"prod"}, tds: []string{build(pad)}}.build(t)
+		return srv.Emulator().Load(f) == nil
+	}
+	lo, hi := 0, 1<<16 // fits(lo), !fits(hi)
+	if !fits(lo) {
+		t.Fatal("250 variables of 200 bytes do not fit in 64 KiB")
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	pad := lo
+	f := fleetSpec{
+		repos:    map[string][]string{"app": {"app v1", "app v2"}},
+		clusters: []string{"prod"},
+		tds:      []string{build(pad), taskDefJSON("api", containerJSON("app", "{{registry}}/app:latest"))},
+		services: []string{serviceJSON("prod", "big", "big:1"), serviceJSON("prod", "api", "api:1")},
+	}.build(t)
+	w := newRWorld(t, f, config.Config{}, emulator.Options{})
+	rep, err := w.engine.HandleRaw(context.Background(), awstest.PushEvent("size", awstest.Account, "app", "latest", digestOf("app v2")))
+	if err != nil {
+		t.Fatalf("push: %v; want no error (a retry cannot help)", err)
+	}
+	if len(rep.Failed) != 1 || rep.Failed[0].Service != "big" || !strings.Contains(rep.Failed[0].Why, "65536") {
+		t.Fatalf("failed = %+v; want prod/big with ECS's size limit", rep.Failed)
+	}
+	if rep.Outcome != report.Deployed || len(rep.Changes) != 1 || rep.Changes[0].Service != "api" {
+		t.Errorf("push: %s %+v; want prod/api deployed beside the failure", rep.Outcome, rep.Changes)
+	}
+	if n := w.revisions("big"); n != 1 {
+		t.Errorf("big has %d revisions, want 1", n)
+	}
+	if strings.Contains(rep.Failed[0].Why, "RequestID") {
+		t.Errorf("the reason carries the SDK's transport details: %s", rep.Failed[0].Why)
+	}
+	t.Logf("refused: %s", rep.Failed[0].Why)
+}

@@ -131,6 +131,9 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 		return rep, err
 	}
 	e.conclude(&rep, p)
+	if o := p.ReplicatedFrom; o != nil {
+		rep.Reason += fmt.Sprintf(" (the replica from %s in %s)", o.Account, o.Region)
+	}
 	if rep.Outcome == report.Deployed || rep.Outcome == report.Unchanged {
 		if err := e.writeBack(ctx, p.Repository, p.Tag, pushed.Pinned()); err != nil {
 			return report.Report{}, err

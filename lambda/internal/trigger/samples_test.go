@@ -40,7 +40,7 @@ type ecrEvent struct {
 	Detail ecrDetail `json:"detail"` // shadows the embedded event's Detail
 }
 
-// samples lists every event in events/ (fleet.json is not an event) with
+// samples lists every event in events/ (fleet*.json are worlds, not events) with
 // what Decode must make of it.
 var samples = []struct {
 	file   string
@@ -80,12 +80,13 @@ func TestSamplesAreAllListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listed := map[string]bool{"fleet.json": true}
+	listed := map[string]bool{}
 	for _, s := range samples {
 		listed[s.file] = true
 	}
 	for _, f := range files {
-		if !listed[filepath.Base(f)] {
+		// fleet*.json describe local worlds (the demo's, the organisation's), not events.
+		if name := filepath.Base(f); !listed[name] && !strings.HasPrefix(name, "fleet") {
 			t.Errorf("%s is not in the samples table", f)
 		}
 	}

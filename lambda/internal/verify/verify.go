@@ -59,12 +59,12 @@ func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.
 	}
 	var out []report.Verification
 	for _, note := range notes {
-		note.Cluster, note.Service = svc.Cluster, svc.Name
+		note.Account, note.Cluster, note.Service = svc.Account(), svc.Cluster, svc.Name
 		out = append(out, note)
 	}
 	if len(tasks) == 0 {
 		if svc.DesiredCount > 0 {
-			out = append(out, report.Verification{Cluster: svc.Cluster, Service: svc.Name, Want: "running tasks",
+			out = append(out, report.Verification{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Want: "running tasks",
 				Why: fmt.Sprintf("no running task (desired %d)", svc.DesiredCount)})
 		}
 		return out, nil
@@ -77,7 +77,7 @@ func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.
 				continue
 			}
 			got := aws.ToString(c.ImageDigest)
-			ver := report.Verification{Cluster: svc.Cluster, Service: svc.Name, Task: report.Revision(aws.ToString(task.TaskArn)),
+			ver := report.Verification{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Task: report.Revision(aws.ToString(task.TaskArn)),
 				Container: name, Want: digest, Running: got, OK: got == digest}
 			switch {
 			case got == "":
