@@ -27,11 +27,12 @@ CT_RULES      := $(CFN_GUARD_PKG)/rules/control-tower/cfn-guard
 GO        ?= go
 FUZZTIME  ?= 30s
 DEMO_ADDR ?= 127.0.0.1:4566
+ORG_ADDR  ?= 127.0.0.1:4567
 LAMBDA_FLAGS := -trimpath -ldflags "-s -w" -tags lambda.norpc
 # Not ./...: npm's node_modules/ holds Go templates the go tool would try to build.
 PKGS      := ./lambda/... ./infra/...
 
-.PHONY: help build test lint demo replay invoke synth cdk-synth diff deploy bench fuzz fuzz-smoke cfn-lint guard clean
+.PHONY: help build test lint demo demo-org replay invoke synth cdk-synth diff deploy bench fuzz fuzz-smoke cfn-lint guard clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +80,39 @@ demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS
 	echo; echo "[4] The look-alike repository's service (content-marketing-swarm-dev-backend) was not touched:"; \
 	run verify --cluster dev --endpoint-url $$url; \
 	echo; echo "demo: OK — pushed, pinned by digest, verified, look-alike untouched."
+
+# The organisation, told with the real commands: registry account 111111111111 pushes in
+# us-east-1; ECR replicates to us-west-2; the hub of each region deploys in the dev (222222222222)
+# and prod (333333333333) accounts through their roles; verify checks every task everywhere.
+demo-org: dist/pinroll ## an organisation: a push replicated to a second region, deployed in two target accounts by each region's hub (ORG_ADDR=127.0.0.1:4567)
+	@set -euo pipefail; url=http://$(ORG_ADDR); tcp=/dev/tcp/$${url#http://}; tcp=$${tcp%:*}/$${tcp##*:}; tmp=$$(mktemp -d); \
+	run() { echo; echo "\$$ $${AWS_REGION:+AWS_REGION=$$AWS_REGION }$${PINROLL_TARGET_ROLES:+PINROLL_TARGET_ROLES=… }pinroll $$*"; ./dist/pinroll "$$@"; }; \
+	unset AWS_PROFILE AWS_SESSION_TOKEN PINROLL_CLUSTERS PINROLL_REGISTRY_ACCOUNTS PINROLL_DRY_RUN PINROLL_REQUIRE_OPT_IN PINROLL_TARGET_ROLES; \
+	export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1; \
+	dev=arn:aws:iam::222222222222:role/pinroll-target; prod=arn:aws:iam::333333333333:role/pinroll-target; \
+	if (exec 3<>$$tcp) 2>/dev/null; then echo "demo-org: ORG_ADDR=$(ORG_ADDR) is already in use: make demo-org ORG_ADDR=127.0.0.1:4568" >&2; exit 1; fi; \
+	./dist/pinroll emulate --addr $(ORG_ADDR) --fleet events/fleet-org.json --deploy-delay 0 --push-events --events-dir $$tmp/events >/dev/null & emu=$$!; \
+	trap 'kill $$emu 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	for i in $$(seq 100); do (exec 3<>$$tcp) 2>/dev/null && break; kill -0 $$emu 2>/dev/null || exit 1; sleep 0.05; done; \
+	echo "[1] The registry account pushes shop/api:latest in us-east-1 (with the AWS CLI); ECR replicates it to us-west-2:"; \
+	echo '$$ aws ecr put-image --repository-name shop/api --image-tag latest --image-manifest "$$(cat manifest.json)"'; \
+	manifest='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000005030","size":1520},"layers":[]}'; \
+	digest=$$(aws --endpoint-url $$url ecr put-image --repository-name shop/api --image-tag latest --image-manifest "$$manifest" --query image.imageId.imageDigest --output text); \
+	echo "pushed $$digest"; for i in $$(seq 100); do [ -n "$$(ls $$tmp/events/*-us-west-2.json 2>/dev/null)" ] && break; sleep 0.05; done; \
+	echo; echo "[2] ECR's events, one per region (the push in us-east-1, the replica in us-west-2):"; ls $$tmp/events | sed 's/^/  /'; \
+	echo; echo "[3] The hub in us-east-1 deploys its region's services in both target accounts:"; \
+	AWS_REGION=us-east-1 PINROLL_TARGET_ROLES=$$dev,$$prod run replay --endpoint-url $$url $$tmp/events/*-us-east-1.json; \
+	echo "[4] The hub in us-west-2 deploys the replica there, from us-west-2's own registry host:"; \
+	AWS_REGION=us-west-2 PINROLL_TARGET_ROLES=$$dev,$$prod run replay --endpoint-url $$url $$tmp/events/*-us-west-2.json; \
+	echo "[5] Verify every task, in every account and region, acting in each through its role:"; \
+	for region in us-east-1 us-west-2; do for role in $$dev $$prod; do \
+	  AWS_REGION=$$region run verify --service api --role $$role --endpoint-url $$url > $$tmp/verify || { cat $$tmp/verify; echo "demo-org: $$role in $$region does not run $$digest" >&2; exit 1; }; \
+	  grep -q "$${digest:0:19}" $$tmp/verify || { cat $$tmp/verify; echo "demo-org: $$role in $$region does not run $$digest" >&2; exit 1; }; \
+	  echo "  → every api task of $${role:13:12} in $$region runs $$digest"; done; done; \
+	echo; echo "[6] The look-alike — dev's OWN shop/api repository, in 222222222222's registry — was not touched:"; \
+	AWS_REGION=us-east-1 run verify --service lookalike --role $$dev --endpoint-url $$url | tee $$tmp/lookalike; \
+	grep -q "shop-api-lookalike:1 " $$tmp/lookalike || { echo "demo-org: the look-alike moved" >&2; exit 1; }; \
+	echo; echo "demo-org: OK — one push, two regions, two target accounts, every task verified, look-alike untouched."
 
 replay: dist/pinroll ## replay EVENTS (default: every sample push) against ENDPOINT (default: AWS) — make replay ENDPOINT=http://127.0.0.1:4566 EVENTS=events/push-tagged.json
 	./dist/pinroll replay $(if $(ENDPOINT),--endpoint-url $(ENDPOINT)) $(or $(EVENTS),events/push-*.json)

@@ -60,6 +60,29 @@ func TestMakeDemo(t *testing.T) {
 	}
 }
 
+// make demo-org is the organisation's story; it checks itself (every task in every account
+// and region on the pushed digest, the look-alike untouched) and fails otherwise.
+func TestMakeDemoOrg(t *testing.T) {
+	out, err := makeCmd(t, []string{"AWS_REGION=eu-west-1", "AWS_PROFILE=nonexistent"}, "demo-org", "ORG_ADDR="+freeAddr(t))
+	if err != nil {
+		t.Fatalf("make demo-org: %v\n%s", err, out)
+	}
+	const digest = "sha256:51914e70739b31d8857a8ce174fb50cd3af72dc511cc94dde2c3fe121c779594"
+	for _, want := range []string{
+		"0002-ecr-replication-action-111111111111-us-west-2.json",
+		"DEPLOYED  2 services in 2 clusters of 2 accounts now pinned to " + digest,
+		"111111111111.dkr.ecr.us-west-2.amazonaws.com/shop/api:latest@" + digest,
+		"(the replica from 111111111111 in us-east-1)",
+		"every api task of 333333333333 in us-west-2 runs " + digest,
+		"222222222222 dev/lookalike   near miss, not touched",
+		"demo-org: OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make demo-org output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // A busy demo port is named as DEMO_ADDR, with what to type instead — the demo does not talk
 // to whatever listens there.
 func TestMakeDemoOnABusyPort(t *testing.T) {

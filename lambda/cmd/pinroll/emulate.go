@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,7 +23,34 @@ type emulateCmd struct {
 	AllowRemote bool          `help:"Allow a non-loopback --addr. The emulator has no authentication: anyone who reaches it can change its world."`
 	Fleet       string        `default:"events/fleet.json" placeholder:"FILE" help:"The world to start from; '' for an empty world."`
 	DeployDelay time.Duration `default:"2s" placeholder:"D" help:"How long a deployment takes; CreateService and UpdateService answer it IN_PROGRESS, as ECS does (0: an instant world, done within the call)."` // default: emulator.ECSDeployDelay
-	EventsURL   string        `name:"deployment-events-url" placeholder:"URL" help:"POST every ECS Deployment State Change event here (e.g. the Lambda Runtime Interface Emulator's invoke URL)."`
+	EventsURL   string        `name:"deployment-events-url" placeholder:"URL" help:"POST every event the emulator emits (ECS Deployment State Change, ECR Replication Action, with --push-events ECR Image Action) here, e.g. the Lambda Runtime Interface Emulator's invoke URL."`
+	EventsDir   string        `placeholder:"DIR" help:"Also write every event the emulator emits into DIR, one file each (NNNN-<detail-type>-<account>-<region>.json), to replay them with pinroll replay."`
+	PushEvents  bool          `help:"Emit an ECR Image Action (PUSH) event for every image pushed (PutImage), as ECR does."`
+	Account     string        `placeholder:"ID" help:"The account that requests without assumed-role credentials act in (default: the fleet's first world's account, else 123456789012)."`
+}
+
+// eventFiles writes each event into dir as its own file, in the order emitted.
+type eventFiles struct {
+	dir string
+	mu  sync.Mutex
+	n   int
+	log io.Writer
+}
+
+func (f *eventFiles) write(_ context.Context, event []byte) {
+	var env struct {
+		DetailType string `json:"detail-type"`
+		Account    string `json:"account"`
+		Region     string `json:"region"`
+	}
+	_ = json.Unmarshal(event, &env)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	name := fmt.Sprintf("%04d-%s-%s-%s.json", f.n, strings.ReplaceAll(strings.ToLower(env.DetailType), " ", "-"), env.Account, env.Region)
+	if err := os.WriteFile(filepath.Join(f.dir, name), event, 0o644); err != nil {
+		fmt.Fprintf(f.log, "pinroll emulate: write event: %v\n", err)
+	}
 }
 
 // checkAddr refuses an address that would serve other machines unless allowed; allowed, it
@@ -53,7 +87,17 @@ func (c *emulateCmd) Run(e *env) error {
 			return err
 		}
 	}
-	srv, err := emulator.Start(c.Addr, emulator.Options{DeployDelay: c.DeployDelay, DeploymentEventURL: c.EventsURL})
+	opts := emulator.Options{DeployDelay: c.DeployDelay, EventURL: c.EventsURL, PushEvents: c.PushEvents, Account: c.Account}
+	if opts.Account == "" && world != nil {
+		opts.Account = world.AllWorlds()[0].Account
+	}
+	if c.EventsDir != "" {
+		if err := os.MkdirAll(c.EventsDir, 0o755); err != nil {
+			return fmt.Errorf("--events-dir: %w", err)
+		}
+		opts.OnEvent = (&eventFiles{dir: c.EventsDir, log: e.stderr}).write
+	}
+	srv, err := emulator.Start(c.Addr, opts)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%s is in use (another pinroll emulate?): stop what listens there, or choose another --addr", c.Addr)
 	}

@@ -152,6 +152,10 @@ func (r Report) IsFailure() bool {
 // Summary is a readable rendering for terminals: the outcome line, then one line per change,
 // skip and near miss.
 func (r Report) Summary() string {
+	where := func(_, cluster, service string) string { return cluster + "/" + service }
+	if r.accounts() > 1 {
+		where = func(account, cluster, service string) string { return account + " " + cluster + "/" + service }
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s", strings.ToUpper(string(r.Outcome)), r.Reason)
 	if r.Image != "" {
@@ -159,7 +163,7 @@ func (r Report) Summary() string {
 	}
 	for _, c := range r.Changes {
 		for _, cc := range c.Containers {
-			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", c.Cluster+"/"+c.Service, cc.Name, cc.From, "", "", cc.To)
+			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", where(c.Account, c.Cluster, c.Service), cc.Name, cc.From, "", "", cc.To)
 		}
 		next := Revision(c.TaskDefinition)
 		if next == "" {
@@ -168,19 +172,19 @@ func (r Report) Summary() string {
 		fmt.Fprintf(&b, "\n  %-28s %-10s revision %s → %s", "", "", Revision(c.PreviousTaskDefinition), next)
 	}
 	for _, s := range r.Unchanged {
-		fmt.Fprintf(&b, "\n  %-28s unchanged: %s", s.Cluster+"/"+s.Service, s.Why)
+		fmt.Fprintf(&b, "\n  %-28s unchanged: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
 	for _, s := range r.Skipped {
-		fmt.Fprintf(&b, "\n  %-28s skipped: %s", s.Cluster+"/"+s.Service, s.Why)
+		fmt.Fprintf(&b, "\n  %-28s skipped: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
 	for _, s := range r.Held {
-		fmt.Fprintf(&b, "\n  %-28s HELD: %s", s.Cluster+"/"+s.Service, s.Why)
+		fmt.Fprintf(&b, "\n  %-28s HELD: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
 	for _, s := range r.Failed {
-		fmt.Fprintf(&b, "\n  %-28s FAILED, not deployed: %s", s.Cluster+"/"+s.Service, s.Why)
+		fmt.Fprintf(&b, "\n  %-28s FAILED, not deployed: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
 	for _, n := range r.NearMisses {
-		fmt.Fprintf(&b, "\n  %-28s near miss, not touched: %s (%s)", n.Cluster+"/"+n.Service, n.Image, n.Why)
+		fmt.Fprintf(&b, "\n  %-28s near miss, not touched: %s (%s)", where(n.Account, n.Cluster, n.Service), n.Image, n.Why)
 	}
 	if r.NearMissesOmitted > 0 {
 		fmt.Fprintf(&b, "\n  … and %d more near misses", r.NearMissesOmitted)
@@ -190,9 +194,30 @@ func (r Report) Summary() string {
 		if !v.OK {
 			mark = "MISMATCH"
 		}
-		fmt.Fprintf(&b, "\n  %-28s %-10s %-8s running %s, want %s %s", v.Cluster+"/"+v.Service, v.Container, mark, short(v.Running), short(v.Want), v.Why)
+		fmt.Fprintf(&b, "\n  %-28s %-10s %-8s running %s, want %s %s", where(v.Account, v.Cluster, v.Service), v.Container, mark, short(v.Running), short(v.Want), v.Why)
 	}
 	return b.String()
+}
+
+// accounts counts the accounts the report's entries name.
+func (r Report) accounts() int {
+	seen := map[string]bool{}
+	for _, c := range r.Changes {
+		seen[c.Account] = true
+	}
+	for _, list := range [][]Service{r.Unchanged, r.Skipped, r.Held, r.Failed} {
+		for _, s := range list {
+			seen[s.Account] = true
+		}
+	}
+	for _, n := range r.NearMisses {
+		seen[n.Account] = true
+	}
+	for _, v := range r.Verifications {
+		seen[v.Account] = true
+	}
+	delete(seen, "")
+	return len(seen)
 }
 
 // Revision is the last part of an ARN: family:revision for a task definition, the id for a task.

@@ -20,10 +20,11 @@ var moto *awstest.Moto
 func TestMain(m *testing.M) {
 	// The fault matrix's cells (the package's only parallel tests) spend most of their time
 	// waiting out client timeouts, not on a core: run 16 at once unless -parallel says otherwise.
+	// Not when fuzzing: there -parallel is the number of fuzzing processes.
 	flag.Parse()
-	parallelGiven := false
-	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
-	if !parallelGiven {
+	given := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["test.parallel"] && !given["test.fuzz"] && !given["test.fuzzworker"] {
 		_ = flag.Set("test.parallel", "16")
 	}
 	var err error

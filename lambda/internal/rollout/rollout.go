@@ -285,11 +285,16 @@ func planned(pl plan.Plan) (changes []report.Change, held []report.Service) {
 }
 
 func summary(changes []report.Change, digest, verb string) string {
-	clusters := map[string]bool{}
+	clusters, accounts := map[string]bool{}, map[string]bool{}
 	for _, c := range changes {
-		clusters[c.Cluster] = true
+		clusters[c.Account+"/"+c.Cluster] = true
+		accounts[c.Account] = true
 	}
-	return fmt.Sprintf("%s in %s %s pinned to %s", count(len(changes), "service"), count(len(clusters), "cluster"), verb, digest)
+	where := count(len(clusters), "cluster")
+	if len(accounts) > 1 {
+		where += " of " + count(len(accounts), "account")
+	}
+	return fmt.Sprintf("%s in %s %s pinned to %s", count(len(changes), "service"), where, verb, digest)
 }
 
 func count(n int, noun string) string {
