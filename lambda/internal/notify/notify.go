@@ -1,6 +1,31 @@
 // Package notify publishes the reports a person should see — deployments, verification
-// failures, rollbacks, failures, stale and paused pushes — to an SNS topic: a one-line human
-// subject, and the report JSON as the body.
+// failures, rollbacks, failures, stale and paused pushes — to an SNS topic, one message per
+// report with a text for each kind of subscriber (Publish with MessageStructure "json"):
+//
+//   - default (Amazon Q Developer in chat applications, which subscribes over HTTPS, and any
+//     other protocol not named here): the custom-notification JSON Amazon Q renders in Slack
+//     and Microsoft Teams (see Chat);
+//   - sqs and lambda: the report JSON, as before, so scripts and queues read the report;
+//   - email: the subject line, the report as a readable table (report.Summary) and the next
+//     steps — not JSON;
+//   - sms: the subject line.
+//
+// The subject (under SNS's 100 characters) is what e-mail shows as its subject; Amazon Q
+// ignores it.
+//
+// Why per-protocol messages rather than the report in a message attribute, a field of the
+// notification's metadata, or a second topic: SNS delivers message attributes only with
+// MessageStructure "string", so one body would go to every protocol and e-mail would show
+// the chat JSON; every consumer of the report would have to move from the body to an
+// attribute; and an attribute counts against the same 256 KiB as the body. Metadata's
+// additionalContext is a string map Amazon Q reads for custom actions, documented without
+// sizes: no place for a document of many kilobytes. A second topic needs a second
+// configuration variable and subscription for what one Publish does. The cost of
+// per-protocol messages: the report travels twice (sqs, lambda) within the 256 KiB; a report
+// too large for that goes to SQS and Lambda as the custom notification instead, which says so
+// in metadata.additionalContext.report (see Message) — the function's log always has it.
+// An HTTPS subscriber other than Amazon Q receives the custom notification; a machine that
+// wants the report subscribes a queue or a function.
 package notify
 
 import (
@@ -27,6 +52,9 @@ var _ SNS = (*sns.Client)(nil)
 // MaxSubject is SNS's limit: a subject must be under 100 characters.
 const MaxSubject = 99
 
+// MaxMessage is SNS's limit on one published message, every protocol's text together: 256 KiB.
+const MaxMessage = 256 * 1024
+
 // Failed is the outcome of a notification for an event that ended in an error.
 const Failed = report.EventFailed
 
@@ -34,6 +62,23 @@ const Failed = report.EventFailed
 type Topic struct {
 	SNS SNS
 	ARN string
+	// Roles maps a target account to the role pinroll assumes there (TargetRoles does it
+	// from PINROLL_TARGET_ROLES), so next steps for a service in that account carry
+	// --role; an account not in it is pinroll's own. Nil: not known, and a command for a
+	// service whose account is known says to add --role.
+	Roles map[string]string
+}
+
+// TargetRoles maps each role's account to the role (arn:aws:iam::<account>:role/<name>).
+// It is never nil, so every account it does not name counts as pinroll's own.
+func TargetRoles(roles []string) map[string]string {
+	m := make(map[string]string, len(roles))
+	for _, r := range roles {
+		if parts := strings.SplitN(r, ":", 6); len(parts) == 6 && parts[4] != "" {
+			m[parts[4]] = r
+		}
+	}
+	return m
 }
 
 // Notify publishes rep when it is worth a person's attention, and says whether it did.
@@ -41,19 +86,92 @@ func (t *Topic) Notify(ctx context.Context, rep report.Report) (bool, error) {
 	if !Worth(rep) {
 		return false, nil
 	}
-	body, err := json.Marshal(rep)
+	msg, err := t.Message(rep)
 	if err != nil {
 		return false, err
 	}
 	_, err = t.SNS.Publish(ctx, &sns.PublishInput{
-		TopicArn: aws.String(t.ARN),
-		Subject:  aws.String(Subject(rep)),
-		Message:  aws.String(string(body)),
+		TopicArn:         aws.String(t.ARN),
+		Subject:          aws.String(Subject(rep)),
+		Message:          aws.String(msg),
+		MessageStructure: aws.String("json"),
 	})
 	if err != nil {
 		return false, fmt.Errorf("notify %s: %w", t.ARN, err)
 	}
 	return true, nil
+}
+
+// Message is the per-protocol message for rep (package doc), at most MaxMessage bytes: when
+// the whole does not fit, the e-mail text is shortened first, then SQS and Lambda get the
+// custom notification instead of a report too large to send.
+func (t *Topic) Message(rep report.Report) (string, error) {
+	chat := t.Chat(rep)
+	body, err := marshal(rep)
+	if err != nil {
+		return "", err
+	}
+	subject := Subject(rep)
+	email := Email(rep, t.NextSteps(rep))
+	for _, emailMax := range []int{len(email), 16 * 1024, 0} {
+		chatJSON, err := marshal(chat)
+		if err != nil {
+			return "", err
+		}
+		m := map[string]string{"default": chatJSON, "sqs": body, "lambda": body, "email": truncateText(email, emailMax, subject), "sms": subject}
+		if s, err := marshal(m); err != nil || len(s) <= MaxMessage {
+			return s, err
+		}
+	}
+	chat.Metadata.AdditionalContext["report"] = fmt.Sprintf("omitted: %d bytes, too large for one SNS message with the notification; the function's log has it (\"msg\":\"report\", event_id %s)", len(body), rep.EventID)
+	chatJSON, err := marshal(chat)
+	if err != nil {
+		return "", err
+	}
+	return marshal(map[string]string{"default": chatJSON, "email": truncateText(email, 16*1024, subject), "sms": subject})
+}
+
+// Email is what an e-mail subscriber reads: the subject, the report as a table, the next
+// steps.
+func Email(rep report.Report, steps []string) string {
+	var b strings.Builder
+	b.WriteString(Subject(rep) + "\n\n" + rep.Summary() + "\n")
+	if len(steps) > 0 {
+		b.WriteString("\nNext steps:\n")
+		for _, s := range steps {
+			b.WriteString("  - " + strings.ReplaceAll(s, "`", "") + "\n")
+		}
+	}
+	b.WriteString("\nThe report JSON goes to the topic's SQS and Lambda subscribers and to the function's log.\n")
+	return b.String()
+}
+
+// truncateText keeps at most max bytes of whole characters of text, and at least its first
+// line (the subject), ending with a note when it cut.
+func truncateText(text string, max int, first string) string {
+	if len(text) <= max {
+		return text
+	}
+	note := "\n… cut to fit one SNS message; the full report goes to the topic's SQS and Lambda subscribers and to the function's log.\n"
+	cut := max - len(note)
+	if cut < len(first) {
+		return first + note
+	}
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + note
+}
+
+// marshal is JSON without HTML escaping (<, >, & stay as they are: smaller, and readable).
+func marshal(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // Worth reports whether a report deserves a notification: anything that changed, failed, or

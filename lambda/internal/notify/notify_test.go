@@ -78,6 +78,8 @@ func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sn
 	return &sns.PublishOutput{MessageId: aws.String("m1")}, nil
 }
 
+// SQS and Lambda subscribers get the report as the body, as before; Amazon Q (the default)
+// gets the custom notification; e-mail gets text.
 func TestNotifyBodyIsTheReport(t *testing.T) {
 	f := &fakeSNS{}
 	topic := &Topic{SNS: f, ARN: "arn:aws:sns:us-east-1:123456789012:pinroll"}
@@ -89,12 +91,22 @@ func TestNotifyBodyIsTheReport(t *testing.T) {
 	if sent, _ := topic.Notify(context.Background(), report.Report{Outcome: report.Unchanged}); sent || len(f.got) != 1 {
 		t.Error("an unchanged report was published")
 	}
-	var body report.Report
-	if err := json.Unmarshal([]byte(aws.ToString(f.got[0].Message)), &body); err != nil {
-		t.Fatalf("body is not report JSON: %v", err)
+	var protocols map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(f.got[0].Message)), &protocols); err != nil || aws.ToString(f.got[0].MessageStructure) != "json" {
+		t.Fatalf("message is not a message per protocol: %v", err)
 	}
-	if diff := cmp.Diff(rep, body); diff != "" {
-		t.Errorf("body (-want +got):\n%s", diff)
+	for _, p := range []string{"sqs", "lambda"} {
+		var body report.Report
+		if err := json.Unmarshal([]byte(protocols[p]), &body); err != nil {
+			t.Fatalf("%s body is not report JSON: %v", p, err)
+		}
+		if diff := cmp.Diff(rep, body); diff != "" {
+			t.Errorf("%s body (-want +got):\n%s", p, diff)
+		}
+	}
+	var chat Chat
+	if err := json.Unmarshal([]byte(protocols["default"]), &chat); err != nil || chat.Source != "custom" || chat.Content.Title != Title(rep) {
+		t.Errorf("default is not the custom notification: %v %+v", err, chat)
 	}
 	if aws.ToString(f.got[0].TopicArn) != topic.ARN || aws.ToString(f.got[0].Subject) != Subject(rep) {
 		t.Errorf("published %+v", f.got[0])
