@@ -452,9 +452,7 @@ func Keywords(rep report.Report) []string {
 	if repo, _, _ := imageParts(rep.Image); repo != "" {
 		words = append(words, repo)
 	}
-	for _, a := range accountsOf(rep) {
-		words = append(words, a)
-	}
+	words = append(words, accountsOf(rep)...)
 	var out []string
 	for _, w := range words {
 		if w = truncate(w, MaxKeyword); w != "" && !slices.Contains(out, w) && len(out) < MaxKeywords {

@@ -333,7 +333,7 @@ func TestDescriptionIsBounded(t *testing.T) {
 	if shown := strings.Count(d, "\n• "); shown+more != 150 || shown < 20 {
 		t.Errorf("%d shown + %d more, want 150 with a useful number shown", shown, more)
 	}
-	if !strings.Contains(d, "account 111111111111\n") || strings.Index(d, "❌") >= 0 {
+	if !strings.Contains(d, "account 111111111111\n") || strings.Contains(d, "❌") {
 		t.Errorf("description starts %q", d[:300])
 	}
 }

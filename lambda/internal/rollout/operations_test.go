@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -83,12 +84,18 @@ func TestWriteBackNotificationsAndMetrics(t *testing.T) {
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &envelope); err != nil {
 				t.Fatal(err)
 			}
+			// One Publish carries a text per protocol: a queue gets the report itself (Amazon Q's
+			// custom notification is the default, for the chat channel; notify tests it).
 			var body report.Report
-			if err := json.Unmarshal([]byte(envelope.Message), &body); err != nil || body.Outcome != report.Deployed {
+			if err := json.Unmarshal([]byte(envelope.Message), &body); err != nil || body.Outcome != report.Deployed || body.EventID == "" || len(body.Changes) != 1 {
 				t.Errorf("notification body is not a deployed report: %v %q", err, envelope.Message)
 			}
-			if len(envelope.Subject) >= 100 || envelope.Subject == "" {
-				t.Errorf("subject %q", envelope.Subject)
+			var chat struct{ Source string }
+			if json.Unmarshal([]byte(envelope.Message), &chat); chat.Source == "custom" {
+				t.Errorf("the queue got the chat notification, not the report: %q", envelope.Message)
+			}
+			if len(envelope.Subject) >= 100 || !strings.HasPrefix(envelope.Subject, "api → ") {
+				t.Errorf("subject %q, want the one-line summary", envelope.Subject)
 			}
 		}
 
