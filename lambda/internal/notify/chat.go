@@ -28,8 +28,11 @@ import (
 //	                              additionalContext (a string-to-string map),
 //	                              enableCustomActions
 //
-// A message that does not follow the schema is shown poorly or not at all. The page gives no
-// limit on the number of next steps or keywords; pinroll sends at most MaxNextSteps and
+// The schema, and that version and source are required and id, textType and title are not,
+// were read on that page; the four lengths, and that description is required, come from its
+// parameter table as a client library quotes it: check the live page before relying on more.
+// A message that does not follow the schema is shown poorly or not at all. No limit on the
+// number of next steps or keywords was found; pinroll sends at most MaxNextSteps and
 // MaxKeywords, which keeps a notification readable. Lengths are bounded here in bytes of
 // UTF-8, which is never fewer than the characters (or UTF-16 units) a reader may count, so
 // every field is within the limit whichever way it is counted.
