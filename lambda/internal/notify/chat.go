@@ -395,7 +395,7 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	}
 	if len(steps) > MaxNextSteps {
 		n := len(steps) - (MaxNextSteps - 1)
-		steps = append(steps[:MaxNextSteps-1], fmt.Sprintf("… and %d more: one per service, as above", n))
+		steps = append(steps[:MaxNextSteps-1], fmt.Sprintf("… and %d more steps: the report lists every service (%s checks a whole cluster)", n, code("pinroll verify --cluster C")))
 	}
 	return steps
 }
@@ -415,16 +415,15 @@ func (t *Topic) verifyCommands(targets []target) []string {
 	}
 	var out []string
 	for _, g := range order {
+		step := func(names []string) string { return "Verify: " + t.command(verifyCommand(g.cluster, names), g.account) }
 		names := services[g]
-		for len(names) > 0 {
-			n := len(names)
-			for ; n > 1; n-- {
-				if s := "Verify: " + t.command(verifyCommand(g.cluster, names[:n]), g.account); len(s) <= MaxNextStep {
-					break
-				}
+		for start := 0; start < len(names); {
+			end := start + 1 // one service always makes a step; truncate bounds it
+			for end < len(names) && len(step(names[start:end+1])) <= MaxNextStep {
+				end++
 			}
-			out = append(out, "Verify: "+t.command(verifyCommand(g.cluster, names[:n]), g.account))
-			names = names[n:]
+			out = append(out, step(names[start:end]))
+			start = end
 		}
 	}
 	return out
