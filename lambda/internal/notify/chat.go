@@ -132,6 +132,8 @@ func Title(rep report.Report) string {
 		s = "↩️ ROLLED BACK " + image
 	case report.Unverified:
 		s = "❓ UNVERIFIED " + image
+	case report.AwaitingApproval:
+		s = "✋ APPROVAL NEEDED " + image
 	case Failed:
 		s = "❌ FAILED " + image
 	case report.Skipped, report.Unchanged:
@@ -166,8 +168,8 @@ type section struct {
 type entry struct{ account, text string }
 
 // Description is the reason, then one section per kind of entry, failures first — failed,
-// mismatch, rolled back, unverified — then deployed, verified, paused, and a count of what
-// was left alone. With services in several accounts, each section lists them per account.
+// mismatch, rolled back, unverified — then held for approval, deployed, verified, paused, and
+// a count of what was left alone. With services in several accounts, each section lists them per account.
 // It is at most MaxDescription bytes: past that, it ends "… and N more".
 func Description(rep report.Report) string {
 	sections := sectionsOf(rep)
@@ -297,13 +299,20 @@ func sectionsOf(rep report.Report) []section {
 		}
 		deployed.entries = append(deployed.entries, entry{c.Account, text})
 	}
-	held := section{heading: "⏸️ Paused, not deployed"}
+	approval := section{heading: "✋ Waiting for approval"}
+	if rep.Outcome == report.Planned {
+		approval.heading = "✋ Would wait for approval (dry run)"
+	}
+	for _, s := range rep.Held {
+		approval.entries = append(approval.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + " → " + code(shortDigest(digestOf(rep.Image))) + ": " + s.Why})
+	}
+	pausedSection := section{heading: "⏸️ Paused, not deployed"}
 	for _, s := range rep.Skipped {
 		if strings.HasPrefix(s.Why, "paused") {
-			held.entries = append(held.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + ": " + s.Why})
+			pausedSection.entries = append(pausedSection.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + ": " + s.Why})
 		}
 	}
-	return []section{failed, mismatch, rolledBack, unverified, deployed, verified, held}
+	return []section{failed, mismatch, rolledBack, unverified, approval, deployed, verified, pausedSection}
 }
 
 // leftAlone counts what the description does not list: unchanged and skipped services
@@ -328,12 +337,13 @@ func leftAlone(rep report.Report) string {
 // target is one service a command acts on.
 type target struct{ account, cluster, service string }
 
-// NextSteps are the exact pinroll commands to run: verify what runs, roll back what was
-// deployed or does not run what it should, resume what is paused. A service in an account
+// NextSteps are the exact pinroll commands to run: approve (or reject) what waits for
+// approval, verify what runs, roll back what was deployed or does not run what it should,
+// resume what is paused. A service in an account
 // with a known target role gets its --role; with no roles known (Topic.Roles nil), a
 // command for a service whose account is known says how to add one.
 func (t *Topic) NextSteps(rep report.Report) []string {
-	var verifyTargets, rollbackTargets, resumeTargets []target
+	var verifyTargets, rollbackTargets, resumeTargets, approveTargets []target
 	add := func(list *[]target, x target) {
 		if x.service != "" && !slices.Contains(*list, x) {
 			*list = append(*list, x)
@@ -380,8 +390,19 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	for _, s := range rep.Failed {
 		add(&verifyTargets, target{s.Account, s.Cluster, s.Service})
 	}
+	if rep.Outcome != report.Planned {
+		for _, s := range rep.Held {
+			add(&approveTargets, target{s.Account, s.Cluster, s.Service})
+		}
+	}
 
 	var cmds []string
+	for _, x := range approveTargets {
+		cmds = append(cmds, "Approve: "+t.command("pinroll approve --cluster "+x.cluster+" --service "+x.service, x.account))
+	}
+	for _, x := range approveTargets {
+		cmds = append(cmds, "Or reject (it keeps what it runs): "+t.command("pinroll reject --cluster "+x.cluster+" --service "+x.service, x.account))
+	}
 	cmds = append(cmds, t.verifyCommands(verifyTargets)...)
 	for _, x := range rollbackTargets {
 		cmds = append(cmds, "Roll back: "+t.command("pinroll rollback --cluster "+x.cluster+" --service "+x.service, x.account))
@@ -486,7 +507,7 @@ func accountsOf(rep report.Report) []string {
 	for _, c := range rep.Changes {
 		add(c.Account)
 	}
-	for _, l := range [][]report.Service{rep.Failed, rep.Skipped, rep.Unchanged} {
+	for _, l := range [][]report.Service{rep.Failed, rep.Held, rep.Skipped, rep.Unchanged} {
 		for _, s := range l {
 			add(s.Account)
 		}

@@ -68,6 +68,15 @@ func reports() map[string]report.Report {
 			r.Outcome, r.Reason = report.Deployed, "150 services in 2 accounts now pinned to sha256:b189…"
 			r.Changes = many
 		}),
+		"awaiting approval, two accounts": with(func(r *report.Report) {
+			r.Outcome, r.Reason = report.AwaitingApproval, "2 services registered for "+digest+", waiting for approval (see held: pinroll approve --cluster C --service S)"
+			r.Held = []report.Service{{Account: home, Cluster: "prod", Service: "payments", Why: "waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"}, {Account: target2, Cluster: "prod", Service: "payments", Why: "waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"}}
+		}),
+		"deployed, one held": with(func(r *report.Report) {
+			r.Outcome, r.Reason = report.Deployed, "1 service in 1 cluster now pinned to "+digest+"; 1 service wait for approval (see held)"
+			r.Changes = []report.Change{change(home, "prod", "api", 8)}
+			r.Held = []report.Service{{Account: home, Cluster: "prod", Service: "payments", Why: "waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"}}
+		}),
 		"planned": with(func(r *report.Report) {
 			r.Outcome, r.Reason = report.Planned, "dry run: 1 service would be pinned to sha256:b189…"
 			r.Changes = []report.Change{change(home, "prod", "api", 8)}
@@ -114,7 +123,7 @@ func reports() map[string]report.Report {
 	}
 }
 
-var allOutcomes = []report.Outcome{report.Deployed, report.Planned, report.Unchanged, report.Skipped, report.Verified, report.Mismatch, report.RolledBack, report.Unverified, Failed}
+var allOutcomes = []report.Outcome{report.Deployed, report.Planned, report.Unchanged, report.AwaitingApproval, report.Skipped, report.Verified, report.Mismatch, report.RolledBack, report.Unverified, Failed}
 
 // Every report that notifies — Worth decides which — publishes a custom notification that
 // the documented schema accepts (its required fields and its limits), a subject e-mail
@@ -304,6 +313,14 @@ func TestTitleAndDescription(t *testing.T) {
 				"account 222222222222\n" +
 				"• `prod/checkout`: paused (pinroll:paused=alice@laptop 2026-11-28T03:12:09Z INC-42)\n" +
 				"Left alone: 1 unchanged."},
+		{"awaiting approval, two accounts",
+			"✋ APPROVAL NEEDED content-marketing-swarm-backend:latest@sha256:b18964317305",
+			"2 services registered for " + digest + ", waiting for approval (see held: pinroll approve --cluster C --service S)\n" +
+				"✋ Waiting for approval (2)\n" +
+				"account 111111111111\n" +
+				"• `prod/payments` → `sha256:b18964317305`: waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments\n" +
+				"account 222222222222\n" +
+				"• `prod/payments` → `sha256:b18964317305`: waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"},
 		{"failed, invalid event", "❌ FAILED invalid event", "event has no detail-type"},
 	} {
 		rep := reps[tc.name]
@@ -365,6 +382,18 @@ func TestNextSteps(t *testing.T) {
 		{"rolled back", roles, []string{
 			"ECS already runs the previous revision; fix the image and push again.",
 			"Verify: `pinroll verify --cluster prod --service api`",
+		}},
+		{"awaiting approval, two accounts", roles, []string{
+			"Approve: `pinroll approve --cluster prod --service payments`",
+			"Approve: `pinroll approve --cluster prod --service payments --role arn:aws:iam::222222222222:role/ops/pinroll-target`",
+			"Or reject (it keeps what it runs): `pinroll reject --cluster prod --service payments`",
+			"Or reject (it keeps what it runs): `pinroll reject --cluster prod --service payments --role arn:aws:iam::222222222222:role/ops/pinroll-target`",
+		}},
+		{"deployed, one held", roles, []string{
+			"Approve: `pinroll approve --cluster prod --service payments`",
+			"Or reject (it keeps what it runs): `pinroll reject --cluster prod --service payments`",
+			"Verify: `pinroll verify --cluster prod --service api`",
+			"Roll back: `pinroll rollback --cluster prod --service api`",
 		}},
 		{"unchanged, one paused", roles, []string{
 			"Resume: `pinroll resume --cluster prod --service checkout --role arn:aws:iam::222222222222:role/ops/pinroll-target`",
