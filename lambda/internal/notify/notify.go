@@ -2,9 +2,9 @@
 // failures, rollbacks, failures, stale and paused pushes — to an SNS topic, one message per
 // report with a text for each kind of subscriber (Publish with MessageStructure "json"):
 //
-//   - default (Amazon Q Developer in chat applications, which subscribes over HTTPS, and any
-//     other protocol not named here): the custom-notification JSON Amazon Q renders in Slack
-//     and Microsoft Teams (see Chat);
+//   - default — Amazon Q Developer in chat applications, and every protocol not named below
+//     (http, https, email-json, firehose, application): the custom-notification JSON Amazon Q
+//     renders in Slack and Microsoft Teams (see Chat);
 //   - sqs and lambda: the report JSON, as before, so scripts and queues read the report;
 //   - email: the subject line, the report as a readable table (report.Summary) and the next
 //     steps — not JSON;
@@ -14,9 +14,9 @@
 // ignores it.
 //
 // Why per-protocol messages rather than the report in a message attribute, a field of the
-// notification's metadata, or a second topic: SNS delivers message attributes only with
-// MessageStructure "string", so one body would go to every protocol and e-mail would show
-// the chat JSON; every consumer of the report would have to move from the body to an
+// notification's metadata, or a second topic: SNS sends message attributes only when the
+// message structure is a string, not JSON (SNS Developer Guide, "Amazon SNS message
+// attributes"), so one body would go to every protocol and e-mail would show the chat JSON; every consumer of the report would have to move from the body to an
 // attribute; and an attribute counts against the same 256 KiB as the body. Metadata's
 // additionalContext is a string map Amazon Q reads for custom actions, documented without
 // sizes: no place for a document of many kilobytes. A second topic needs a second
@@ -24,8 +24,8 @@
 // per-protocol messages: the report travels twice (sqs, lambda) within the 256 KiB; a report
 // too large for that goes to SQS and Lambda as the custom notification instead, which says so
 // in metadata.additionalContext.report (see Message) — the function's log always has it.
-// An HTTPS subscriber other than Amazon Q receives the custom notification; a machine that
-// wants the report subscribes a queue or a function.
+// An HTTP(S) subscriber receives the custom notification; a machine that wants the report
+// subscribes a queue or a function.
 package notify
 
 import (
@@ -142,7 +142,7 @@ func Email(rep report.Report, steps []string) string {
 			b.WriteString("  - " + strings.ReplaceAll(s, "`", "") + "\n")
 		}
 	}
-	b.WriteString("\nThe report JSON goes to the topic's SQS and Lambda subscribers and to the function's log.\n")
+	b.WriteString("\nThe report JSON goes to the topic's SQS and Lambda subscribers (when it fits in one SNS message) and to the function's log.\n")
 	return b.String()
 }
 
@@ -152,7 +152,7 @@ func truncateText(text string, max int, first string) string {
 	if len(text) <= max {
 		return text
 	}
-	note := "\n… cut to fit one SNS message; the full report goes to the topic's SQS and Lambda subscribers and to the function's log.\n"
+	note := "\n… cut to fit one SNS message; the function's log has the whole report.\n"
 	cut := max - len(note)
 	if cut < len(first) {
 		return first + note
