@@ -45,6 +45,9 @@ type Fault struct {
 	// happens (as when a real request succeeds server-side) but the answer is late (Timeout)
 	// or never comes (Reset). Without it, a faulted call changes no state.
 	Applied bool
+	// Account limits the fault to requests acting in that account ("" for any): one target
+	// account of several failing while the others answer.
+	Account string
 }
 
 type injectedFault struct {
@@ -109,23 +112,25 @@ func (e *Emulator) ClearFaults() {
 	e.hooks.faults = map[string][]*injectedFault{}
 }
 
-// takeFault returns the fault the next call of op must answer, if any, and uses it up.
-func (e *Emulator) takeFault(op string) (Fault, bool) {
+// takeFault returns the fault the next call of op, acting in account, must answer, if any,
+// and uses it up.
+func (e *Emulator) takeFault(op, account string) (Fault, bool) {
 	e.hooks.mu.Lock()
 	defer e.hooks.mu.Unlock()
 	for _, key := range []string{op, ""} {
 		list := e.hooks.faults[key]
-		if len(list) == 0 {
-			continue
-		}
-		f := list[0]
-		if f.remaining > 0 {
-			f.remaining--
-			if f.remaining == 0 {
-				e.hooks.faults[key] = list[1:]
+		for i, f := range list {
+			if f.fault.Account != "" && f.fault.Account != account {
+				continue
 			}
+			if f.remaining > 0 {
+				f.remaining--
+				if f.remaining == 0 {
+					e.hooks.faults[key] = append(list[:i:i], list[i+1:]...)
+				}
+			}
+			return f.fault, true
 		}
-		return f.fault, true
 	}
 	return Fault{}, false
 }

@@ -133,7 +133,8 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 			return "RequestCanceled"
 		}
 	}
-	f, faulted := e.takeFault(op)
+	caller, _ := e.identify(r) // a request it cannot identify fails below, fault or not
+	f, faulted := e.takeFault(op, caller.account)
 	if faulted && f.Applied && (f.Kind == Timeout || f.Kind == Reset) {
 		return e.serveLostAnswer(w, r, op, fn, f, p, body)
 	}

@@ -42,7 +42,7 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 		e.SSM = ssm.NewFromConfig(awsCfg)
 	}
 	if cfg.NotifyTopicARN != "" {
-		e.Notifier = &notify.Topic{SNS: sns.NewFromConfig(awsCfg), ARN: cfg.NotifyTopicARN}
+		e.Notifier = &notify.Topic{SNS: sns.NewFromConfig(awsCfg), ARN: cfg.NotifyTopicARN, Roles: notify.TargetRoles(cfg.TargetRoles)}
 	}
 	return e
 }
