@@ -91,6 +91,8 @@ func BenchmarkPerformance(b *testing.B) {
 		fmt.Fprintf(out, "  %s: %s\n", r.s, strings.Join(parts, ", "))
 	}
 
+	hubTable(b, out)
+
 	su := startup(b)
 	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc) | size | zip | start-up to first answer under the RIE (host arch, median of 9) |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|")

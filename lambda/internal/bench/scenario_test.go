@@ -41,14 +41,24 @@ const (
 
 // scaledClock runs Scale× faster than the wall clock; it serves the emulator's buckets
 // (emulator.Clock) and pinroll's pacer (discover.Clock) alike.
-type scaledClock struct{ start time.Time }
+type scaledClock struct {
+	start time.Time
+	scale time.Duration // 0: Scale
+}
+
+func (c scaledClock) factor() time.Duration {
+	if c.scale > 0 {
+		return c.scale
+	}
+	return Scale
+}
 
 func (c scaledClock) Now() time.Time {
-	return c.start.Add(time.Since(c.start) * Scale)
+	return c.start.Add(time.Since(c.start) * c.factor())
 }
 
 func (c scaledClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d / Scale)
+	t := time.NewTimer(d / c.factor())
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -67,6 +68,10 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 type Pacer struct {
 	clock    Clock
 	limiters map[string]*rate.Limiter // read-only after NewPacer
+	// mu makes reading the clock and reserving one step, so every limiter sees its times in
+	// order: a Limiter given an older time than its last refills the gap twice, and then
+	// grants more calls than the bucket holds (seen as throttling with 5 accounts at once).
+	mu sync.Mutex
 }
 
 // NewPacer returns a pacer with full buckets for limits (operations not listed are not paced),
@@ -102,7 +107,9 @@ func (p *Pacer) Wait(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return err // a call that will not be made takes no token
 	}
+	p.mu.Lock()
 	r := lim.ReserveN(p.clock.Now(), 1)
+	p.mu.Unlock()
 	if !r.OK() {
 		// Only a request for more than the burst is refused, and Wait asks for one token.
 		return fmt.Errorf("discover: pacer refused a call of %s", op)
@@ -112,7 +119,9 @@ func (p *Pacer) Wait(ctx context.Context, op string) error {
 		return nil
 	}
 	if err := p.clock.Sleep(ctx, wait); err != nil {
+		p.mu.Lock()
 		r.CancelAt(p.clock.Now()) // the call will not be made: give its token back
+		p.mu.Unlock()
 		return err
 	}
 	return nil

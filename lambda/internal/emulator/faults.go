@@ -142,6 +142,7 @@ type Call struct {
 	Time     time.Time // when it arrived
 	Mutating bool      // whether the operation changes state (Register…, Update…, Create…, Tag…, …)
 	Error    string    // error code answered ("" = success), incl. injected faults and throttling
+	Account  string    // the account the request acted in ("" when it could not be identified)
 }
 
 func (e *Emulator) recordCall(c Call) {

@@ -74,7 +74,8 @@ func (e *Emulator) serveQuery(w http.ResponseWriter, r *http.Request, requestID 
 	}
 	started := e.now()
 	errCode := e.serve(w, r, action, qo.fn, queryProtocol{namespace: qo.namespace, requestID: requestID}, body)
-	e.recordCall(Call{Service: qo.service, Op: action, Time: started, Mutating: isMutating(action), Error: errCode})
+	caller, _ := e.identify(r)
+	e.recordCall(Call{Service: qo.service, Op: action, Time: started, Mutating: isMutating(action), Error: errCode, Account: caller.account})
 	e.deliverEvents()
 }
 

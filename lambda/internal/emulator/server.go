@@ -97,7 +97,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	started := e.now()
 	errCode := e.serve(w, r, op, fn, jsonProtocol{}, nil)
-	e.recordCall(Call{Service: service, Op: op, Time: started, Mutating: isMutating(op), Error: errCode})
+	caller, _ := e.identify(r)
+	e.recordCall(Call{Service: service, Op: op, Time: started, Mutating: isMutating(op), Error: errCode, Account: caller.account})
 	e.deliverEvents()
 }
 
