@@ -152,6 +152,7 @@ type Emulator struct {
 
 	hooks    hooks
 	delivery delivery
+	dynamo   dynamoState // DynamoDB's tables (dynamodb.go)
 }
 
 // world is the state of one account in one region.

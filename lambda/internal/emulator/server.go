@@ -239,6 +239,9 @@ func lookupOperation(target string) (service, op string, fn opFunc) {
 	case strings.HasPrefix(target, ssmTargetPrefix):
 		op = strings.TrimPrefix(target, ssmTargetPrefix)
 		return "ssm", op, ssmOperations[op]
+	case strings.HasPrefix(target, dynamodbTargetPrefix):
+		op = strings.TrimPrefix(target, dynamodbTargetPrefix)
+		return "dynamodb", op, dynamodbOperations[op]
 	}
 	return "", target, nil
 }
