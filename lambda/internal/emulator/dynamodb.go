@@ -1,11 +1,18 @@
 package emulator
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"hash/crc32"
 	"maps"
+	"net"
+	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -539,4 +546,53 @@ func (e *Emulator) opBatchWriteItem(rc *request) (any, error) {
 		}
 	}
 	return map[string]any{"UnprocessedItems": unprocessed}, nil
+}
+
+// json10Writer holds a DynamoDB answer back until it is complete, to send it the way DynamoDB
+// does: Content-Type application/x-amz-json-1.0 and the body's CRC32 in X-Amz-Crc32, which the
+// SDK checks.
+type json10Writer struct {
+	http.ResponseWriter
+	status   int
+	body     bytes.Buffer
+	hijacked bool
+}
+
+func newJSON10Writer(w http.ResponseWriter) http.ResponseWriter {
+	return &json10Writer{ResponseWriter: w}
+}
+
+func (w *json10Writer) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *json10Writer) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(p)
+}
+
+// Hijack lets the emulator's connection-reset fault through.
+func (w *json10Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("not hijackable")
+	}
+	w.hijacked = true
+	return hj.Hijack()
+}
+
+func (w *json10Writer) flush() {
+	if w.hijacked || w.status == 0 {
+		return
+	}
+	h := w.ResponseWriter.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	h.Set("Content-Length", strconv.Itoa(w.body.Len()))
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(w.body.Bytes())), 10))
+	w.ResponseWriter.WriteHeader(w.status)
+	_, _ = w.ResponseWriter.Write(w.body.Bytes())
 }

@@ -95,6 +95,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clientError("UnknownOperationException", "operation %q is not supported by the emulator", target))
 		return
 	}
+	if service == "dynamodb" {
+		w = newJSON10Writer(w) // DynamoDB's content type and X-Amz-Crc32 (dynamodb.go)
+		defer w.(*json10Writer).flush()
+	}
 	started := e.now()
 	errCode := e.serve(w, r, op, fn, jsonProtocol{}, nil)
 	caller, _ := e.identify(r)
