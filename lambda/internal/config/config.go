@@ -33,6 +33,10 @@ type Config struct {
 	// TargetRoles are IAM roles in other accounts (one per account) that pinroll assumes to
 	// deploy there too, in its own region. Empty: only its own account.
 	TargetRoles []string
+	// IndexTable is the DynamoDB table (a name, in pinroll's own account and region) that
+	// keeps described task-definition revisions across cold starts, shared by every target.
+	// Empty: no index.
+	IndexTable string
 }
 
 // Variable names (lambda/contract holds them, shared with the CDK app).
@@ -44,6 +48,7 @@ const (
 	EnvNotifyTopicARN   = contract.EnvNotifyTopicARN
 	EnvParameterPrefix  = contract.EnvParameterPrefix
 	EnvTargetRoles      = contract.EnvTargetRoles
+	EnvIndexTable       = contract.EnvIndexTable
 )
 
 var (
@@ -52,6 +57,8 @@ var (
 	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	parameterPattern = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
 	rolePattern      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	// tablePattern is DynamoDB's rule for table names: 3 to 255 of a-z, A-Z, 0-9, _ - and .
+	tablePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 )
 
 // FromEnv builds a Config from environment entries in "KEY=value" form (os.Environ()).
@@ -101,6 +108,11 @@ func (c *Config) set(key, value string) error {
 		if err == nil {
 			err = oneRolePerAccount(key, c.TargetRoles)
 		}
+	case EnvIndexTable:
+		if value != "" && !tablePattern.MatchString(value) {
+			err = fmt.Errorf("%s=%q: not a DynamoDB table name (3 to 255 of A-Z, a-z, 0-9, _, - and .; a name, not an ARN)", key, value)
+		}
+		c.IndexTable = value
 	default:
 		err = fmt.Errorf("%s: unknown variable (known: %s)", key, strings.Join(Known(), ", "))
 	}
@@ -109,7 +121,7 @@ func (c *Config) set(key, value string) error {
 
 // Known lists the PINROLL_* variables pinroll reads.
 func Known() []string {
-	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix, EnvTargetRoles}
+	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix, EnvTargetRoles, EnvIndexTable}
 }
 
 // oneRolePerAccount refuses two roles in one account: pinroll would deploy there twice.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ func TestFromEnv(t *testing.T) {
 		"PINROLL_NOTIFY_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:pinroll",
 		"PINROLL_PARAMETER_PREFIX=/pinroll/images",
 		"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:role/pinroll-target, arn:aws:iam::333333333333:role/ops/pinroll-target",
+		"PINROLL_INDEX_TABLE=pinroll-Index_1.v2",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +30,7 @@ func TestFromEnv(t *testing.T) {
 		NotifyTopicARN:   "arn:aws:sns:us-east-1:123456789012:pinroll",
 		ParameterPrefix:  "/pinroll/images",
 		TargetRoles:      []string{"arn:aws:iam::222222222222:role/pinroll-target", "arn:aws:iam::333333333333:role/ops/pinroll-target"},
+		IndexTable:       "pinroll-Index_1.v2",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -61,6 +64,10 @@ func TestFromEnvRejects(t *testing.T) {
 		{"PINROLL_TARGET_ROLES=arn:aws:iam::2222:role/x", `"arn:aws:iam::2222:role/x" is not an IAM role ARN`},
 		{"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:user/x", "is not an IAM role ARN"},
 		{"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b", "are both in account 222222222222"},
+		{"PINROLL_INDEX_TABLE=ab", `PINROLL_INDEX_TABLE="ab": not a DynamoDB table name`},
+		{"PINROLL_INDEX_TABLE=" + strings.Repeat("t", 256), "not a DynamoDB table name"},
+		{"PINROLL_INDEX_TABLE=pinroll index", "not a DynamoDB table name"},
+		{"PINROLL_INDEX_TABLE=arn:aws:dynamodb:us-east-1:123456789012:table/pinroll", "a name, not an ARN"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			_, err := FromEnv([]string{tc.env})
@@ -86,5 +93,26 @@ func TestRegistryAllowed(t *testing.T) {
 	listed := Config{RegistryAccounts: []string{"210987654321"}}
 	if !listed.RegistryAllowed("210987654321", "123456789012") || listed.RegistryAllowed("123456789012", "123456789012") {
 		t.Error("listed: exactly the listed accounts may be deployed")
+	}
+}
+
+func TestIndexTableNames(t *testing.T) {
+	for _, name := range []string{"abc", strings.Repeat("t", 255), "pinroll.index-1_A", ""} {
+		got, err := FromEnv([]string{"PINROLL_INDEX_TABLE=" + name})
+		if err != nil || got.IndexTable != name {
+			t.Errorf("PINROLL_INDEX_TABLE=%q: %q, %v", name, got.IndexTable, err)
+		}
+	}
+}
+
+func TestKnownListsEveryVariable(t *testing.T) {
+	for _, k := range Known() {
+		var c Config
+		if err := c.set(k, ""); err != nil {
+			t.Errorf("%s is in Known() but not read: %v", k, err)
+		}
+	}
+	if !slices.Contains(Known(), EnvIndexTable) {
+		t.Errorf("Known() = %v, without %s", Known(), EnvIndexTable)
 	}
 }

@@ -9,6 +9,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -129,6 +130,11 @@ type Discoverer struct {
 	// Pace spaces the calls to stay inside ECS's token buckets; nil calls as fast as
 	// Concurrency allows (for tests and for an API that does not throttle).
 	Pace *Pacer
+	// Index, when set, is asked for the revisions not in Cache before ECS is, and receives
+	// those ECS had to describe (see index.go). nil: ECS only.
+	Index Index
+	// Log receives the index's warnings (once per Discover); nil: slog.Default().
+	Log *slog.Logger
 }
 
 // DefaultConcurrency is enough calls in flight per operation to keep ECS's buckets busy at
@@ -161,22 +167,27 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 			return nil, err
 		}
 	}
-	r := &run{d: d, tds: make(map[string]*TaskDefinition), latest: make(map[string]*TaskDefinition), families: make(map[string]*sync.Mutex)}
+	r := &run{d: d, tds: make(map[string]*TaskDefinition), latest: make(map[string]*TaskDefinition), families: make(map[string]*sync.Mutex), indexOn: d.Index != nil}
+	parent := ctx
 	r.g, ctx = errgroup.WithContext(ctx)
+	r.producers = len(clusters)
 	for op := range r.gates {
 		r.gates[op] = make(chan struct{}, d.limit())
 	}
 	perCluster := make([][][]Service, len(clusters)) // cluster → batch → services
 	for i, cluster := range clusters {
 		r.g.Go(func() error {
+			defer r.produced(ctx)
 			arns, err := r.listServices(ctx, cluster)
 			if err != nil {
 				return err
 			}
 			batches := slices.Collect(slices.Chunk(arns, describeBatchSize))
 			perCluster[i] = make([][]Service, len(batches))
+			r.producing(len(batches))
 			for j, batch := range batches {
 				r.g.Go(func() (err error) {
+					defer r.produced(ctx)
 					perCluster[i][j], err = r.describeServices(ctx, cluster, batch)
 					return err
 				})
@@ -187,6 +198,7 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 	if err := r.g.Wait(); err != nil {
 		return nil, err
 	}
+	r.writeBack(parent, true)
 	var services []Service
 	for _, batches := range perCluster {
 		for _, batch := range batches {
@@ -206,6 +218,13 @@ type run struct {
 	tds      map[string]*TaskDefinition // by ARN; nil while being described
 	latest   map[string]*TaskDefinition // by family: its latest revision, as ECS named it
 	families map[string]*sync.Mutex     // by family: one description of a family at a time
+
+	// The index (index.go), all under mu.
+	indexOn   bool              // Index set and not failed in this run
+	producers int               // stages still running that may name task definitions
+	lookups   []string          // ARNs waiting for the index
+	described []*TaskDefinition // described by ECS, waiting to be written to the index
+	warned    [numWarnings]bool // each index warning once per run
 }
 
 // gated is an ECS operation that a run calls concurrently, each with its own gate (bounded
@@ -321,6 +340,15 @@ func (r *run) taskDefinition(ctx context.Context, arn string) {
 		return
 	}
 	r.tds[arn] = nil // being described
+	if r.indexOn {
+		r.lookup(ctx, arn)
+		return
+	}
+	r.describeLater(ctx, arn)
+}
+
+// describeLater describes arn alongside the other stages. Call with r.mu held.
+func (r *run) describeLater(ctx context.Context, arn string) {
 	family := Family(arn)
 	if r.families[family] == nil {
 		r.families[family] = &sync.Mutex{}
@@ -336,6 +364,7 @@ func (r *run) taskDefinition(ctx context.Context, arn string) {
 		r.mu.Lock()
 		r.tds[arn] = td
 		r.mu.Unlock()
+		r.remember(ctx, td)
 		return nil
 	})
 }

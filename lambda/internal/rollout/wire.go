@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/pinroll/pinroll/lambda/internal/config"
+	"github.com/pinroll/pinroll/lambda/internal/index"
 	"github.com/pinroll/pinroll/lambda/internal/metrics"
 	"github.com/pinroll/pinroll/lambda/internal/notify"
 )
@@ -36,6 +38,12 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 		stsClient := sts.NewFromConfig(awsCfg)
 		for _, role := range cfg.TargetRoles {
 			e.Targets = append(e.Targets, NewTarget(RoleAccount(role), role, ecs.NewFromConfig(AssumeRole(awsCfg, stsClient, role)), e.ECR))
+		}
+	}
+	if cfg.IndexTable != "" { // one table, in pinroll's account, for every target: keyed by ARN
+		idx := index.New(dynamodb.NewFromConfig(awsCfg), cfg.IndexTable)
+		for _, t := range e.Targets {
+			t.Discoverer.Index, t.Discoverer.Log = idx, log
 		}
 	}
 	if cfg.ParameterPrefix != "" {
