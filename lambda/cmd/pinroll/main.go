@@ -66,6 +66,7 @@ type cli struct {
 	Approve   approveCmd   `cmd:"" help:"Deploy the revision a service holds for approval (pinroll:approval=required)."`
 	Reject    rejectCmd    `cmd:"" help:"Drop the revision a service holds for approval; it keeps what it runs."`
 	Emulate   emulateCmd   `cmd:"" help:"Serve the local ECS + ECR emulator with a fleet."`
+	Index     indexCmd     `cmd:"" help:"Manage the persistent index table (PINROLL_INDEX_TABLE)."`
 }
 
 // AWSFlags are the flags of every command that calls AWS.

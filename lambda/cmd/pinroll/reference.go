@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/alecthomas/kong"
 )
 
 // reference writes every command's usage and flags, from the same kong model `--help` prints.
@@ -13,7 +15,20 @@ func reference(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for i, cmd := range parser.Model.Children {
+	// Commands with subcommands (pinroll index create) are listed by their leaves.
+	var leaves []*kong.Node
+	var walk func([]*kong.Node)
+	walk = func(nodes []*kong.Node) {
+		for _, n := range nodes {
+			if len(n.Children) > 0 {
+				walk(n.Children)
+				continue
+			}
+			leaves = append(leaves, n)
+		}
+	}
+	walk(parser.Model.Children)
+	for i, cmd := range leaves {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}

@@ -173,3 +173,6 @@ func (c Config) RegistryAllowed(account, home string) bool {
 	}
 	return slices.Contains(c.RegistryAccounts, account)
 }
+
+// ValidTableName reports whether name follows DynamoDB's rule for table names.
+func ValidTableName(name string) bool { return tablePattern.MatchString(name) }
