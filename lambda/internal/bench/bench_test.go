@@ -51,6 +51,7 @@ func BenchmarkPerformance(b *testing.B) {
 	type row struct {
 		s                                  Shape
 		latCold, latWarm, thrCold, thrWarm result
+		latIdx, thrIdx                     result // cold, index: the table warm, the process new
 		naiveLat, naiveThr                 result
 	}
 	var rows []row
@@ -58,6 +59,7 @@ func BenchmarkPerformance(b *testing.B) {
 		r := row{s: s, naiveLat: naiveLatency[i]}
 		r.latCold, r.latWarm = pinroll(b, s, latency)
 		r.thrCold, r.thrWarm = pinroll(b, s, throttle)
+		r.latIdx, r.thrIdx = pinrollIndexed(b, s, latency), pinrollIndexed(b, s, throttle)
 		r.naiveThr = naive(b, s, throttle)
 		rows = append(rows, r)
 	}
@@ -71,7 +73,7 @@ func BenchmarkPerformance(b *testing.B) {
 		for _, run := range []struct {
 			name     string
 			lat, thr result
-		}{{"cold", r.latCold, r.thrCold}, {"warm", r.latWarm, r.thrWarm}} {
+		}{{"cold", r.latCold, r.thrCold}, {"warm", r.latWarm, r.thrWarm}, {"cold, index", r.latIdx, r.thrIdx}} {
 			if run.lat.total() != run.thr.total()-run.thr.throttled {
 				b.Errorf("%s %s: %d calls with latency, %d throttled (less %d retries): the runs should make the same calls", r.s, run.name, run.lat.total(), run.thr.total(), run.thr.throttled)
 			}
@@ -89,6 +91,11 @@ func BenchmarkPerformance(b *testing.B) {
 			parts = append(parts, fmt.Sprintf("%s %d/%d [%d/%d] %d", op, r.latCold.calls[op], r.latWarm.calls[op], r.latCold.bound.Of(op), r.latWarm.bound.Of(op), r.naiveLat.calls[op]))
 		}
 		fmt.Fprintf(out, "  %s: %s\n", r.s, strings.Join(parts, ", "))
+		parts = nil
+		for _, op := range append(Ops, IndexOps...) {
+			parts = append(parts, fmt.Sprintf("%s %d [%d]", op, r.latIdx.calls[op], r.latIdx.bound.Of(op)))
+		}
+		fmt.Fprintf(out, "  %s cold, index (the table warm, the process new) [bound]: %s\n", r.s, strings.Join(parts, ", "))
 	}
 
 	hubTable(b, out)

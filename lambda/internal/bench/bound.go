@@ -7,9 +7,14 @@ package bench
 // where U counts the task definitions that must be described (all distinct ones cold; those
 // not seen before when the cache is warm), F the task definitions re-registered and K the
 // services updated.
+//
+// With the index (a new process, the table warm), U counts the revisions the table does not
+// hold, and the table's batch calls are added: ⌈D/100⌉ BatchGetItem for the D distinct task
+// definitions the process has not seen, ⌈U/25⌉ BatchWriteItem for those ECS had to describe.
 type Bound struct {
 	DescribeImages, ListClusters, ListServices, DescribeServices  int
 	DescribeTaskDefinition, RegisterTaskDefinition, UpdateService int
+	BatchGetItem, BatchWriteItem                                  int
 }
 
 // LowerBound is the bound for a push to a fleet of the given shape with u task definitions to
@@ -26,8 +31,19 @@ func LowerBound(s Shape, u, f, k int) Bound {
 	}
 }
 
+// WithIndex is b for a new process whose index table is warm: d distinct task definitions
+// asked of the table, u of them described by ECS (b's U) and written back.
+func (b Bound) WithIndex(d int) Bound {
+	b.BatchGetItem = ceil(d, 100)
+	b.BatchWriteItem = ceil(b.DescribeTaskDefinition, 25)
+	return b
+}
+
 // Ops lists the operations of the bound, in the order a push makes them.
 var Ops = []string{"DescribeImages", "ListClusters", "ListServices", "DescribeServices", "DescribeTaskDefinition", "RegisterTaskDefinition", "UpdateService"}
+
+// IndexOps are the index table's operations (0 in the bound without the index).
+var IndexOps = []string{"BatchGetItem", "BatchWriteItem"}
 
 // Of returns the bound's calls of op.
 func (b Bound) Of(op string) int {
@@ -35,13 +51,14 @@ func (b Bound) Of(op string) int {
 		"DescribeImages": b.DescribeImages, "ListClusters": b.ListClusters, "ListServices": b.ListServices,
 		"DescribeServices": b.DescribeServices, "DescribeTaskDefinition": b.DescribeTaskDefinition,
 		"RegisterTaskDefinition": b.RegisterTaskDefinition, "UpdateService": b.UpdateService,
+		"BatchGetItem": b.BatchGetItem, "BatchWriteItem": b.BatchWriteItem,
 	}[op]
 }
 
 // Total is the bound's number of calls.
 func (b Bound) Total() int {
 	n := 0
-	for _, op := range Ops {
+	for _, op := range append(Ops, IndexOps...) {
 		n += b.Of(op)
 	}
 	return n
