@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -64,4 +65,15 @@ func Create(ctx context.Context, db Creator, name string) (created bool, err err
 			return created, err
 		}
 	}
+}
+
+// ClientOptions tune the DynamoDB client of the index: the index is an optimisation, so a
+// throttled or failing table costs at most one quick retry (2 attempts, backoff at most
+// 250 ms) before discovery falls back to ECS, instead of the SDK's seconds of backoff.
+func ClientOptions(o *dynamodb.Options) {
+	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = 2
+		so.MaxBackoff = 250 * time.Millisecond
+	})
+	o.RetryMaxAttempts = 0
 }

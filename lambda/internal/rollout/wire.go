@@ -41,7 +41,7 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 		}
 	}
 	if cfg.IndexTable != "" { // one table, in pinroll's account, for every target: keyed by ARN
-		idx := index.New(dynamodb.NewFromConfig(awsCfg), cfg.IndexTable)
+		idx := index.New(dynamodb.NewFromConfig(awsCfg, index.ClientOptions), cfg.IndexTable)
 		for _, t := range e.Targets {
 			t.Discoverer.Index, t.Discoverer.Log = idx, log
 		}
