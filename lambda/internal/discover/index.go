@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -33,6 +34,10 @@ type Index interface {
 }
 
 var _ Index = (*index.Table)(nil)
+
+// IndexTimeout bounds one batch's read or write, retries included: a table that hangs costs
+// at most this before ECS takes over (the function's HTTP attempts may take 10 s each).
+var IndexTimeout = 3 * time.Second
 
 type warning int
 
@@ -93,7 +98,9 @@ func (r *run) flushLookups(ctx context.Context) {
 	batch := r.lookups
 	r.lookups = nil
 	r.g.Go(func() error {
-		res, err := r.d.Index.Get(ctx, batch)
+		ictx, cancel := context.WithTimeout(ctx, IndexTimeout)
+		res, err := r.d.Index.Get(ictx, batch)
+		cancel()
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -173,7 +180,9 @@ func (r *run) writeBack(ctx context.Context, all bool) {
 	for i, td := range batch {
 		revs[i] = &index.Revision{Definition: td.Definition, Tags: td.Tags}
 	}
-	_, err := r.d.Index.Put(ctx, revs)
+	ictx, cancel := context.WithTimeout(ctx, IndexTimeout)
+	_, err := r.d.Index.Put(ictx, revs)
+	cancel()
 	switch {
 	case err == nil || ctx.Err() != nil:
 	case errors.Is(err, index.ErrTooLarge):

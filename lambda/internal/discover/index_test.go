@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -131,6 +132,9 @@ func TestIndexFaultsFallBackToECS(t *testing.T) {
 		}},
 		{"server errors", "pinroll-index", func(e *emulator.Emulator) { e.InjectFault("", emulator.Fault{Kind: emulator.ServerError}, -1) }},
 		{"busy beyond the retries", "pinroll-index", func(e *emulator.Emulator) { e.SetDynamoDBUnprocessed(1000) }},
+		{"hangs", "pinroll-index", func(e *emulator.Emulator) {
+			e.InjectFault("BatchGetItem", emulator.Fault{Kind: emulator.Timeout, Delay: 30 * time.Second}, -1)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu, cfg, db := indexed(t)
@@ -141,8 +145,14 @@ func TestIndexFaultsFallBackToECS(t *testing.T) {
 				emu.InjectFault("BatchGetItem", emulator.Fault{Kind: emulator.ServerError}, -1)
 				emu.InjectFault("BatchWriteItem", emulator.Fault{Kind: emulator.ServerError}, -1)
 			}
+			defer func(d time.Duration) { discover.IndexTimeout = d }(discover.IndexTimeout)
+			discover.IndexTimeout = 300 * time.Millisecond
 			log, warnings := logged()
+			began := time.Now()
 			got, calls := discoverWith(t, emu, cfg, db, tc.table, log)
+			if took := time.Since(began); took > 10*time.Second {
+				t.Errorf("discovery took %v with the table %s", took, tc.name)
+			}
 			sameFleet(t, tc.name, plain, got)
 			if calls["DescribeTaskDefinition"] != 120 {
 				t.Errorf("%d DescribeTaskDefinition, want 120 (all calls %v)", calls["DescribeTaskDefinition"], calls)
