@@ -71,6 +71,7 @@ demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS
 	./dist/pinroll emulate --addr $(DEMO_ADDR) --fleet events/fleet.json --deploy-delay 0 >/dev/null & emu=$$!; trap 'kill $$emu 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do (exec 3<>$$tcp) 2>/dev/null && break; \
 	  kill -0 $$emu 2>/dev/null || { echo "demo: the emulator could not listen on DEMO_ADDR=$(DEMO_ADDR); choose another: make demo DEMO_ADDR=127.0.0.1:4567" >&2; exit 1; }; sleep 0.05; done; \
+	./dist/pinroll index create --table pinroll-index --endpoint-url $$url >/dev/null; export PINROLL_INDEX_TABLE=pinroll-index; \
 	echo "[1] The incident. ECR holds the fix under content-marketing-swarm-backend:latest, yet prod runs old code:"; \
 	if run verify --cluster prod --service api,worker --endpoint-url $$url; then echo "demo: expected the incident (a mismatch) first" >&2; exit 1; fi; \
 	echo; echo "[2] The push event, through the Lambda's own code path: pin the digest, update the services:"; \

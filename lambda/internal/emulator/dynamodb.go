@@ -1,14 +1,10 @@
 package emulator
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"hash/crc32"
 	"maps"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -22,7 +18,7 @@ import (
 // BatchWriteItem, GetItem, PutItem) over the AWS JSON 1.0 protocol (X-Amz-Target
 // DynamoDB_20120810.<op>), with DynamoDB's limits and messages: 100 keys a BatchGetItem, 25
 // requests a BatchWriteItem, 400 KB an item, 16 MB a BatchGetItem answer (the rest comes back
-// as UnprocessedKeys). Tables are per region; they are ACTIVE as soon as created, on-demand
+// as UnprocessedKeys). Tables are per account and region; they are ACTIVE as soon as created, on-demand
 // whatever the billing mode asked, and never throttle (faults and latency hooks apply as to
 // every operation). Expressions, queries, scans and indexes are not served.
 const dynamodbTargetPrefix = "DynamoDB_20120810."
@@ -49,7 +45,7 @@ var tableNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 // dynamoState is every region's tables. The zero value is ready.
 type dynamoState struct {
 	mu     sync.Mutex
-	tables map[string]*ddbTable // region + "/" + name
+	tables map[string]*ddbTable // account + "/" + region + "/" + name
 	// unprocessed makes the next n batch answers leave part of their work unprocessed.
 	unprocessed int
 }
@@ -99,11 +95,11 @@ func (s *dynamoState) takeUnprocessed() bool {
 	return false
 }
 
-func (s *dynamoState) table(region, name string) (*ddbTable, error) {
+func (s *dynamoState) table(rc *request, name string) (*ddbTable, error) {
 	if name == "" {
 		return nil, ddbValidation("1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null")
 	}
-	t, ok := s.tables[region+"/"+name]
+	t, ok := s.tables[rc.account+"/"+rc.region+"/"+name]
 	if !ok {
 		return nil, ddbNotFound()
 	}
@@ -148,12 +144,12 @@ func (e *Emulator) opCreateTable(rc *request) (any, error) {
 	if s.tables == nil {
 		s.tables = map[string]*ddbTable{}
 	}
-	key := rc.region + "/" + in.TableName
+	key := rc.account + "/" + rc.region + "/" + in.TableName
 	if _, ok := s.tables[key]; ok {
 		return nil, clientError("ResourceInUseException", "Table already exists: %s", in.TableName)
 	}
 	t := &ddbTable{
-		name: in.TableName, arn: "arn:aws:dynamodb:" + rc.region + ":" + e.account + ":table/" + in.TableName,
+		name: in.TableName, arn: "arn:aws:dynamodb:" + rc.region + ":" + rc.account + ":table/" + in.TableName,
 		created: e.now(), attrs: in.AttributeDefinitions, keys: in.KeySchema, billing: in.BillingMode,
 		items: map[string]map[string]json.RawMessage{},
 	}
@@ -191,7 +187,7 @@ func (e *Emulator) opDescribeTable(rc *request) (any, error) {
 	s := &e.dynamo
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(rc.region, in.TableName)
+	t, err := s.table(rc, in.TableName)
 	if err != nil {
 		if ae, ok := err.(*apiError); ok && ae.Code == "ResourceNotFoundException" {
 			return nil, clientError("ResourceNotFoundException", "Requested resource not found: Table: %s not found", in.TableName)
@@ -330,7 +326,7 @@ func (e *Emulator) opPutItem(rc *request) (any, error) {
 	s := &e.dynamo
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(rc.region, in.TableName)
+	t, err := s.table(rc, in.TableName)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +344,7 @@ func (e *Emulator) opGetItem(rc *request) (any, error) {
 	s := &e.dynamo
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.table(rc.region, in.TableName)
+	t, err := s.table(rc, in.TableName)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +394,7 @@ func (e *Emulator) opBatchGetItem(rc *request) (any, error) {
 	var plan []asked
 	for _, name := range names {
 		ka := in.RequestItems[name]
-		t, err := s.table(rc.region, name)
+		t, err := s.table(rc, name)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +493,7 @@ func (e *Emulator) opBatchWriteItem(rc *request) (any, error) {
 	var writes []write
 	seen := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(in.RequestItems)) {
-		t, err := s.table(rc.region, name)
+		t, err := s.table(rc, name)
 		if err != nil {
 			return nil, err
 		}
@@ -548,51 +544,30 @@ func (e *Emulator) opBatchWriteItem(rc *request) (any, error) {
 	return map[string]any{"UnprocessedItems": unprocessed}, nil
 }
 
-// json10Writer holds a DynamoDB answer back until it is complete, to send it the way DynamoDB
-// does: Content-Type application/x-amz-json-1.0 and the body's CRC32 in X-Amz-Crc32, which the
-// SDK checks.
-type json10Writer struct {
-	http.ResponseWriter
-	status   int
-	body     bytes.Buffer
-	hijacked bool
+// json10Protocol answers the way DynamoDB does: AWS JSON 1.0, Content-Type
+// application/x-amz-json-1.0, and the body's CRC32 in X-Amz-Crc32, which the SDK checks.
+type json10Protocol struct{}
+
+func (json10Protocol) writeError(w http.ResponseWriter, ae *apiError) string {
+	body, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + ae.Code, "message": ae.Message})
+	writeJSON10(w, ae.Status, body)
+	return ae.Code
 }
 
-func newJSON10Writer(w http.ResponseWriter) http.ResponseWriter {
-	return &json10Writer{ResponseWriter: w}
-}
-
-func (w *json10Writer) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
+func (json10Protocol) writeResult(w http.ResponseWriter, _ string, out any) string {
+	data, err := json.Marshal(out)
+	if err != nil {
+		return json10Protocol{}.writeError(w, serverError("encode response: %v", err))
 	}
+	writeJSON10(w, http.StatusOK, data)
+	return ""
 }
 
-func (w *json10Writer) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.body.Write(p)
-}
-
-// Hijack lets the emulator's connection-reset fault through.
-func (w *json10Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("not hijackable")
-	}
-	w.hijacked = true
-	return hj.Hijack()
-}
-
-func (w *json10Writer) flush() {
-	if w.hijacked || w.status == 0 {
-		return
-	}
-	h := w.ResponseWriter.Header()
+func writeJSON10(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
 	h.Set("Content-Type", "application/x-amz-json-1.0")
-	h.Set("Content-Length", strconv.Itoa(w.body.Len()))
-	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(w.body.Bytes())), 10))
-	w.ResponseWriter.WriteHeader(w.status)
-	_, _ = w.ResponseWriter.Write(w.body.Bytes())
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

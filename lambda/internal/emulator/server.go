@@ -95,12 +95,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clientError("UnknownOperationException", "operation %q is not supported by the emulator", target))
 		return
 	}
+	var p protocol = jsonProtocol{}
 	if service == "dynamodb" {
-		w = newJSON10Writer(w) // DynamoDB's content type and X-Amz-Crc32 (dynamodb.go)
-		defer w.(*json10Writer).flush()
+		p = json10Protocol{} // DynamoDB's content type and X-Amz-Crc32 (dynamodb.go)
 	}
 	started := e.now()
-	errCode := e.serve(w, r, op, fn, jsonProtocol{}, nil)
+	errCode := e.serve(w, r, op, fn, p, nil)
 	caller, _ := e.identify(r)
 	e.recordCall(Call{Service: service, Op: op, Time: started, Mutating: isMutating(op), Error: errCode, Account: caller.account})
 	e.deliverEvents()
