@@ -51,6 +51,21 @@ type Report struct {
 	// error, because redelivering it cannot help.
 	Failed        []Service      `json:"failed,omitempty"`
 	Verifications []Verification `json:"verifications,omitempty"`
+	// MissingImages lists pinned digests that ECR no longer serves (expired or archived by a
+	// lifecycle rule): the service fails when it next starts a task, or a rollback to its
+	// previous revision would.
+	MissingImages []MissingImage `json:"missing_images,omitempty"`
+}
+
+// MissingImage is a digest a service pins (its current revision, or the previous one a
+// rollback restores) that ECR cannot serve.
+type MissingImage struct {
+	Account  string `json:"account"`
+	Cluster  string `json:"cluster"`
+	Service  string `json:"service"`
+	Revision string `json:"revision"` // family:revision that pins it
+	Image    string `json:"image"`    // the pinned reference
+	Why      string `json:"why"`      // e.g. "not in ECR (expired or deleted)", "archived"
 }
 
 // Change is one service moved to a new task-definition revision.
@@ -112,6 +127,7 @@ func (r *Report) Merge(o Report) {
 	r.NearMisses = append(r.NearMisses, o.NearMisses...)
 	r.NearMissesOmitted += o.NearMissesOmitted
 	r.Verifications = append(r.Verifications, o.Verifications...)
+	r.MissingImages = append(r.MissingImages, o.MissingImages...)
 }
 
 // LimitNearMisses keeps at most n near misses, counting the others in NearMissesOmitted.
@@ -146,7 +162,7 @@ func (r Report) IsFailure() bool {
 	case Mismatch, RolledBack, Unverified, EventFailed:
 		return true
 	}
-	return len(r.Failed) > 0
+	return len(r.Failed) > 0 || len(r.MissingImages) > 0
 }
 
 // Summary is a readable rendering for terminals: the outcome line, then one line per change,
