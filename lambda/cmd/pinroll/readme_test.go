@@ -63,11 +63,28 @@ func TestREADMECLIReference(t *testing.T) {
 // README "Performance" shows the tables `make bench` prints, column for column (the numbers
 // are a recorded run; the headers come from the bench's own source).
 func TestREADMEPerformanceTablesHaveTheBenchColumns(t *testing.T) {
-	src := filepath.Join(root, "lambda", "internal", "bench", "bench_test.go")
-	f, err := parser.ParseFile(token.NewFileSet(), src, nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	var headers []string
+	src := filepath.Join(root, "lambda", "internal", "bench")
+	for _, name := range []string{"bench_test.go", "hub_test.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(src, name), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		headers = append(headers, tableHeaders(f)...)
 	}
+	if len(headers) < 3 {
+		t.Fatalf("found %d table headers in %s, want the fleet, hub and binary tables'", len(headers), src)
+	}
+	perf := section(t, readme(t), "## Performance")
+	for _, h := range headers {
+		if !strings.Contains(perf, "\n"+h+"\n") {
+			t.Errorf("README Performance lacks make bench's table header:\n%s", h)
+		}
+	}
+}
+
+// tableHeaders are the Markdown table headers a bench source prints.
+func tableHeaders(f *ast.File) []string {
 	var headers []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		lit, ok := n.(*ast.BasicLit)
@@ -80,15 +97,7 @@ func TestREADMEPerformanceTablesHaveTheBenchColumns(t *testing.T) {
 		}
 		return true
 	})
-	if len(headers) < 2 {
-		t.Fatalf("found %d table headers in %s, want the fleet and binary tables'", len(headers), src)
-	}
-	perf := section(t, readme(t), "## Performance")
-	for _, h := range headers {
-		if !strings.Contains(perf, "\n"+h+"\n") {
-			t.Errorf("README Performance lacks make bench's table header:\n%s", h)
-		}
-	}
+	return headers
 }
 
 // README "Tests" counts the malformed-event corpus as it is.
