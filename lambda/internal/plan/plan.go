@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -34,6 +35,10 @@ type Input struct {
 	Pushed       imageref.Pushed // the pushed repository, tag and digest
 	Fleet        *discover.Fleet
 	RequireOptIn bool // only services tagged pinroll:enabled=true
+	// PushTimes are ECR's push times of images of the pushed repository, by ImageID (a digest,
+	// or ":"+tag): the pushed digest and what glob-policy containers run now. A glob policy
+	// moves a container only to an image pushed after the one it runs.
+	PushTimes map[string]time.Time
 	// NearMissLimit caps Plan.NearMisses; zero means DefaultNearMissLimit.
 	NearMissLimit int
 }
@@ -106,7 +111,7 @@ func Make(in Input) Plan {
 			continue
 		}
 		policy, policyErr := ParsePolicy(svc.Tags[TagPolicy])
-		changes, pinned, misses := containers(in.Pushed, svc, td, policy)
+		changes, pinned, misses := containers(in.Pushed, svc, td, policy, in.PushTimes)
 		p.addNearMisses(misses, limit)
 		if len(changes) == 0 && pinned == 0 {
 			continue // the service does not use the pushed repository and tag
@@ -147,7 +152,7 @@ func Make(in Input) Plan {
 // containers already run the digest, and the near misses. A changed container is pinned as
 // <its own registry host>/<path>:<tag>@<digest>: an IPv6-only cluster that pulls through the
 // registry's dual-stack name must keep pulling through it.
-func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefinition, policy Policy) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
+func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefinition, policy Policy, times map[string]time.Time) (changes []report.ContainerChange, pinned int, misses []report.NearMiss) {
 	for _, c := range td.Definition.ContainerDefinitions {
 		name, image := aws.ToString(c.Name), aws.ToString(c.Image)
 		v, err := imageref.Compare(t, image)
@@ -160,8 +165,8 @@ func containers(t imageref.Pushed, svc discover.Service, td *discover.TaskDefini
 			// The container keeps the registry name it pulls through (a dual-stack or FIPS
 			// name of the pushed registry), only the tag and digest change.
 			changes = append(changes, report.ContainerChange{Name: name, From: image, To: t.PinnedAt(v.Ref.Host)})
-		case policy.Semver:
-			change, why := semverChange(policy, t, v, name, image)
+		case policy.Semver || policy.Glob != "":
+			change, why := policyChange(policy, t, v, name, image, times)
 			switch {
 			case change != nil:
 				changes = append(changes, *change)

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -169,7 +171,7 @@ func TestMake(t *testing.T) {
 			want: summary{
 				Registrations: []string{"api:1 app:" + latest + "→" + pinned + " prod/ok"},
 				Skipped: []report.Service{
-					{Account: account, Cluster: "prod", Service: "bogus", Why: "pinroll:policy=newest is not a policy (known: track, semver, semver:<constraint>)"},
+					{Account: account, Cluster: "prod", Service: "bogus", Why: "pinroll:policy=newest is not a policy (known: track, semver, semver:<constraint>, glob:<pattern>)"},
 					{Account: account, Cluster: "prod", Service: "codedeploy", Why: "deployment controller is CODE_DEPLOY; pinroll deploys only services that ECS itself deploys"},
 					{Account: account, Cluster: "prod", Service: "draining", Why: "service is DRAINING"},
 					{Account: account, Cluster: "prod", Service: "external", Why: "deployment controller is EXTERNAL; pinroll deploys only services that ECS itself deploys"},
@@ -334,5 +336,53 @@ func TestSemverAndTrackServicesSharingATaskDefinitionGetTheirOwnRevisions(t *tes
 	p := Make(Input{Pushed: imageref.Pushed{Host: registry, Path: "backend", Tag: "1.4.3", Digest: digest}, Fleet: &f.Fleet})
 	if len(p.Registrations) != 1 || len(p.Registrations[0].Services) != 1 || p.Registrations[0].Services[0].Name != "follows-version" {
 		t.Errorf("want only the semver service moved, got %+v", summarize(p))
+	}
+}
+
+func TestGlobPolicy(t *testing.T) {
+	at := func(v string) string { return registry + "/backend:" + v + "@" + old }
+	earlier, later := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	newer := map[string]time.Time{old: earlier, digest: later}
+	older := map[string]time.Time{old: later, digest: earlier}
+	for _, tc := range []struct {
+		name, policy, current, pushed string
+		times                         map[string]time.Time
+		want                          string // the new image, or the near miss's reason
+	}{
+		{"a newer push of a matching tag moves the container", "glob:release-*", "release-1", "release-2", newer, registry + "/backend:release-2@" + digest},
+		{"a re-tag of an older image is not newer", "glob:release-*", "release-1", "release-0", older, "near miss: glob:release-*: release-0 was pushed 2026-11-01T00:00:00Z, not after the running release-1 (2026-11-02T00:00:00Z)"},
+		{"a pushed tag outside the pattern moves nothing", "glob:release-*", "release-1", "hotfix-1", newer, "near miss: glob:release-*: pushed tag hotfix-1 does not match"},
+		{"never across patterns", "glob:release-*", "stable", "release-2", newer, "near miss: glob:release-*: the container runs tag stable, outside the pattern; pinroll never moves across patterns"},
+		{"unknown push times move nothing", "glob:release-*", "release-1", "release-2", nil, "near miss: glob:release-*: cannot tell whether release-2 is newer than release-1 (ECR gave no push time for one of them)"},
+		{"the same tag re-pushed is tracked", "glob:release-*", "release-2", "release-2", nil, registry + "/backend:release-2@" + digest},
+		{"? and [] are glob syntax", "glob:v1.?", "v1.1", "v1.2", newer, registry + "/backend:v1.2@" + digest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFleet()
+			f.service("prod", "api", f.taskDef("api", [2]string{"app", at(tc.current)}), tag(TagPolicy, tc.policy))
+			pushed := imageref.Pushed{Host: registry, Path: "backend", Tag: tc.pushed, Digest: digest}
+			p := Make(Input{Pushed: pushed, Fleet: &f.Fleet, PushTimes: tc.times})
+			got := ""
+			switch {
+			case len(p.Registrations) == 1:
+				got = p.Registrations[0].Images["app"]
+			case len(p.NearMisses) == 1:
+				got = "near miss: " + p.NearMisses[0].Why
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGlobPolicyParsing(t *testing.T) {
+	if p, err := ParsePolicy("glob:release-*"); err != nil || p.Glob != "release-*" || p.Semver {
+		t.Errorf("glob:release-*: %+v, %v", p, err)
+	}
+	for _, bad := range []string{"glob:", "glob:[a-"} {
+		if _, err := ParsePolicy(bad); err == nil || !strings.Contains(err.Error(), "is not a glob pattern") {
+			t.Errorf("ParsePolicy(%q) = %v; want an error naming the pattern", bad, err)
+		}
 	}
 }

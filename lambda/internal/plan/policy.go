@@ -2,7 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"path"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -17,7 +19,11 @@ type Policy struct {
 	Semver bool
 	// Constraint limits the versions semver moves to; nil allows any newer release.
 	Constraint *semver.Constraints
-	raw        string
+	// Glob, when set, moves a container from a tag matching it to a newer pushed tag matching
+	// it (path.Match syntax: release-*, v1.?, [ab]-*), never across patterns and never to an
+	// image pushed before the one it runs.
+	Glob string
+	raw  string
 }
 
 // ParsePolicy reads a pinroll:policy tag value: "" or "track", "semver", "semver:<constraint>"
@@ -35,7 +41,13 @@ func ParsePolicy(tag string) (Policy, error) {
 		}
 		return Policy{Semver: true, Constraint: c, raw: tag}, nil
 	}
-	return Policy{}, fmt.Errorf("%s=%s is not a policy (known: track, semver, semver:<constraint>)", TagPolicy, tag)
+	if pattern, ok := strings.CutPrefix(tag, "glob:"); ok {
+		if _, err := path.Match(pattern, ""); err != nil || pattern == "" {
+			return Policy{}, fmt.Errorf("%s=%s: %q is not a glob pattern (path.Match syntax: *, ?, [a-z])", TagPolicy, tag, pattern)
+		}
+		return Policy{Glob: pattern, raw: tag}, nil
+	}
+	return Policy{}, fmt.Errorf("%s=%s is not a policy (known: track, semver, semver:<constraint>, glob:<pattern>)", TagPolicy, tag)
 }
 
 func (p Policy) String() string { return p.raw }
@@ -64,14 +76,50 @@ func (p Policy) upgrade(ref imageref.Ref, pushedTag string) (ok bool, why string
 	return true, ""
 }
 
-// semverChange is the container change for a semver upgrade, or a near miss.
-func semverChange(p Policy, t imageref.Pushed, v imageref.Verdict, name, image string) (*report.ContainerChange, string) {
-	if !p.Semver || v.Match || !t.Names(v.Ref) || v.Ref.Tag == "" {
+// policyChange is the container change a semver or glob policy makes for a push of another
+// tag of the container's repository, or a near miss.
+func policyChange(p Policy, t imageref.Pushed, v imageref.Verdict, name, image string, times map[string]time.Time) (*report.ContainerChange, string) {
+	if v.Match || !t.Names(v.Ref) || v.Ref.Tag == "" {
 		return nil, ""
 	}
-	ok, why := p.upgrade(v.Ref, t.Tag)
+	ok, why := false, ""
+	if p.Semver {
+		ok, why = p.upgrade(v.Ref, t.Tag)
+	} else {
+		ok, why = p.newerMatch(v.Ref, t, times)
+	}
 	if !ok {
 		return nil, why
 	}
 	return &report.ContainerChange{Name: name, From: image, To: t.PinnedAt(v.Ref.Host)}, ""
+}
+
+// ImageID is how PushTimes names an image: its digest, or ":"+tag when it is known by tag.
+func ImageID(ref imageref.Ref) string {
+	if ref.Digest != "" {
+		return ref.Digest
+	}
+	return ":" + ref.Tag
+}
+
+// newerMatch decides whether a glob service's container, at tag ref.Tag, moves to the pushed
+// tag: both tags match the pattern, and ECR pushed the pushed image after the one the
+// container runs (a re-tag keeps its image's first push time, so promoting an old image is
+// not newer). Unknown push times move nothing.
+func (p Policy) newerMatch(ref imageref.Ref, t imageref.Pushed, times map[string]time.Time) (bool, string) {
+	if ok, _ := path.Match(p.Glob, t.Tag); !ok {
+		return false, fmt.Sprintf("%s: pushed tag %s does not match", p, t.Tag)
+	}
+	if ok, _ := path.Match(p.Glob, ref.Tag); !ok {
+		return false, fmt.Sprintf("%s: the container runs tag %s, outside the pattern; pinroll never moves across patterns", p, ref.Tag)
+	}
+	pushed, okPushed := times[t.Digest]
+	current, okCurrent := times[ImageID(ref)]
+	switch {
+	case !okPushed || !okCurrent:
+		return false, fmt.Sprintf("%s: cannot tell whether %s is newer than %s (ECR gave no push time for one of them)", p, t.Tag, ref.Tag)
+	case !pushed.After(current):
+		return false, fmt.Sprintf("%s: %s was pushed %s, not after the running %s (%s)", p, t.Tag, pushed.UTC().Format(time.RFC3339), ref.Tag, current.UTC().Format(time.RFC3339))
+	}
+	return true, ""
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/imageref"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
@@ -148,7 +150,11 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, error) {
 	pushed := p.Pushed()
 	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
-	pl := plan.Gate(plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn}))
+	times, err := e.pushTimes(ctx, p, fleet)
+	if err != nil {
+		return report.Report{}, err
+	}
+	pl := plan.Gate(plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn, PushTimes: times}))
 	rep := report.Report{Unchanged: pl.Unchanged, Skipped: pl.Skipped, NearMisses: pl.NearMisses, NearMissesOmitted: pl.NearMissesOmitted}
 	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
 		"registrations", len(pl.Registrations), "updates", pl.Services(), "held", pl.HeldServices(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
@@ -172,6 +178,52 @@ func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *d
 	}
 	log.Info("deployed", "services_updated", len(res.Changes), "services_held", len(res.Held), "services_failed", len(res.Failed))
 	return rep, nil
+}
+
+// pushTimes asks ECR when the images that glob-policy containers run were pushed, and the
+// pushed one (plan.Input.PushTimes): one DescribeImages call per 100 images, none at all when
+// no service in the fleet has a glob policy.
+func (e *Engine) pushTimes(ctx context.Context, p trigger.Push, fleet *discover.Fleet) (map[string]time.Time, error) {
+	pushed := p.Pushed()
+	ids := map[string]ecrtypes.ImageIdentifier{}
+	for _, svc := range fleet.Services {
+		policy, err := plan.ParsePolicy(svc.Tags[plan.TagPolicy])
+		td := fleet.TaskDefinitions[svc.TaskDefinition]
+		if err != nil || policy.Glob == "" || td == nil || td.Definition == nil {
+			continue
+		}
+		for _, c := range td.Definition.ContainerDefinitions {
+			ref, err := imageref.Parse(aws.ToString(c.Image))
+			if err != nil || !pushed.Names(ref) || ref.Tag == "" || ref.Tag == p.Tag {
+				continue
+			}
+			if ref.Digest != "" {
+				ids[ref.Digest] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(ref.Digest)}
+			} else {
+				ids[plan.ImageID(ref)] = ecrtypes.ImageIdentifier{ImageTag: aws.String(ref.Tag)}
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ids[p.Digest] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(p.Digest)}
+	list := slices.Collect(maps.Values(ids))
+	times := map[string]time.Time{}
+	for batch := range slices.Chunk(list, describeImagesBatch) {
+		details, err := e.describeImages(ctx, p.Account, p.Repository, batch)
+		if err != nil {
+			return nil, fmt.Errorf("push times for glob policies: %w", err)
+		}
+		for _, d := range details {
+			at := aws.ToTime(d.ImagePushedAt)
+			times[aws.ToString(d.ImageDigest)] = at
+			for _, tag := range d.ImageTags {
+				times[":"+tag] = at
+			}
+		}
+	}
+	return times, nil
 }
 
 // conclude sets the outcome and reason of a push's report from its lists.
