@@ -7,12 +7,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pinroll/pinroll/lambda/contract"
+	"github.com/pinroll/pinroll/lambda/internal/pattern"
 )
 
 // Config is the function's configuration (README, "Configuration").
@@ -52,13 +52,15 @@ const (
 )
 
 var (
-	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
-	clusterPattern   = regexp.MustCompile(`^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255})$`)
-	topicPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
-	parameterPattern = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
-	rolePattern      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	// Lengths are limits on the string or its groups, not counted repetitions, which Go's
+	// regexp would unroll at every start-up (see package pattern).
+	accountPattern   = pattern.Must(`^[0-9]+$`).Len(12, 12)
+	clusterPattern   = pattern.Must(`^(?:([A-Za-z0-9_-]+)|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/([A-Za-z0-9_-]+))$`).Groups(255, 255)
+	topicPattern     = pattern.Must(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:([A-Za-z0-9_-]+)(\.fifo)?$`).Groups(256)
+	parameterPattern = pattern.Must(`^(/[A-Za-z0-9_.-]+)+$`)
+	rolePattern      = pattern.Must(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_/-]+)$`).Groups(512)
 	// tablePattern is DynamoDB's rule for table names: 3 to 255 of a-z, A-Z, 0-9, _ - and .
-	tablePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	tablePattern = pattern.Must(`^[A-Za-z0-9_.-]+$`).Len(3, 255)
 )
 
 // FromEnv builds a Config from environment entries in "KEY=value" form (os.Environ()).
@@ -148,7 +150,7 @@ func boolean(key, value string) (bool, error) {
 	return b, nil
 }
 
-func list(key, value string, valid *regexp.Regexp, what string) ([]string, error) {
+func list(key, value string, valid pattern.Pattern, what string) ([]string, error) {
 	var out []string
 	for item := range strings.SplitSeq(value, ",") {
 		item = strings.TrimSpace(item)

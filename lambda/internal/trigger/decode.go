@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/pattern"
 )
 
 // InvalidEventError reports an event that is malformed or not one pinroll
@@ -69,22 +69,24 @@ func quote(s string) string {
 	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
 }
 
+// The field grammars. Lengths are limits on the string or its groups, not counted
+// repetitions, which Go's regexp would unroll (see package pattern).
 var (
-	accountRE    = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE     = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
-	idRE         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/=+@-]{0,127}$`) // also a valid ECS tag value (pinroll:event)
-	repositoryRE = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	tagRE        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	mediaTypeRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
-	cosignTagRE  = regexp.MustCompile(`^sha256-[a-f0-9]{64}\.[a-z0-9]+$`)
-	referrersRE  = regexp.MustCompile(`^sha256-[a-f0-9]{64}$`)
-	wordRE       = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
+	accountRE    = pattern.Must(`^[0-9]+$`).Len(12, 12)
+	regionRE     = pattern.Must(`^[a-z][a-z](?:-[a-z]+)+-[0-9][0-9]?$`)
+	idRE         = pattern.Must(`^[A-Za-z0-9][A-Za-z0-9._:/=+@-]*$`).Len(1, 128) // also a valid ECS tag value (pinroll:event)
+	repositoryRE = pattern.Must(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	tagRE        = pattern.Must(`^[a-zA-Z0-9_][a-zA-Z0-9._-]*$`).Len(1, 128)
+	digestRE     = pattern.Must(`^sha256:[a-f0-9]+$`).Len(71, 71)
+	mediaTypeRE  = pattern.Must(`^([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*)/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*)$`).Groups(127, 127)
+	cosignTagRE  = pattern.Must(`^sha256-[a-f0-9]{64}\.[a-z0-9]+$`)
+	referrersRE  = pattern.Must(`^sha256-[a-f0-9]+$`).Len(len("sha256-")+64, len("sha256-")+64)
+	wordRE       = pattern.Must(`^[A-Za-z0-9_]+$`).Len(1, 32)
 	partitionRE  = `(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f)`
-	serviceARNRE = regexp.MustCompile(`^arn:` + partitionRE + `:ecs:([^:]*):([^:]*):service/([A-Za-z0-9_-]{1,255})/([A-Za-z0-9_-]{1,255})$`)
-	repoARNRE    = regexp.MustCompile(`^arn:` + partitionRE + `:ecr:([^:]*):([^:]*):repository/(.*)$`)
-	ruleARNRE    = regexp.MustCompile(`^arn:` + partitionRE + `:events:([^:]*):([^:]*):rule/(?:[A-Za-z0-9._-]{1,256}/)?[A-Za-z0-9._-]{1,64}$`)
-	deployIDRE   = regexp.MustCompile(`^ecs-svc/[A-Za-z0-9_-]{1,64}$`)
+	serviceARNRE = pattern.Must(`^arn:`+partitionRE+`:ecs:([^:]*):([^:]*):service/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)$`).Groups(0, 0, 0, 255, 255)
+	repoARNRE    = pattern.Must(`^arn:` + partitionRE + `:ecr:([^:]*):([^:]*):repository/(.*)$`)
+	ruleARNRE    = pattern.Must(`^arn:`+partitionRE+`:events:([^:]*):([^:]*):rule/(?:([A-Za-z0-9._-]+)/)?([A-Za-z0-9._-]+)$`).Groups(0, 0, 0, 256, 64)
+	deployIDRE   = pattern.Must(`^ecs-svc/([A-Za-z0-9_-]+)$`).Groups(64)
 )
 
 // Keys each object may carry. Unknown keys are tolerated (AWS adds fields),
@@ -394,7 +396,7 @@ func (d *decoder) reconcile(env envelope) Reconcile {
 // arn checks an ARN against re (whose first three groups are partition,
 // region and account) and against the event's own account and region and
 // their partition. It returns the submatches when all is well.
-func (d *decoder) arn(field, arn string, re *regexp.Regexp, want string, env envelope) []string {
+func (d *decoder) arn(field, arn string, re pattern.Pattern, want string, env envelope) []string {
 	m := re.FindStringSubmatch(arn)
 	if m == nil {
 		d.add(field, arn, "want %s", want)
