@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
@@ -37,15 +38,9 @@ func (e *NotApprovableError) Error() string { return e.Why }
 // the service and removes the tag. It acts in the engine's first target, like Rollback.
 func (e *Engine) Approve(ctx context.Context, tagger Tagger, cluster, service string) (Approval, error) {
 	t := e.Home()
-	svc, err := e.describeService(ctx, cluster, service)
-	if err != nil {
-		return Approval{}, err
-	}
-	a := Approval{Cluster: cluster, Service: service, Revision: tagValue(svc.Tags, plan.TagHeld)}
-	where := cluster + "/" + service
-	if a.Revision == "" {
-		a.Note = fmt.Sprintf("nothing waits for approval on %s (no %s tag): it was approved or rejected already, or no push has been held", where, plan.TagHeld)
-		return a, nil
+	svc, a, where, err := e.held(ctx, cluster, service)
+	if err != nil || a.Revision == "" {
+		return a, err
 	}
 	if who := tagValue(svc.Tags, plan.TagPaused); who != "" {
 		return a, &NotApprovableError{fmt.Sprintf("%s is paused (%s=%s): nothing deployed; resume it first (pinroll resume --cluster %s --service %s), or reject the held revision", where, plan.TagPaused, who, cluster, service)}
@@ -87,18 +82,27 @@ func (e *Engine) Approve(ctx context.Context, tagger Tagger, cluster, service st
 // and the next push holds again. The registered revision stays (revisions are cheap and
 // immutable; a later push of the same digest reuses it).
 func (e *Engine) Reject(ctx context.Context, tagger Tagger, cluster, service string) (Approval, error) {
+	svc, a, where, err := e.held(ctx, cluster, service)
+	if err != nil || a.Revision == "" {
+		return a, err
+	}
+	a.Done = true
+	return a, e.unhold(ctx, tagger, svc.ServiceArn, where)
+}
+
+// held reads a service and the revision it holds for approval (a.Revision; "" with a note
+// when it holds none).
+func (e *Engine) held(ctx context.Context, cluster, service string) (types.Service, Approval, string, error) {
 	svc, err := e.describeService(ctx, cluster, service)
 	if err != nil {
-		return Approval{}, err
+		return types.Service{}, Approval{}, "", err
 	}
 	a := Approval{Cluster: cluster, Service: service, Revision: tagValue(svc.Tags, plan.TagHeld)}
 	where := cluster + "/" + service
 	if a.Revision == "" {
-		a.Note = fmt.Sprintf("nothing waits for approval on %s (no %s tag)", where, plan.TagHeld)
-		return a, nil
+		a.Note = fmt.Sprintf("nothing waits for approval on %s (no %s tag): it was approved or rejected already, or no push has been held", where, plan.TagHeld)
 	}
-	a.Done = true
-	return a, e.unhold(ctx, tagger, svc.ServiceArn, where)
+	return svc, a, where, nil
 }
 
 func (e *Engine) unhold(ctx context.Context, tagger Tagger, serviceARN *string, where string) error {

@@ -30,14 +30,18 @@ func TestPatternsAcceptWhatTheCountedRepetitionsDid(t *testing.T) {
 	}
 	lengths := []int{0, 1, 2, 11, 12, 13, 31, 32, 33, 63, 64, 65, 126, 127, 128, 129, 254, 255, 256, 257}
 	inputs := map[string]func(n int) string{
-		"id":       func(n int) string { return strings.Repeat("a", n) },
-		"tag":      func(n int) string { return strings.Repeat("t", n) },
-		"digest":   func(n int) string { return "sha256:" + strings.Repeat("a", n) },
-		"media":    func(n int) string { return strings.Repeat("a", n) + "/" + strings.Repeat("b", max(1, 128-n)) },
-		"ref":      func(n int) string { return "sha256-" + strings.Repeat("f", n) },
-		"word":     func(n int) string { return strings.Repeat("w", n) },
-		"service":  func(n int) string { return "arn:aws:ecs:us-east-1:123456789012:service/" + strings.Repeat("c", n) + "/" + strings.Repeat("s", max(1, 256-n)) },
-		"rule":     func(n int) string { return "arn:aws:events:us-east-1:123456789012:rule/" + strings.Repeat("b", n) + "/" + strings.Repeat("r", max(0, 65-n)) },
+		"id":     func(n int) string { return strings.Repeat("a", n) },
+		"tag":    func(n int) string { return strings.Repeat("t", n) },
+		"digest": func(n int) string { return "sha256:" + strings.Repeat("a", n) },
+		"media":  func(n int) string { return strings.Repeat("a", n) + "/" + strings.Repeat("b", max(1, 128-n)) },
+		"ref":    func(n int) string { return "sha256-" + strings.Repeat("f", n) },
+		"word":   func(n int) string { return strings.Repeat("w", n) },
+		"service": func(n int) string {
+			return "arn:aws:ecs:us-east-1:123456789012:service/" + strings.Repeat("c", n) + "/" + strings.Repeat("s", max(1, 256-n))
+		},
+		"rule": func(n int) string {
+			return "arn:aws:events:us-east-1:123456789012:rule/" + strings.Repeat("b", n) + "/" + strings.Repeat("r", max(0, 65-n))
+		},
 		"deploy":   func(n int) string { return "ecs-svc/" + strings.Repeat("9", n) },
 		"account":  func(n int) string { return strings.Repeat("1", n) },
 		"region":   func(n int) string { return "us-east-" + strings.Repeat("1", n%4) },
