@@ -34,6 +34,13 @@ const (
 	CtxLogRetentionDays    = "pinroll:logRetentionDays"
 	CtxLogEncryption       = "pinroll:logEncryption"
 	CtxAlarmActions        = "pinroll:alarmActions"
+	CtxIndexTable          = "pinroll:indexTable"
+	CtxSlackWorkspaceID    = "pinroll:slackWorkspaceId"
+	CtxSlackChannelID      = "pinroll:slackChannelId"
+	CtxTeamsTeamID         = "pinroll:teamsTeamId"
+	CtxTeamsChannelID      = "pinroll:teamsChannelId"
+	CtxTeamsTenantID       = "pinroll:teamsTenantId"
+	CtxChatLoggingLevel    = "pinroll:chatLoggingLevel"
 	// Which stacks the app holds: "hub" (the default, what deploy and diff act on), "target", or
 	// "all" (make synth: both templates).
 	CtxStack               = "pinroll:stack"
@@ -45,7 +52,9 @@ const (
 var contextKeys = []string{CtxClusters, CtxRepositories, CtxRequireOptIn, CtxDryRun, CtxRegistryAccounts,
 	CtxPassRoles, CtxParameterPrefix, CtxNotify, CtxNotificationEmail, CtxReconcileRate,
 	CtxReservedConcurrency, CtxCodePath, CtxStackName, CtxTargetRoles, CtxVpc, CtxLogRetentionDays,
-	CtxLogEncryption, CtxAlarmActions, CtxStack, CtxHubRoleArn, CtxTargetRoleName, CtxTargetAlarmTopicArn}
+	CtxLogEncryption, CtxAlarmActions, CtxStack, CtxHubRoleArn, CtxTargetRoleName, CtxTargetAlarmTopicArn,
+	CtxIndexTable, CtxSlackWorkspaceID, CtxSlackChannelID, CtxTeamsTeamID, CtxTeamsChannelID, CtxTeamsTenantID,
+	CtxChatLoggingLevel}
 
 // DefaultStackName is the stack's name unless pinroll:stackName says otherwise.
 const DefaultStackName = "Pinroll"
@@ -165,6 +174,15 @@ func PropsFromContext(ctx map[string]any) (StackConfig, error) {
 	p.TargetRoles = list(CtxTargetRoles)
 	p.NoLogEncryption = !booleanOr(CtxLogEncryption, true)
 	p.NoAlarmActions = !booleanOr(CtxAlarmActions, true)
+	p.NoIndexTable = !booleanOr(CtxIndexTable, true)
+	chat := ChatConfig{
+		SlackWorkspaceID: str(CtxSlackWorkspaceID), SlackChannelID: str(CtxSlackChannelID),
+		TeamsTeamID: str(CtxTeamsTeamID), TeamsChannelID: str(CtxTeamsChannelID), TeamsTenantID: str(CtxTeamsTenantID),
+		LoggingLevel: str(CtxChatLoggingLevel),
+	}
+	if chat != (ChatConfig{}) {
+		p.Chat = &chat
+	}
 	if v, ok := ctx[CtxLogRetentionDays]; ok {
 		var days int
 		switch v := v.(type) {

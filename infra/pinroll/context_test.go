@@ -20,6 +20,9 @@ func TestPropsFromContext(t *testing.T) {
 		CtxLogEncryption: false, CtxAlarmActions: false, CtxStack: "all", CtxHubRoleArn: "arn:aws:iam::999988887777:role/hub",
 		CtxTargetRoleName: "deployer",
 		CtxVpc:            map[string]any{"subnetIds": []any{"subnet-0aaaaaaaaaaaaaaaa"}, "securityGroupIds": []any{"sg-0dddddddddddddddd"}},
+		CtxIndexTable:     false, CtxSlackWorkspaceID: "T0123ABCD", CtxSlackChannelID: "C0456EFGH",
+		CtxTeamsTeamID: "5f3e1c2a-1111-4222-8333-944455556666", CtxTeamsChannelID: "19%3aabc%40thread.tacv2",
+		CtxTeamsTenantID: "0a1b2c3d-aaaa-4bbb-8ccc-dddddddddddd", CtxChatLoggingLevel: "INFO",
 	}
 	flags := map[string]any{
 		CtxClusters: "prod, staging", CtxRepositories: "app,team-a/*",
@@ -30,6 +33,9 @@ func TestPropsFromContext(t *testing.T) {
 		CtxTargetRoles: "arn:aws:iam::777788889999:role/pinroll-target-us-east-1", CtxLogRetentionDays: "731",
 		CtxLogEncryption: "false", CtxAlarmActions: "false", CtxStack: "all", CtxHubRoleArn: "arn:aws:iam::999988887777:role/hub",
 		CtxTargetRoleName: "deployer", CtxVpc: "subnet-0aaaaaaaaaaaaaaaa,sg-0dddddddddddddddd",
+		CtxIndexTable: "false", CtxSlackWorkspaceID: "T0123ABCD", CtxSlackChannelID: "C0456EFGH",
+		CtxTeamsTeamID: "5f3e1c2a-1111-4222-8333-944455556666", CtxTeamsChannelID: "19%3aabc%40thread.tacv2",
+		CtxTeamsTenantID: "0a1b2c3d-aaaa-4bbb-8ccc-dddddddddddd", CtxChatLoggingLevel: "INFO",
 	}
 	for name, ctx := range map[string]map[string]any{"cdk.json": typed, "-c": flags} {
 		cfg, err := PropsFromContext(ctx)
@@ -46,7 +52,11 @@ func TestPropsFromContext(t *testing.T) {
 			Notify: true, NotificationEmail: "ops@example.com", ReservedConcurrency: 2,
 			TargetRoles:  []string{"arn:aws:iam::777788889999:role/pinroll-target-us-east-1"},
 			LogRetention: awslogs.RetentionDays_TWO_YEARS, NoLogEncryption: true, NoAlarmActions: true,
-			Vpc: &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, SecurityGroupIDs: []string{"sg-0dddddddddddddddd"}},
+			Vpc:          &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, SecurityGroupIDs: []string{"sg-0dddddddddddddddd"}},
+			NoIndexTable: true,
+			Chat: &ChatConfig{SlackWorkspaceID: "T0123ABCD", SlackChannelID: "C0456EFGH",
+				TeamsTeamID: "5f3e1c2a-1111-4222-8333-944455556666", TeamsChannelID: "19%3aabc%40thread.tacv2",
+				TeamsTenantID: "0a1b2c3d-aaaa-4bbb-8ccc-dddddddddddd", LoggingLevel: "INFO"},
 		}, Target: TargetProps{
 			HubRoleArn: "arn:aws:iam::999988887777:role/hub", RoleName: "deployer",
 			Clusters: []string{"prod", "staging"}, PassRoles: []string{"app-*"},
@@ -61,7 +71,9 @@ func TestPropsFromContext(t *testing.T) {
 		t.Errorf("off: %+v %v", cfg, err)
 	}
 	// The Control Tower defaults hold when the keys are absent: a key, an alarm topic, the hub only.
-	if cfg.Props.NoLogEncryption || cfg.Props.NoAlarmActions || cfg.Stacks != StackHub || cfg.Props.Vpc != nil {
+	// The index table is on by default; no chat without its ids.
+	if cfg.Props.NoLogEncryption || cfg.Props.NoAlarmActions || cfg.Stacks != StackHub || cfg.Props.Vpc != nil ||
+		cfg.Props.NoIndexTable || cfg.Props.Chat != nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	want := &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true}
@@ -98,13 +110,17 @@ func TestValidate(t *testing.T) {
 			"arn:aws:iam::222233334444:role/app-*", // a pattern
 		},
 		Vpc: &VpcConfig{SubnetIDs: []string{"subnet-x"}, Endpoints: true},
+		Chat: &ChatConfig{SlackWorkspaceID: "T0123ABCD", TeamsTeamID: "not-a-uuid", TeamsChannelID: "general",
+			TeamsTenantID: "0a1b2c3d-aaaa-4bbb-8ccc-dddddddddddd", LoggingLevel: "DEBUG"},
 	}
 	err := p.Validate()
 	for _, want := range []string{`"no spaces"`, `"App"`, `"123"`, `PassRoles: "*"`, "ParameterPrefix", "ReservedConcurrency", "bootstrap is missing",
 		`TargetRoles (pinroll:targetRoles): "arn:aws:iam::777788889999:role/a" is listed twice`,
 		`"arn:aws:iam::777788889999:role/a" and "arn:aws:iam::777788889999:role/b" are both in account 777788889999`,
 		`"arn:aws:iam::123:role/c" is not an IAM role ARN`, `"arn:aws:iam::222233334444:user/d" is not`, `"arn:aws:iam::222233334444:role/app-*" is not`,
-		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give SecurityGroupIDs, or VpcID", "Vpc: Endpoints needs the VpcID"} {
+		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give SecurityGroupIDs, or VpcID", "Vpc: Endpoints needs the VpcID",
+		"give both the Slack workspace id and the channel id", `"not-a-uuid" is not a Teams team id`,
+		`(pinroll:chatLoggingLevel): "DEBUG" is not ERROR, INFO or NONE`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

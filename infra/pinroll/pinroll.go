@@ -4,8 +4,10 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
@@ -53,6 +55,12 @@ type Pinroll struct {
 	BusPolicy         awsevents.CfnEventBusPolicy // nil without Props.TargetRoles
 	SecurityGroup     awsec2.CfnSecurityGroup     // nil unless Props.Vpc names a VpcID and no security groups
 	Endpoints         []awsec2.CfnVPCEndpoint     // nil unless Props.Vpc.Endpoints
+	IndexTable        awsdynamodb.Table           // the index (PINROLL_INDEX_TABLE); nil with Props.NoIndexTable
+	Dashboard         awscloudwatch.Dashboard
+	ChatRole          awsiam.Role                                      // nil without Props.Chat
+	ChatPolicy        awsiam.ManagedPolicy                             // the chat role's permissions and the channels' guardrail
+	SlackChannel      awschatbot.CfnSlackChannelConfiguration          // nil without a Slack channel
+	TeamsChannel      awschatbot.CfnMicrosoftTeamsChannelConfiguration // nil without a Teams channel
 }
 
 // New adds pinroll to scope. It panics on invalid props (as CDK constructs throw); call
@@ -81,6 +89,9 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		logProps.EncryptionKey = p.LogKey
 	}
 	p.LogGroup = awslogs.NewLogGroup(c, jsii.String("Logs"), logProps)
+	if !props.NoIndexTable {
+		p.IndexTable = newIndexTable(c, p.LogKey)
+	}
 	p.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String("pinroll: pins ECS task definitions to ECR image digests"),
@@ -118,6 +129,9 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 	}
 	if props.notify() {
 		env[contract.EnvNotifyTopicARN] = p.Topic.TopicArn()
+	}
+	if p.IndexTable != nil {
+		env[contract.EnvIndexTable] = p.IndexTable.TableName()
 	}
 
 	p.Function = awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
@@ -224,6 +238,10 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 	})
 
 	p.Alarms = alarms(c, p)
+	if props.Chat != nil {
+		chat(c, p, props)
+	}
+	p.Dashboard = newDashboard(c, p, props)
 	suppress(p, s, props)
 	return p
 }
@@ -380,10 +398,12 @@ func denyGrantsButForAWS() awsiam.PolicyStatement {
 }
 
 // newLogKey: the function's log group is encrypted with a customer-managed key with rotation
-// (CT.CLOUDWATCH.PR.3). CloudWatch Logs uses it for log groups of this account and region only.
+// (CT.CLOUDWATCH.PR.3). CloudWatch Logs uses it for log groups of this account and region only. The
+// index table uses it too, through DynamoDB: the function's role may use it only via DynamoDB
+// (kms:ViaService), under the key policy's delegation to the account's IAM policies.
 func newLogKey(c constructs.Construct) awskms.Key {
 	key := awskms.NewKey(c, jsii.String("LogKey"), &awskms.KeyProps{
-		Description:       jsii.String("pinroll: encrypts the function's log group"),
+		Description:       jsii.String("pinroll: encrypts the function's log group and the index table"),
 		EnableKeyRotation: jsii.Bool(true),
 	})
 	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -397,6 +417,30 @@ func newLogKey(c constructs.Construct) awskms.Key {
 	}), nil)
 	key.AddToResourcePolicy(denyGrantsButForAWS(), nil)
 	return key
+}
+
+// newIndexTable is the index of task-definition revisions (README "The index"): key `arn` (S),
+// on demand, point-in-time recovery (CT.DYNAMODB.PR.1), encrypted with KMS (CT.DYNAMODB.PR.2):
+// with the stack's customer-managed key when it has one (the log key: one key, one rotation, one
+// dollar a month, for everything pinroll keeps at rest), else with DynamoDB's AWS-managed key.
+//
+// Retained when the stack is deleted or the table replaced, although it is only a cache: its items
+// never go stale (a revision is immutable), so a retained table is as good as new to the next stack
+// that names it, while an empty one costs every cold start of a large fleet a DescribeTaskDefinition
+// per revision against the account's shared bucket (README "Performance") until it fills again.
+// Delete it by hand when pinroll goes for good (README "Removing").
+func newIndexTable(c constructs.Construct, key awskms.Key) awsdynamodb.Table {
+	props := &awsdynamodb.TableProps{
+		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String("arn"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
+		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+	}
+	if key != nil {
+		props.Encryption, props.EncryptionKey = awsdynamodb.TableEncryption_CUSTOMER_MANAGED, key
+	}
+	return awsdynamodb.NewTable(c, jsii.String("IndexTable"), props)
 }
 
 // newTopic: encrypted with a customer-managed key, because CloudWatch alarms cannot publish to a
@@ -469,6 +513,13 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 			Namespace: jsii.String(MetricNamespace), MetricName: jsii.String(MetricServicesFailed),
 			Period: period, Statistic: jsii.String("Sum"),
 		}), 1)
+	// A digest a service pins is gone from ECR (a lifecycle rule expired or archived it): nothing
+	// fails yet, but the service's next task start, or a rollback, will. Same shape as ServicesFailed.
+	add("MissingImages", "pinroll: a service pins a digest ECR no longer serves (expired or archived): its next task start or rollback fails; see the report's missing_images",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(MetricNamespace), MetricName: jsii.String(MetricMissingImages),
+			Period: period, Statistic: jsii.String("Sum"),
+		}), 1)
 	return out
 }
 
@@ -501,6 +552,26 @@ func statements(s scope, p *Pinroll, props *Props) []awsiam.PolicyStatement {
 		out = append(out, st("ManageVpcNetworkInterfaces", []string{"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
 			"ec2:DescribeSubnets", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"},
 			[]string{"*"}, nil))
+	}
+	if p.IndexTable != nil {
+		// Exactly the two batch calls of lambda/internal/index, on the table only.
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ReadWriteIndexTable"),
+			Actions:   jsii.Strings("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+			Resources: &[]*string{p.IndexTable.TableArn()},
+		}))
+		if p.LogKey != nil {
+			// What DynamoDB asks of a caller of a table encrypted with a customer-managed key, and
+			// only through DynamoDB in this region: the role cannot decrypt the logs with it.
+			out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("EncryptIndexTable"),
+				Actions:   jsii.Strings("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+				Resources: &[]*string{p.LogKey.KeyArn()},
+				Conditions: &map[string]any{"StringEquals": map[string]any{
+					"kms:ViaService": tok("dynamodb." + region + ".amazonaws.com"),
+				}},
+			}))
+		}
 	}
 	if props.notify() {
 		out = append(out,

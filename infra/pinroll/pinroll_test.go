@@ -153,6 +153,12 @@ func TestIAMStatementsFull(t *testing.T) {
 		{Sid: "ManageVpcNetworkInterfaces", Action: sorted("ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
 			"ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"),
 			Resource: []string{"*"}},
+		// The index table: its two batch calls, and its key (the log key) only through DynamoDB.
+		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+			Resource: []string{"${" + full.id("IndexTable") + ".Arn}"}},
+		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
+			Resource:  []string{"${" + full.id("LogKey") + ".Arn}"},
+			Condition: map[string]map[string][]string{"StringEquals": {"kms:ViaService": {"dynamodb." + R + ".amazonaws.com"}}}},
 		// Added by CDK for the on-failure destination.
 		{Action: []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
 			Resource: []string{"${" + full.id("FailedInvocations") + ".Arn}"}},
@@ -164,7 +170,8 @@ func TestIAMStatementsFull(t *testing.T) {
 }
 
 // GIVEN no props, THEN the same statements cover every cluster, repository and role of the
-// account, still conditioned; no parameter, topic or key statements.
+// account, still conditioned; no parameter or topic statements; the index table's two (on by
+// default, encrypted with the log key).
 func TestIAMStatementsMinimal(t *testing.T) {
 	_, min := fixtures(t)
 	services := []string{arnOf("ecs", A, "service/*")}
@@ -185,6 +192,11 @@ func TestIAMStatementsMinimal(t *testing.T) {
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ecs-tasks.amazonaws.com"}}}},
 		{Sid: "UpdateServicesInScope", Action: []string{"ecs:UpdateService"}, Resource: services},
 		{Sid: "PauseResumeServicesInScope", Action: []string{"ecs:TagResource", "ecs:UntagResource"}, Resource: services},
+		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+			Resource: []string{"${" + min.id("IndexTable") + ".Arn}"}},
+		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
+			Resource:  []string{"${" + min.id("LogKey") + ".Arn}"},
+			Condition: map[string]map[string][]string{"StringEquals": {"kms:ViaService": {"dynamodb." + R + ".amazonaws.com"}}}},
 		{Action: []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
 			Resource: []string{"${" + min.id("FailedInvocations") + ".Arn}"}},
 	}
@@ -231,8 +243,9 @@ func TestFunction(t *testing.T) {
 			"PINROLL_NOTIFY_TOPIC_ARN":  "${" + full.id("Topic") + "}",
 			"PINROLL_PARAMETER_PREFIX":  "/pinroll",
 			"PINROLL_TARGET_ROLES":      "arn:aws:iam::777788889999:role/pinroll-target-eu-west-1,arn:aws:iam::222233334444:role/ops/pinroll",
+			"PINROLL_INDEX_TABLE":       "${" + full.id("IndexTable") + "}",
 		}, 2, 731},
-		"minimal": {min, nil, 1, 365},
+		"minimal": {min, map[string]any{"PINROLL_INDEX_TABLE": "${" + min.id("IndexTable") + "}"}, 1, 365},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := tc.s
@@ -390,7 +403,7 @@ func TestRules(t *testing.T) {
 	})
 }
 
-// GIVEN both stacks, THEN five alarms exist, each with the topic as its action (CT.CLOUDWATCH.PR.1):
+// GIVEN both stacks, THEN six alarms exist, each with the topic as its action (CT.CLOUDWATCH.PR.1):
 // the minimal stack creates a topic for them.
 func TestAlarmsAndTopic(t *testing.T) {
 	full, min := fixtures(t)
@@ -407,8 +420,9 @@ func TestAlarmsAndTopic(t *testing.T) {
 			{"AWS/Lambda", "Throttles", "Sum", fn, 3, actions},
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", dlq, 1, actions},
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", failed, 1, actions},
-			// The function's EMF metric, in its dimensionless set: every outcome.
+			// The function's EMF metrics, in their dimensionless set: every outcome.
 			{"pinroll", "ServicesFailed", "Sum", "", 1, actions},
+			{"pinroll", "MissingImages", "Sum", "", 1, actions},
 		}
 		sort.Slice(a, func(i, j int) bool { return a[i].Metric+a[i].Dimension < a[j].Metric+a[j].Dimension })
 		return a

@@ -78,6 +78,13 @@ type Props struct {
 	TargetRoles []string
 	// LogLevel of the function's application logs. Empty means INFO.
 	LogLevel awslambda.ApplicationLogLevel
+	// NoIndexTable: no DynamoDB index table (PINROLL_INDEX_TABLE). By default pinroll keeps what
+	// discovery learns about each task-definition revision in a table, so a cold start describes
+	// only revisions it has never seen (README "The index").
+	NoIndexTable bool
+	// Chat delivers the topic's notifications to a Slack channel or a Microsoft Teams channel (or
+	// both) through Amazon Q Developer in chat applications (formerly AWS Chatbot). Implies Notify.
+	Chat *ChatConfig
 	// CodePath is a directory that contains the function's `bootstrap` binary (linux/arm64). Empty
 	// means "dist" (relative to the working directory: the repository root under `cdk`). Only the
 	// file named bootstrap is packaged.
@@ -95,6 +102,30 @@ type VpcConfig struct {
 	// ECR API, and STS, SNS, SSM when configured), reachable on 443 from the function's security
 	// groups. Leave it off when the VPC already has them or a NAT gateway.
 	Endpoints bool
+}
+
+// ChatConfig names the chat channels of Amazon Q Developer in chat applications. The Slack
+// workspace or the Microsoft Teams team must have been authorised once in the Amazon Q Developer
+// console of the account (README "Deploy"); the channel configuration only names it.
+type ChatConfig struct {
+	SlackWorkspaceID string // e.g. T0123ABCD (the console shows it after the authorisation)
+	SlackChannelID   string // e.g. C0123ABCD (the channel's details in Slack; private channels need /invite @Amazon Q)
+	TeamsTeamID      string // the team's id (a UUID, from the team's link)
+	TeamsChannelID   string // the channel's id from its link (19%3a…%40thread.tacv2)
+	TeamsTenantID    string // the Microsoft Entra tenant id (a UUID)
+	// LoggingLevel of the channel configurations' logs in CloudWatch Logs: ERROR, INFO or NONE.
+	// Empty means ERROR.
+	LoggingLevel string
+}
+
+func (c *ChatConfig) slack() bool { return c != nil && c.SlackWorkspaceID != "" }
+func (c *ChatConfig) teams() bool { return c != nil && c.TeamsTeamID != "" }
+
+func (c *ChatConfig) loggingLevel() string {
+	if c.LoggingLevel == "" {
+		return "ERROR"
+	}
+	return c.LoggingLevel
 }
 
 // Defaults that are design decisions, not accidents; README "Deploy" explains each.
@@ -119,6 +150,11 @@ var (
 	subnetRe     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 	sgRe         = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
 	vpcRe        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	// The patterns of AWS::Chatbot::SlackChannelConfiguration and MicrosoftTeamsChannelConfiguration.
+	slackWorkspaceRe = regexp.MustCompile(`^[0-9A-Z]{1,255}$`)
+	slackChannelRe   = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
+	uuidRe           = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+	teamsChannelRe   = regexp.MustCompile(`^[a-zA-Z0-9-_=+/.,]*%3[aA][a-zA-Z0-9-_=+/.,]*%40[a-zA-Z0-9-_=+/.,]*$`)
 )
 
 // Validate reports every problem with the props at once, naming each field.
@@ -181,6 +217,40 @@ func (p *Props) Validate() error {
 		}
 		if len(v.SecurityGroupIDs) == 0 && v.VpcID == "" {
 			bad("Vpc: give SecurityGroupIDs, or VpcID (pinroll then creates an HTTPS-egress-only security group)")
+		}
+	}
+	if c := p.Chat; c != nil {
+		switch {
+		case (c.SlackWorkspaceID == "") != (c.SlackChannelID == ""):
+			bad("Chat (%s, %s): give both the Slack workspace id and the channel id, or neither", CtxSlackWorkspaceID, CtxSlackChannelID)
+		case c.SlackWorkspaceID != "" && !slackWorkspaceRe.MatchString(c.SlackWorkspaceID):
+			bad("Chat (%s): %q is not a Slack workspace id (T0123ABCD)", CtxSlackWorkspaceID, c.SlackWorkspaceID)
+		case c.SlackChannelID != "" && !slackChannelRe.MatchString(c.SlackChannelID):
+			bad("Chat (%s): %q is not a Slack channel id (C0123ABCD)", CtxSlackChannelID, c.SlackChannelID)
+		}
+		n := 0
+		for _, v := range []string{c.TeamsTeamID, c.TeamsChannelID, c.TeamsTenantID} {
+			if v != "" {
+				n++
+			}
+		}
+		switch {
+		case n != 0 && n != 3:
+			bad("Chat (%s, %s, %s): give the Teams team id, channel id and tenant id, or none", CtxTeamsTeamID, CtxTeamsChannelID, CtxTeamsTenantID)
+		case n == 3 && !uuidRe.MatchString(c.TeamsTeamID):
+			bad("Chat (%s): %q is not a Teams team id (a UUID)", CtxTeamsTeamID, c.TeamsTeamID)
+		case n == 3 && !uuidRe.MatchString(c.TeamsTenantID):
+			bad("Chat (%s): %q is not a tenant id (a UUID)", CtxTeamsTenantID, c.TeamsTenantID)
+		case n == 3 && !teamsChannelRe.MatchString(c.TeamsChannelID):
+			bad("Chat (%s): %q is not a Teams channel id as its link gives it (19%%3a…%%40thread.tacv2)", CtxTeamsChannelID, c.TeamsChannelID)
+		}
+		if n == 0 && c.SlackWorkspaceID == "" && c.SlackChannelID == "" {
+			bad("Chat: names no Slack or Teams channel")
+		}
+		switch c.LoggingLevel {
+		case "", "ERROR", "INFO", "NONE":
+		default:
+			bad("Chat (%s): %q is not ERROR, INFO or NONE", CtxChatLoggingLevel, c.LoggingLevel)
 		}
 	}
 	if p.ReservedConcurrency < 0 {
@@ -257,7 +327,9 @@ func (p *Props) logLevel() awslambda.ApplicationLogLevel {
 	return p.LogLevel
 }
 
-func (p *Props) notify() bool { return p.Notify || p.NotificationEmail != "" }
+func (p *Props) notify() bool {
+	return p.Notify || p.NotificationEmail != "" || p.Chat.slack() || p.Chat.teams()
+}
 
 // topic: a topic exists for the reports, or for the alarms' actions.
 func (p *Props) topic() bool { return p.notify() || !p.NoAlarmActions }

@@ -65,6 +65,7 @@ var (
 	fixtureOnce                 sync.Once
 	fixtureFull, fixtureMinimal *synthesized
 	fixtureVpc                  *synthesized
+	fixtureNoKey                *synthesized
 	fixtureTargetFull           *synthesized
 	fixtureTargetMinimal        *synthesized
 	fixtureErr                  error
@@ -104,6 +105,9 @@ func fullProps() Props {
 		LogRetention:        awslogs.RetentionDays_TWO_YEARS,
 		TargetRoles:         []string{"arn:aws:iam::777788889999:role/pinroll-target-eu-west-1", "arn:aws:iam::222233334444:role/ops/pinroll"},
 		Vpc:                 &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true},
+		Chat: &ChatConfig{SlackWorkspaceID: "T0123ABCD", SlackChannelID: "C0456EFGH",
+			TeamsTeamID: "5f3e1c2a-1111-4222-8333-944455556666", TeamsChannelID: "19%3aabc123%40thread.tacv2",
+			TeamsTenantID: "0a1b2c3d-aaaa-4bbb-8ccc-dddddddddddd", LoggingLevel: "INFO"},
 	}
 }
 
@@ -134,8 +138,11 @@ func fixtures(t *testing.T) (full, minimal *synthesized) {
 		// Build every stack before the first Template_FromStack: that synthesizes the whole app.
 		full := NewPinrollStack(app, "Full", &PinrollStackProps{Pinroll: fullProps()})
 		minimal := NewPinrollStack(app, "Minimal", &PinrollStackProps{Pinroll: Props{CodePath: codeDir}})
-		vpc := NewPinrollStack(app, "Vpc", &PinrollStackProps{Pinroll: Props{CodePath: codeDir, Vpc: &VpcConfig{
+		// The VPC variant also opts out of the index table (pinroll:indexTable=false).
+		vpc := NewPinrollStack(app, "Vpc", &PinrollStackProps{Pinroll: Props{CodePath: codeDir, NoIndexTable: true, Vpc: &VpcConfig{
 			SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, SecurityGroupIDs: []string{"sg-0dddddddddddddddd"}}}})
+		// No customer-managed key (pinroll:logEncryption=false): the table uses DynamoDB's AWS-managed key.
+		noKey := NewPinrollStack(app, "NoKey", &PinrollStackProps{Pinroll: Props{CodePath: codeDir, NoLogEncryption: true}})
 		targetFull := NewTargetStack(app, "TargetFull", &TargetStackProps{Target: targetFullProps()})
 		targetMinimal := NewTargetStack(app, "TargetMinimal", nil)
 		mk := func(stack awscdk.Stack) *synthesized {
@@ -151,7 +158,7 @@ func fixtures(t *testing.T) (full, minimal *synthesized) {
 			}
 			return &synthesized{root: root, stack: stack, template: tmpl, raw: raw}
 		}
-		fixtureFull, fixtureMinimal, fixtureVpc = mk(full), mk(minimal), mk(vpc)
+		fixtureFull, fixtureMinimal, fixtureVpc, fixtureNoKey = mk(full), mk(minimal), mk(vpc), mk(noKey)
 		fixtureTargetFull, fixtureTargetMinimal = mk(targetFull), mk(targetMinimal)
 	})
 	if fixtureErr != nil {
@@ -167,11 +174,18 @@ func more(t *testing.T) (vpc, targetFull, targetMinimal *synthesized) {
 	return fixtureVpc, fixtureTargetFull, fixtureTargetMinimal
 }
 
+// noKey is the hub without a customer-managed key.
+func noKey(t *testing.T) *synthesized {
+	t.Helper()
+	fixtures(t)
+	return fixtureNoKey
+}
+
 // all is every synthesized stack.
 func all(t *testing.T) []*synthesized {
 	full, min := fixtures(t)
 	vpc, tf, tm := more(t)
-	return []*synthesized{full, min, vpc, tf, tm}
+	return []*synthesized{full, min, vpc, noKey(t), tf, tm}
 }
 
 // render turns CloudFormation intrinsics into readable strings so that expectations can be
