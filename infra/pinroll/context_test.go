@@ -1,6 +1,8 @@
 package pinroll
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,6 +125,26 @@ func TestValidate(t *testing.T) {
 		`(pinroll:chatLoggingLevel): "DEBUG" is not ERROR, INFO or NONE`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+}
+
+// GIVEN README "Deploy", THEN every context key the app reads is in its Configure table.
+func TestREADMEDocumentsEveryContextKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "### Configure")
+	end := strings.Index(readme[start:], "Example `cdk.json`")
+	if start < 0 || end < 0 {
+		t.Fatal(`README has no "### Configure" table`)
+	}
+	table := readme[start : start+end]
+	for _, k := range contextKeys {
+		if !strings.Contains(table, "`"+k+"`") {
+			t.Errorf("README's Configure table does not document %s", k)
 		}
 	}
 }
