@@ -283,10 +283,12 @@ func vpcConfig(v any, errs *[]error) *VpcConfig {
 					c.SecurityGroupIDs = append(c.SecurityGroupIDs, id)
 				case strings.HasPrefix(id, "vpc-"):
 					c.VpcID = id
+				case strings.HasPrefix(id, "rtb-"):
+					c.RouteTableIDs = append(c.RouteTableIDs, id)
 				case id == "endpoints":
 					c.Endpoints = true
 				default:
-					return bad("%q is not a subnet-, sg- or vpc- id, nor \"endpoints\"", id)
+					return bad("%q is not a subnet-, sg-, vpc- or rtb- id, nor \"endpoints\"", id)
 				}
 			}
 			return c
@@ -298,11 +300,12 @@ func vpcConfig(v any, errs *[]error) *VpcConfig {
 	case map[string]any:
 		c := &VpcConfig{}
 		for k := range v {
-			if k != "subnetIds" && k != "securityGroupIds" && k != "vpcId" && k != "endpoints" {
-				return bad("unknown field %q (known: subnetIds, securityGroupIds, vpcId, endpoints)", k)
+			if k != "subnetIds" && k != "securityGroupIds" && k != "vpcId" && k != "endpoints" && k != "routeTableIds" {
+				return bad("unknown field %q (known: subnetIds, securityGroupIds, vpcId, endpoints, routeTableIds)", k)
 			}
 		}
 		c.SubnetIDs, c.SecurityGroupIDs = asStrings(v["subnetIds"]), asStrings(v["securityGroupIds"])
+		c.RouteTableIDs = asStrings(v["routeTableIds"])
 		c.VpcID, _ = v["vpcId"].(string)
 		switch e := v["endpoints"].(type) {
 		case nil:

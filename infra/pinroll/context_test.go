@@ -78,9 +78,10 @@ func TestPropsFromContext(t *testing.T) {
 		cfg.Props.NoIndexTable || cfg.Props.Chat != nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	want := &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true}
-	for _, v := range []string{`{"subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "vpcId": "vpc-0cccccccccccccccc", "endpoints": true}`,
-		"subnet-0aaaaaaaaaaaaaaaa, vpc-0cccccccccccccccc, endpoints"} {
+	want := &VpcConfig{SubnetIDs: []string{"subnet-0aaaaaaaaaaaaaaaa"}, VpcID: "vpc-0cccccccccccccccc", Endpoints: true,
+		RouteTableIDs: []string{"rtb-0eeeeeeeeeeeeeeee"}}
+	for _, v := range []string{`{"subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "vpcId": "vpc-0cccccccccccccccc", "endpoints": true, "routeTableIds": ["rtb-0eeeeeeeeeeeeeeee"]}`,
+		"subnet-0aaaaaaaaaaaaaaaa, vpc-0cccccccccccccccc, rtb-0eeeeeeeeeeeeeeee, endpoints"} {
 		cfg, err = PropsFromContext(map[string]any{CtxVpc: v})
 		if err != nil || !cmp.Equal(want, cfg.Props.Vpc) {
 			t.Errorf("vpc %s: %+v %v", v, cfg.Props.Vpc, err)
@@ -121,6 +122,7 @@ func TestValidate(t *testing.T) {
 		`"arn:aws:iam::777788889999:role/a" and "arn:aws:iam::777788889999:role/b" are both in account 777788889999`,
 		`"arn:aws:iam::123:role/c" is not an IAM role ARN`, `"arn:aws:iam::222233334444:user/d" is not`, `"arn:aws:iam::222233334444:role/app-*" is not`,
 		`Vpc: "subnet-x" is not a subnet id`, "Vpc: give SecurityGroupIDs, or VpcID", "Vpc: Endpoints needs the VpcID",
+		"Vpc: Endpoints with the index table needs the subnets' RouteTableIDs",
 		"give both the Slack workspace id and the channel id", `"not-a-uuid" is not a Teams team id`,
 		`(pinroll:chatLoggingLevel): "DEBUG" is not ERROR, INFO or NONE`} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -331,7 +331,8 @@ func busPolicy(c constructs.Construct, accounts []string) awsevents.CfnEventBusP
 }
 
 // endpoints creates the interface endpoints of the AWS APIs the function calls, in the function's
-// subnets, behind a security group that takes HTTPS from the function's security groups only. The
+// subnets, behind a security group that takes HTTPS from the function's security groups only, and
+// with the index table DynamoDB's gateway endpoint on the subnets' route tables. The
 // function's logs and EMF metrics need none: Lambda delivers them itself.
 func endpoints(c constructs.Construct, props *Props, functionSGs *[]*string) []awsec2.CfnVPCEndpoint {
 	services := []string{"ecs", "ecr.api"}
@@ -367,6 +368,19 @@ func endpoints(c constructs.Construct, props *Props, functionSGs *[]*string) []a
 		subnets = append(subnets, id)
 	}
 	var out []awsec2.CfnVPCEndpoint
+	if !props.NoIndexTable {
+		// DynamoDB's gateway endpoint: free, and routed through the subnets' route tables.
+		var rtbs []any
+		for _, id := range props.Vpc.RouteTableIDs {
+			rtbs = append(rtbs, id)
+		}
+		out = append(out, awsec2.NewCfnVPCEndpoint(c, jsii.String("EndpointDynamodb"), &awsec2.CfnVPCEndpointProps{
+			VpcId:           jsii.String(props.Vpc.VpcID),
+			VpcEndpointType: jsii.String("Gateway"),
+			ServiceName:     tok("com.amazonaws." + region + ".dynamodb"),
+			RouteTableIds:   &rtbs,
+		}))
+	}
 	for _, svc := range services {
 		id := "Endpoint" + strings.ReplaceAll(strings.ToUpper(svc[:1])+svc[1:], ".", "")
 		out = append(out, awsec2.NewCfnVPCEndpoint(c, &id, &awsec2.CfnVPCEndpointProps{

@@ -558,11 +558,20 @@ func TestVpc(t *testing.T) {
 		t.Errorf("security group (-want +got):\n%s", diff)
 	}
 	// Endpoints: the APIs the full stack calls (STS for its targets, SNS for reports, SSM for
-	// parameters), in its subnets, reachable on 443 from the function's security group only.
+	// parameters), in its subnets, reachable on 443 from the function's security group only; and
+	// DynamoDB's gateway endpoint for the index table.
 	var services []string
 	for id, r := range full.resources("AWS::EC2::VPCEndpoint") {
 		p := r["Properties"].(map[string]any)
 		services = append(services, fmt.Sprint(p["ServiceName"]))
+		if p["VpcEndpointType"] == "Gateway" {
+			// The index table's: DynamoDB's gateway endpoint, on the subnets' route tables.
+			if diff := cmp.Diff(map[string]any{"VpcId": "vpc-0cccccccccccccccc", "VpcEndpointType": "Gateway",
+				"ServiceName": "com.amazonaws." + R + ".dynamodb", "RouteTableIds": []any{"rtb-0eeeeeeeeeeeeeeee"}}, p); diff != "" {
+				t.Errorf("endpoint %s (-want +got):\n%s", id, diff)
+			}
+			continue
+		}
 		want := map[string]any{
 			"VpcId": "vpc-0cccccccccccccccc", "VpcEndpointType": "Interface", "PrivateDnsEnabled": true,
 			"ServiceName":      p["ServiceName"],
@@ -575,7 +584,7 @@ func TestVpc(t *testing.T) {
 	}
 	sort.Strings(services)
 	var want []string
-	for _, svc := range []string{"ecr.api", "ecs", "sns", "ssm", "sts"} {
+	for _, svc := range []string{"dynamodb", "ecr.api", "ecs", "sns", "ssm", "sts"} {
 		want = append(want, "com.amazonaws."+R+"."+svc)
 	}
 	if diff := cmp.Diff(want, services); diff != "" {

@@ -102,6 +102,10 @@ type VpcConfig struct {
 	// ECR API, and STS, SNS, SSM when configured), reachable on 443 from the function's security
 	// groups. Leave it off when the VPC already has them or a NAT gateway.
 	Endpoints bool
+	// RouteTableIDs are the route tables of SubnetIDs: with Endpoints and the index table, pinroll
+	// adds a DynamoDB gateway endpoint to them (DynamoDB's free endpoint; it is routed, not placed
+	// in subnets, so it needs the route tables).
+	RouteTableIDs []string
 }
 
 // ChatConfig names the chat channels of Amazon Q Developer in chat applications. The Slack
@@ -150,6 +154,7 @@ var (
 	subnetRe     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 	sgRe         = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
 	vpcRe        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	rtbRe        = regexp.MustCompile(`^rtb-[0-9a-f]{8,17}$`)
 	// The patterns of AWS::Chatbot::SlackChannelConfiguration and MicrosoftTeamsChannelConfiguration.
 	slackWorkspaceRe = regexp.MustCompile(`^[0-9A-Z]{1,255}$`)
 	slackChannelRe   = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
@@ -214,6 +219,16 @@ func (p *Props) Validate() error {
 		}
 		if v.Endpoints && v.VpcID == "" {
 			bad("Vpc: Endpoints needs the VpcID to create them in")
+		}
+		for _, id := range v.RouteTableIDs {
+			if !rtbRe.MatchString(id) {
+				bad("Vpc: %q is not a route table id (rtb-…)", id)
+			}
+		}
+		// Without a route to DynamoDB every index batch would wait for its timeout before ECS.
+		if v.Endpoints && !p.NoIndexTable && len(v.RouteTableIDs) == 0 {
+			bad("Vpc: Endpoints with the index table needs the subnets' RouteTableIDs (routeTableIds, rtb-…) for the DynamoDB gateway endpoint; "+
+				"or set %s=false", CtxIndexTable)
 		}
 		if len(v.SecurityGroupIDs) == 0 && v.VpcID == "" {
 			bad("Vpc: give SecurityGroupIDs, or VpcID (pinroll then creates an HTTPS-egress-only security group)")
