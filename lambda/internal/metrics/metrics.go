@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -206,6 +207,15 @@ func (e Event) AccountFields() [][]any {
 		})
 	}
 	return out
+}
+
+// Emit logs the event's EMF line and its per-account lines, each as a "metrics" record of l: what
+// the function does after each event.
+func (e Event) Emit(ctx context.Context, l *slog.Logger) {
+	l.InfoContext(ctx, "metrics", e.Fields()...)
+	for _, f := range e.AccountFields() {
+		l.InfoContext(ctx, "metrics", f...)
+	}
 }
 
 func isAccount(s string) bool {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -185,5 +186,31 @@ func TestMetricsAccountLinesBounded(t *testing.T) {
 	}
 	if n := len((Event{Report: rep, Outcome: report.Skipped, Now: now}).AccountFields()); n != MaxAccountLines {
 		t.Errorf("%d account lines, want %d", n, MaxAccountLines)
+	}
+}
+
+// GIVEN an event naming two accounts, WHEN it is emitted, THEN the logger gets three "metrics"
+// records: the event's line (APICalls, no Account) first, then one per account.
+func TestMetricsEmit(t *testing.T) {
+	var buf bytes.Buffer
+	rep := report.Report{Kind: "push", Changes: []report.Change{{Account: "222222222222"}, {Account: "111111111111"}}}
+	Event{Report: rep, Outcome: report.Deployed, Calls: 3, Now: now}.Emit(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	var accounts []any
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, l := range lines {
+		var line map[string]any
+		if err := json.Unmarshal([]byte(l), &line); err != nil || line["msg"] != "metrics" || line["_aws"] == nil {
+			t.Fatalf("line %d: %v %s", i, err, l)
+		}
+		if i == 0 {
+			if line["APICalls"] != 3.0 || line["Account"] != nil {
+				t.Errorf("first line is not the event's: %s", l)
+			}
+			continue
+		}
+		accounts = append(accounts, line["Account"])
+	}
+	if diff := cmp.Diff([]any{"111111111111", "222222222222"}, accounts); diff != "" {
+		t.Errorf("account lines (-want +got):\n%s", diff)
 	}
 }
