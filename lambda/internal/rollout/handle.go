@@ -67,5 +67,5 @@ func (e *Engine) finish(ctx context.Context, rep report.Report, calls *metrics.C
 		}
 	}
 	m := metrics.Event{Report: rep, Outcome: rep.Outcome, Calls: calls.Calls(), PushTime: pushed, Now: time.Now()}
-	e.Log.Info("metrics", m.Fields()...)
+	m.Emit(ctx, e.Log)
 }

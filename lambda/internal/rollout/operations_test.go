@@ -99,8 +99,9 @@ func TestWriteBackNotificationsAndMetrics(t *testing.T) {
 			}
 		}
 
-		// Every event logs one EMF line with its API calls.
-		emf := 0
+		// Every event logs one EMF line with its API calls (and one small line per account its
+		// report names, dimension Account).
+		emf, perAccount := 0, 0
 		sc := bufio.NewScanner(&logs)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -108,13 +109,20 @@ func TestWriteBackNotificationsAndMetrics(t *testing.T) {
 			if json.Unmarshal(sc.Bytes(), &line) != nil || line["_aws"] == nil {
 				continue
 			}
+			if line["Account"] != nil {
+				if line["Account"] != awstest.Account || line["ServicesDeployed"].(float64) != 1 {
+					t.Errorf("per-account EMF line: %v", line)
+				}
+				perAccount++
+				continue
+			}
 			emf++
 			if line["Outcome"] != "deployed" || line["APICalls"].(float64) < 5 || line["ServicesDeployed"].(float64) != 1 || line["PushToDeploySeconds"] == nil {
 				t.Errorf("EMF line: %v", line)
 			}
 		}
-		if emf != 2 {
-			t.Errorf("%d EMF lines, want 2", emf)
+		if emf != 2 || perAccount != 2 {
+			t.Errorf("%d EMF lines and %d per-account lines, want 2 and 2", emf, perAccount)
 		}
 	})
 }
