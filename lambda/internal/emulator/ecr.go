@@ -43,6 +43,8 @@ type repository struct {
 	scanOnPush                 bool
 	encryptionType, kmsKey     string
 	policy                     string
+	lifecyclePolicy            string            // "" for none (lifecycle.go)
+	lifecycleEvaluatedAt       time.Time         // when RunLifecyclePolicies last applied it
 	images                     []*image          // push order
 	tags                       map[string]*image // tag → image
 }
@@ -53,6 +55,10 @@ type image struct {
 	children                                       []string // a manifest list's manifests
 	pushedAt                                       time.Time
 	tags                                           []string
+	// The storage class (lifecycle.go): status "" is ACTIVE; archivedAt, activatedAt and
+	// pulledAt are zero until the image is archived, restored or pulled by a task.
+	status                            string
+	archivedAt, activatedAt, pulledAt time.Time
 }
 
 var (
@@ -205,7 +211,12 @@ func (r *repository) put(manifest, mediaType, tag, wantDigest string, now time.T
 		return nil, invalidParameter("Invalid parameter at 'imageManifestMediaType': %s does not match the manifest's mediaType %s", mediaType, doc.MediaType)
 	}
 	img := r.image(digest)
-	if img != nil {
+	if img != nil && !img.pullable() {
+		img.restore(now) // a push of an archived image restores it
+		if tag == "" || slices.Contains(img.tags, tag) {
+			return img, nil
+		}
+	} else if img != nil {
 		if tag == "" || slices.Contains(img.tags, tag) {
 			return nil, clientError("ImageAlreadyExistsException", "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", digest, tag, r.name, r.registryID)
 		}
@@ -318,6 +329,10 @@ type imageDetail struct {
 	ImagePushedAt          epoch    `json:"imagePushedAt"`
 	ImageManifestMediaType string   `json:"imageManifestMediaType"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
+	ImageStatus            string   `json:"imageStatus"`
+	LastArchivedAt         *epoch   `json:"lastArchivedAt,omitempty"`
+	LastActivatedAt        *epoch   `json:"lastActivatedAt,omitempty"`
+	LastRecordedPullTime   *epoch   `json:"lastRecordedPullTime,omitempty"`
 }
 
 // sizeOf is an image's imageSizeInBytes: its config and layers, or for a manifest list the
@@ -340,7 +355,16 @@ func (r *repository) detail(img *image) imageDetail {
 		RegistryID: r.registryID, RepositoryName: r.name, ImageDigest: img.digest,
 		ImageTags: slices.Clone(img.tags), ImageSizeInBytes: r.sizeOf(img), ImagePushedAt: epoch(img.pushedAt),
 		ImageManifestMediaType: img.mediaType, ArtifactMediaType: img.artifactMediaType,
+		ImageStatus: img.statusOf(), LastArchivedAt: epochIfSet(img.archivedAt),
+		LastActivatedAt: epochIfSet(img.activatedAt), LastRecordedPullTime: epochIfSet(img.pulledAt),
 	}
+}
+
+func epochIfSet(t time.Time) *epoch {
+	if t.IsZero() {
+		return nil
+	}
+	return epochPtr(t)
 }
 
 type imageFailure struct {
@@ -581,12 +605,26 @@ func (e *Emulator) opPutImage(rc *request) (any, error) {
 }
 
 type tagStatusFilter struct {
-	TagStatus string `json:"tagStatus"`
+	TagStatus   string `json:"tagStatus"`
+	ImageStatus string `json:"imageStatus"` // default: ACTIVE images only, as documented
 }
 
 func (f *tagStatusFilter) keep(img *image) (bool, error) {
 	if f == nil {
-		return true, nil
+		f = &tagStatusFilter{}
+	}
+	switch f.ImageStatus {
+	case "":
+		if img.statusOf() != statusActive {
+			return false, nil
+		}
+	case "ANY":
+	case statusActive, statusArchived, statusActivating:
+		if img.statusOf() != f.ImageStatus {
+			return false, nil
+		}
+	default:
+		return false, invalidParameter("Invalid parameter at 'filter.imageStatus': %q is not one of ACTIVE, ARCHIVED, ACTIVATING, ANY", f.ImageStatus)
 	}
 	switch f.TagStatus {
 	case "", "ANY":
@@ -693,6 +731,10 @@ func (e *Emulator) opBatchGetImage(rc *request) (any, error) {
 		img, failure := r.resolve(id)
 		if failure != nil {
 			failures = append(failures, *failure)
+			continue
+		}
+		if !img.pullable() {
+			failures = append(failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found: it is " + img.statusOf() + " (restore it with UpdateImageStorageClass)"})
 			continue
 		}
 		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, img.mediaType) {

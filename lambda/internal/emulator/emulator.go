@@ -37,7 +37,9 @@
 //
 // ECR CreateRepository, DescribeRepositories, DeleteRepository, PutImageTagMutability, PutImage,
 // DescribeImages, BatchGetImage, ListImages, BatchDeleteImage, Get/Set/DeleteRepositoryPolicy,
-// Get/Put/DeleteRegistryPolicy, PutReplicationConfiguration, DescribeRegistry; ECS CreateCluster,
+// Get/Put/DeleteRegistryPolicy, PutReplicationConfiguration, DescribeRegistry,
+// Put/Get/DeleteLifecyclePolicy, UpdateImageStorageClass (and RunLifecyclePolicies, which applies
+// the lifecycle policies now); ECS CreateCluster,
 // ListClusters, DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition,
 // ListTaskDefinitions, ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService,
 // ListServices, DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks,

@@ -318,9 +318,11 @@ func (e *Emulator) resolveImage(c *cluster, ref string) (string, error) {
 		return "", &pullError{ref, "repository " + repoName + " does not exist or may require 'docker login': denied: requested access to the resource is denied"}
 	}
 	if digest != "" {
-		if repo.image(digest) == nil {
+		img := repo.image(digest)
+		if img == nil || !img.pullable() { // an archived image answers 404 too
 			return "", &pullError{ref, ref + ": not found"}
 		}
+		img.pulledAt = e.now()
 		return digest, nil
 	}
 	if c.cachesImages() {
@@ -329,9 +331,10 @@ func (e *Emulator) resolveImage(c *cluster, ref string) (string, error) {
 		}
 	}
 	img, ok := repo.tags[tag]
-	if !ok {
+	if !ok || !img.pullable() {
 		return "", &pullError{ref, ref + ": not found"}
 	}
+	img.pulledAt = e.now()
 	if c.cachesImages() {
 		c.nodeCache[ref] = img.digest
 	}
