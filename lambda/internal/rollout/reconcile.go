@@ -3,7 +3,6 @@ package rollout
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/pinroll/pinroll/lambda/internal/discover"
@@ -20,10 +18,8 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
+	"github.com/pinroll/pinroll/lambda/internal/verify"
 )
-
-// describeImagesBatch is DescribeImages' maximum number of image ids.
-const describeImagesBatch = 100
 
 // pinnedTag is one repository:tag that containers in scope are pinned to, with the digests
 // they are pinned to now.
@@ -32,14 +28,7 @@ type pinnedTag struct {
 	pinned                           []string // digests, distinct
 }
 
-func (p *pinnedTag) key() string { return tagKey(p.account, p.repository, p.tag) }
-
-// Keys of the images currentImages found: by tag and by digest.
-func tagKey(account, repository, tag string) string { return account + "/" + repository + ":" + tag }
-
-func digestKey(account, repository, digest string) string {
-	return account + "/" + repository + "@" + digest
-}
+func (p *pinnedTag) key() string { return p.account + "/" + p.repository + ":" + p.tag }
 
 // Reconcile repairs pushes whose events ECR dropped: for every container in scope pinned to
 // a tag of an ECR repository, it asks ECR which digest the tag has now (DescribeImages, up to
@@ -47,6 +36,11 @@ func digestKey(account, repository, digest string) string {
 // deploys it exactly as a push event would — unless the tag now points to an image pushed
 // earlier than the pinned one: pinroll never rolls back, it reports. Paused, opted-out and
 // excluded services are left alone, as for a push.
+//
+// The same calls guard the digests services pin: every digest of every service in scope, in
+// its current revision and in the pinroll:previous revision a rollback restores, must still be
+// in ECR and ACTIVE; those that are not (expired, deleted, archived) are listed in
+// missing_images, which makes the report a failure to look at, whatever its outcome.
 func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Report, error) {
 	rep := report.Report{EventID: r.EventID, Kind: string(trigger.KindReconcile)}
 	var mu sync.Mutex
@@ -84,6 +78,9 @@ func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Rep
 	default:
 		rep.Outcome, rep.Reason = report.Unchanged, fmt.Sprintf("%s pinned in scope, all current", count(all.tags, "repository tag"))
 	}
+	if n := len(rep.MissingImages); n > 0 {
+		rep.Reason += fmt.Sprintf("; %s ECR can no longer serve (see missing_images): %s", count(n, "pinned image"), rep.MissingImages[0].Image)
+	}
 	return rep, nil
 }
 
@@ -119,18 +116,27 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 	}
 	tags := e.pinnedTags(fleet, home)
 	done.tags = len(tags)
-	current, err := e.currentImages(ctx, tags)
+	pins, err := e.pins(ctx, t, fleet, home)
 	if err != nil {
 		return rep, done, err
 	}
+	current, err := e.currentImages(ctx, tags, pins)
+	if err != nil {
+		return rep, done, err
+	}
+	rep.MissingImages = verify.Missing(pins, current)
 	for _, pt := range tags {
-		now, ok := current[pt.key()]
+		now, ok := current.Tag(pt.account, pt.repository, pt.tag)
 		if !ok {
 			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: fmt.Sprintf("%s:%s no longer exists in ECR; pinned services keep their digest", pt.repository, pt.tag)})
 			continue
 		}
-		if slices.Equal(pt.pinned, []string{now.digest}) {
+		if slices.Equal(pt.pinned, []string{now.Digest}) {
 			continue // every container pinned to this tag runs its current digest
+		}
+		if now.Status != ecrtypes.ImageStatusActive {
+			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: fmt.Sprintf("%s:%s points to %s, which is %s in ECR: not deployed (tasks could not pull it)", pt.repository, pt.tag, now.Digest, strings.ToLower(string(now.Status)))})
+			continue
 		}
 		if older := e.olderThanPinned(pt, now, current); older != "" {
 			done.backwards = append(done.backwards, older)
@@ -138,19 +144,19 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 			continue
 		}
 		push := trigger.Push{
-			EventID: "reconcile-" + r.EventID, Time: now.pushedAt, Account: pt.account, Region: pt.region,
-			Repository: pt.repository, Tag: pt.tag, Digest: now.digest, ActionType: "PUSH", Result: "SUCCESS",
+			EventID: "reconcile-" + r.EventID, Time: now.PushedAt, Account: pt.account, Region: pt.region,
+			Repository: pt.repository, Tag: pt.tag, Digest: now.Digest, ActionType: "PUSH", Result: "SUCCESS",
 		}
 		sub, err := e.deploy(ctx, t, push, fleet)
 		rep.Changes = append(rep.Changes, sub.Changes...)
 		rep.Failed = append(rep.Failed, sub.Failed...)
 		rep.Held = append(rep.Held, sub.Held...)
 		if err != nil {
-			return rep, done, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.digest, err)
+			return rep, done, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.Digest, err)
 		}
 		if len(sub.Changes) > 0 {
 			key := pt.repository + ":" + pt.tag
-			done.images[key] = writeBackImage{pt.repository, pt.tag, imageref.Pinned(imageref.ECRHost(pt.account, pt.region)+"/"+pt.repository, pt.tag, now.digest)}
+			done.images[key] = writeBackImage{pt.repository, pt.tag, imageref.Pinned(imageref.ECRHost(pt.account, pt.region)+"/"+pt.repository, pt.tag, now.Digest)}
 		}
 		rep.Skipped = append(rep.Skipped, sub.Skipped...)
 	}
@@ -195,82 +201,43 @@ func (e *Engine) pinnedTags(fleet *discover.Fleet, home string) []*pinnedTag {
 	return tags
 }
 
-type imageState struct {
-	digest   string
-	pushedAt time.Time
-}
-
-// currentImages asks ECR, per repository, for each pinned tag and each pinned digest: what
-// the tag points to now, and when each image was pushed (keys: tagKey and digestKey).
-func (e *Engine) currentImages(ctx context.Context, tags []*pinnedTag) (map[string]imageState, error) {
-	type repo struct{ account, name string }
-	ids := map[repo][]ecrtypes.ImageIdentifier{}
-	var order []repo
+// currentImages asks ECR, per repository, about every digest pinned (the tag-pinned
+// containers' and pins', current and previous revisions) and, only for the tags not found on
+// one of those images (moved by a push whose event was lost, or deleted), about the tag: on a
+// fleet whose tags are current that is ⌈digests/100⌉ DescribeImages calls per repository.
+func (e *Engine) currentImages(ctx context.Context, tags []*pinnedTag, pins []verify.Pin) (*verify.Images, error) {
+	var q verify.Query
 	for _, pt := range tags {
-		r := repo{pt.account, pt.repository}
-		if _, ok := ids[r]; !ok {
-			order = append(order, r)
-		}
-		ids[r] = append(ids[r], ecrtypes.ImageIdentifier{ImageTag: aws.String(pt.tag)})
 		for _, d := range pt.pinned {
-			if !slices.ContainsFunc(ids[r], func(id ecrtypes.ImageIdentifier) bool { return aws.ToString(id.ImageDigest) == d }) {
-				ids[r] = append(ids[r], ecrtypes.ImageIdentifier{ImageDigest: aws.String(d)})
-			}
+			q.Digest(pt.account, pt.repository, d)
 		}
 	}
-	out := map[string]imageState{}
-	for _, r := range order {
-		for batch := range slices.Chunk(ids[r], describeImagesBatch) {
-			details, err := e.describeImages(ctx, r.account, r.name, batch)
-			if err != nil {
-				return nil, err
-			}
-			for _, d := range details {
-				st := imageState{digest: aws.ToString(d.ImageDigest), pushedAt: aws.ToTime(d.ImagePushedAt)}
-				out[digestKey(r.account, r.name, st.digest)] = st
-				for _, tag := range d.ImageTags {
-					out[tagKey(r.account, r.name, tag)] = st
-				}
-			}
+	verify.Ask(&q, pins)
+	images := &verify.Images{}
+	if err := q.Describe(ctx, e.ECR, images); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	var moved verify.Query
+	for _, pt := range tags {
+		if _, ok := images.Tag(pt.account, pt.repository, pt.tag); !ok {
+			moved.Tag(pt.account, pt.repository, pt.tag)
 		}
 	}
-	return out, nil
-}
-
-// describeImages describes a batch of image ids. ECR fails the whole call when one id is
-// unknown (a tag deleted, a pinned digest expired by a lifecycle rule); then the batch is
-// split until the unknown ids are isolated and left out.
-func (e *Engine) describeImages(ctx context.Context, account, repository string, batch []ecrtypes.ImageIdentifier) ([]ecrtypes.ImageDetail, error) {
-	out, err := e.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
-		RegistryId: aws.String(account), RepositoryName: aws.String(repository), ImageIds: batch,
-	})
-	var notFound *ecrtypes.ImageNotFoundException
-	switch {
-	case err == nil:
-		return out.ImageDetails, nil
-	case !errors.As(err, &notFound):
-		return nil, fmt.Errorf("reconcile: describe images of %s: %w", repository, err)
-	case len(batch) == 1:
-		return nil, nil
+	if err := moved.Describe(ctx, e.ECR, images); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	half := len(batch) / 2
-	first, err := e.describeImages(ctx, account, repository, batch[:half])
-	if err != nil {
-		return nil, err
-	}
-	second, err := e.describeImages(ctx, account, repository, batch[half:])
-	return append(first, second...), err
+	return images, nil
 }
 
 // olderThanPinned says why reconciliation must not deploy the tag's current image: it was
 // pushed before an image some container is pinned to (the tag was moved back by hand, or
 // an old image re-tagged). Returns "" when deploying is a move forward.
-func (e *Engine) olderThanPinned(pt *pinnedTag, now imageState, current map[string]imageState) string {
+func (e *Engine) olderThanPinned(pt *pinnedTag, now verify.ImageState, current *verify.Images) string {
 	for _, d := range pt.pinned {
-		pinned, ok := current[digestKey(pt.account, pt.repository, d)]
-		if ok && now.pushedAt.Before(pinned.pushedAt) {
+		pinned, ok := current.Digest(pt.account, pt.repository, d)
+		if ok && now.PushedAt.Before(pinned.PushedAt) {
 			return fmt.Sprintf("%s:%s now points to %s, pushed %s, before the pinned %s (pushed %s); pinroll does not roll back — deploy it by hand if that is intended",
-				pt.repository, pt.tag, now.digest, now.pushedAt.UTC().Format(time.RFC3339), d, pinned.pushedAt.UTC().Format(time.RFC3339))
+				pt.repository, pt.tag, now.Digest, now.PushedAt.UTC().Format(time.RFC3339), d, pinned.PushedAt.UTC().Format(time.RFC3339))
 		}
 	}
 	return ""

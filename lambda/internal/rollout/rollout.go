@@ -210,17 +210,15 @@ func (e *Engine) pushTimes(ctx context.Context, p trigger.Push, fleet *discover.
 	ids[p.Digest] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(p.Digest)}
 	list := slices.Collect(maps.Values(ids))
 	times := map[string]time.Time{}
-	for batch := range slices.Chunk(list, describeImagesBatch) {
-		details, err := e.describeImages(ctx, p.Account, p.Repository, batch)
-		if err != nil {
-			return nil, fmt.Errorf("push times for glob policies: %w", err)
-		}
-		for _, d := range details {
-			at := aws.ToTime(d.ImagePushedAt)
-			times[aws.ToString(d.ImageDigest)] = at
-			for _, tag := range d.ImageTags {
-				times[":"+tag] = at
-			}
+	details, err := verify.DescribeImages(ctx, e.ECR, p.Account, p.Repository, list)
+	if err != nil {
+		return nil, fmt.Errorf("push times for glob policies: %w", err)
+	}
+	for _, d := range details {
+		at := aws.ToTime(d.ImagePushedAt)
+		times[aws.ToString(d.ImageDigest)] = at
+		for _, tag := range d.ImageTags {
+			times[":"+tag] = at
 		}
 	}
 	return times, nil
