@@ -150,6 +150,12 @@ func Title(rep report.Report) string {
 	if n := len(rep.Failed); n > 0 && rep.Outcome != Failed {
 		s = fmt.Sprintf("❌ FAILED for %d service%s; %s", n, plural(n), s)
 	}
+	if n := len(rep.MissingImages); n > 0 {
+		s = fmt.Sprintf("🧨 MISSING IMAGE (%d pinned digest%s ECR cannot serve); %s", n, plural(n), s)
+		if rep.Outcome == report.Unchanged || rep.Outcome == report.Skipped && len(paused(rep)) == 0 {
+			s = fmt.Sprintf("🧨 MISSING IMAGE: %d pinned digest%s ECR cannot serve", n, plural(n))
+		}
+	}
 	return truncate(s, MaxTitle)
 }
 
@@ -240,6 +246,10 @@ func sectionsOf(rep report.Report) []section {
 	for _, s := range rep.Failed {
 		failed.entries = append(failed.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + ": " + s.Why})
 	}
+	missing := section{heading: "🧨 Missing from ECR: pinned digests tasks cannot pull (a lifecycle rule expired or archived them)"}
+	for _, m := range rep.MissingImages {
+		missing.entries = append(missing.entries, entry{m.Account, fmt.Sprintf("%s %s %s: %s", code(m.Cluster+"/"+m.Service), m.Revision, code(shortImage(m.Image)), m.Why)})
+	}
 	mismatch := section{heading: "🚨 Mismatch: tasks not running the pinned digest"}
 	unverified := section{heading: "❓ Unverified"}
 	verified := section{heading: "✅ Verified"}
@@ -312,7 +322,7 @@ func sectionsOf(rep report.Report) []section {
 			pausedSection.entries = append(pausedSection.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + ": " + s.Why})
 		}
 	}
-	return []section{failed, mismatch, rolledBack, unverified, approval, deployed, verified, pausedSection}
+	return []section{failed, missing, mismatch, rolledBack, unverified, approval, deployed, verified, pausedSection}
 }
 
 // leftAlone counts what the description does not list: unchanged and skipped services
@@ -390,6 +400,10 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	for _, s := range rep.Failed {
 		add(&verifyTargets, target{s.Account, s.Cluster, s.Service})
 	}
+	steps = append(steps, restoreSteps(rep.MissingImages)...)
+	for _, m := range rep.MissingImages {
+		add(&verifyTargets, target{m.Account, m.Cluster, m.Service})
+	}
 	if rep.Outcome != report.Planned {
 		for _, s := range rep.Held {
 			add(&approveTargets, target{s.Account, s.Cluster, s.Service})
@@ -417,6 +431,34 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	if len(steps) > MaxNextSteps {
 		n := len(steps) - (MaxNextSteps - 1)
 		steps = append(steps[:MaxNextSteps-1], fmt.Sprintf("… and %d more steps: the report lists every service (%s checks a whole cluster)", n, code("pinroll verify --cluster C")))
+	}
+	return steps
+}
+
+// restoreSteps say how to make missing images pullable again: restore each archived digest
+// (once), and, for expired ones, push the image again or deploy a digest ECR holds — an
+// expired image cannot be restored — then fix the lifecycle rule.
+func restoreSteps(missing []report.MissingImage) []string {
+	var steps, done []string
+	expired := false
+	for _, m := range missing {
+		repo, _, digest := imageParts(m.Image)
+		switch missingKind(m.Why) {
+		case "archived":
+			cmd := "aws ecr update-image-storage-class --repository-name " + repo + " --image-id imageDigest=" + digest + " --target-storage-class STANDARD"
+			if account, _, ok := strings.Cut(m.Image, ".dkr.ecr"); ok && !strings.Contains(account, "/") {
+				cmd = "aws ecr update-image-storage-class --registry-id " + account + " --repository-name " + repo + " --image-id imageDigest=" + digest + " --target-storage-class STANDARD"
+			}
+			if !slices.Contains(done, cmd) {
+				done = append(done, cmd)
+				steps = append(steps, "Restore the archived image: "+code(cmd))
+			}
+		case "expired":
+			expired = true
+		}
+	}
+	if expired {
+		steps = append(steps, "An expired image cannot be restored: push the same build again (same digest), or redeploy the service on a digest ECR holds; then change the lifecycle rule that expired it (README, \"Keeping pinned images\").")
 	}
 	return steps
 }
@@ -514,6 +556,9 @@ func accountsOf(rep report.Report) []string {
 	}
 	for _, v := range rep.Verifications {
 		add(v.Account)
+	}
+	for _, m := range rep.MissingImages {
+		add(m.Account)
 	}
 	slices.Sort(accounts)
 	return accounts

@@ -120,8 +120,61 @@ func reports() map[string]report.Report {
 			r.Changes = []report.Change{change(home, "prod", "api", 8)}
 		}),
 		"failed, invalid event": {Kind: "invalid", Outcome: Failed, Reason: "event has no detail-type"},
+		"reconcile, missing images": {EventID: "sched-1", Kind: "reconcile", Outcome: report.Unchanged,
+			Reason:        "1 repository tag pinned in scope, all current; 2 pinned images ECR can no longer serve (see missing_images)",
+			MissingImages: missingImages()},
+		"deployed, with a missing image": with(func(r *report.Report) {
+			r.Kind, r.Outcome, r.Reason = "reconcile", report.Deployed, "reconciled app:latest: a push event had been missed; 1 service updated"
+			r.Changes = []report.Change{change(home, "prod", "api", 8)}
+			r.MissingImages = missingImages()[1:]
+		}),
 	}
 }
+
+func missingImages() []report.MissingImage {
+	host := home + ".dkr.ecr.us-east-1.amazonaws.com"
+	return []report.MissingImage{
+		{Account: home, Cluster: "prod", Service: "worker", Revision: "worker:1", Image: host + "/app@" + digest,
+			Why: "not in ECR (expired or deleted): an ECR lifecycle rule expired it, or someone deleted it"},
+		{Account: home, Cluster: "prod", Service: "api", Revision: "api:7", Image: host + "/app:latest@" + other,
+			Why: "in the previous revision, which `pinroll rollback` restores: archived since 2026-11-30T00:00:00Z (ECR archive storage class; tasks cannot pull it): restore it with …"},
+	}
+}
+
+func TestMissingImagesNotify(t *testing.T) {
+	reps := reports()
+	rep := reps["reconcile, missing images"]
+	if !Worth(rep) {
+		t.Fatal("a reconciliation that found missing images is not notified")
+	}
+	if got, want := Subject(rep), "MISSING IMAGE prod/worker: "+digest[:19]+" (expired) and 1 more"; got != want {
+		t.Errorf("Subject %q, want %q", got, want)
+	}
+	if got, want := Subject(reps["deployed, with a missing image"]), "MISSING IMAGE prod/api: "+other[:19]+" (archived); api → "; !strings.HasPrefix(got, want) || len(got) >= 100 {
+		t.Errorf("Subject %q, want it to start %q, under 100 bytes", got, want)
+	}
+	topic := &Topic{}
+	c := topic.Chat(rep)
+	if !strings.HasPrefix(c.Content.Title, "🧨 MISSING IMAGE") {
+		t.Errorf("title %q", c.Content.Title)
+	}
+	for _, want := range []string{"🧨 Missing from ECR", "`prod/worker` worker:1 `app@" + digest[:19] + "`", "`prod/api` api:7", "previous revision"} {
+		if !strings.Contains(c.Content.Description, want) {
+			t.Errorf("description lacks %q:\n%s", want, c.Content.Description)
+		}
+	}
+	steps := strings.Join(c.Content.NextSteps, "\n")
+	for _, want := range []string{
+		"aws ecr update-image-storage-class --registry-id " + home + " --repository-name app --image-id imageDigest=" + other + " --target-storage-class STANDARD",
+		"push the same build again",
+		"pinroll verify --cluster prod --service worker,api",
+	} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("next steps lack %q:\n%s", want, steps)
+		}
+	}
+}
+
 
 var allOutcomes = []report.Outcome{report.Deployed, report.Planned, report.Unchanged, report.AwaitingApproval, report.Skipped, report.Verified, report.Mismatch, report.RolledBack, report.Unverified, Failed}
 

@@ -177,6 +177,9 @@ func marshal(v any) (string, error) {
 // Worth reports whether a report deserves a notification: anything that changed, failed, or
 // was held back — not redeliveries, verifications that passed, or irrelevant events.
 func Worth(rep report.Report) bool {
+	if len(rep.MissingImages) > 0 {
+		return true // a pinned digest ECR can no longer serve: the next task start fails
+	}
 	switch rep.Outcome {
 	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, report.Unverified, report.AwaitingApproval, Failed:
 		return true
@@ -195,6 +198,14 @@ func Worth(rep report.Report) bool {
 func Subject(rep report.Report) string {
 	image := shortImage(rep.Image)
 	var s string
+	if missing := missingSubject(rep.MissingImages); missing != "" {
+		// Failures first: a missing image, then what else happened (if anything did).
+		if rep.Outcome == report.Unchanged || (rep.Outcome == report.Skipped && len(paused(rep)) == 0 && !stale(rep)) {
+			return truncate(missing, MaxSubject)
+		}
+		rep.MissingImages = nil
+		return truncate(missing+"; "+Subject(rep), MaxSubject)
+	}
 	switch rep.Outcome {
 	case report.Mismatch:
 		s = "MISMATCH " + strings.Join(serviceNames(rep.Verifications), ", ") + ": tasks do not run what they should"
@@ -303,4 +314,29 @@ func truncate(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// missingSubject names the first missing image: "MISSING IMAGE prod/api: sha256:ab12cd34ef56
+// (expired)", and how many more there are; "" when none is missing.
+func missingSubject(missing []report.MissingImage) string {
+	if len(missing) == 0 {
+		return ""
+	}
+	m := missing[0]
+	s := fmt.Sprintf("MISSING IMAGE %s/%s: %s (%s)", m.Cluster, m.Service, shortDigest(digestOf(m.Image)), missingKind(m.Why))
+	if n := len(missing) - 1; n > 0 {
+		s += fmt.Sprintf(" and %d more", n)
+	}
+	return s
+}
+
+// missingKind is why ECR cannot serve a pinned image, in one word.
+func missingKind(why string) string {
+	switch {
+	case strings.Contains(why, "archived"):
+		return "archived"
+	case strings.Contains(why, "being restored"):
+		return "restoring"
+	}
+	return "expired"
 }
