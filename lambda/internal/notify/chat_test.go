@@ -175,7 +175,6 @@ func TestMissingImagesNotify(t *testing.T) {
 	}
 }
 
-
 var allOutcomes = []report.Outcome{report.Deployed, report.Planned, report.Unchanged, report.AwaitingApproval, report.Skipped, report.Verified, report.Mismatch, report.RolledBack, report.Unverified, Failed}
 
 // Every report that notifies — Worth decides which — publishes a custom notification that
