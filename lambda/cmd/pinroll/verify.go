@@ -110,6 +110,11 @@ func (c *verifyCmd) Run(e *env) error {
 	}
 
 	rep := report.Report{Kind: "verify"}
+	missing, err := c.missingImages(s, services, tds)
+	if err != nil {
+		return explain(c.Endpoint, err)
+	}
+	rep.MissingImages = missing
 	tags := &verify.TagDigests{}
 	revisions := map[string]string{} // cluster/service → task definition family:revision
 	var checks, problems []report.Verification
@@ -168,6 +173,13 @@ func (c *verifyCmd) Run(e *env) error {
 		}
 		rep.Reason += regionHint(c.Endpoint, s.aws.Region)
 	}
+	if n := len(rep.MissingImages); n > 0 {
+		// Running tasks may be fine now; the next task start, or a rollback, is not.
+		if rep.Outcome == report.Verified {
+			rep.Outcome = report.Mismatch
+		}
+		rep.Reason += fmt.Sprintf("; %s ECR can no longer serve (expired or archived): a task that starts cannot pull it", plural(n, "pinned image"))
+	}
 	if c.JSON {
 		line, err := json.Marshal(rep)
 		if err != nil {
@@ -178,7 +190,7 @@ func (c *verifyCmd) Run(e *env) error {
 		printVerifications(e.stdout, rep, append(checks, problems...), gaps, revisions)
 	}
 	switch {
-	case rep.Outcome == report.Mismatch, len(problems) > 0: // a missing image is a failure, not a gap
+	case rep.Outcome == report.Mismatch, len(problems) > 0, len(rep.MissingImages) > 0: // a missing image is a failure, not a gap
 		return exitError{exitFailed}
 	case rep.Outcome != report.Verified:
 		return exitError{exitUnverified}
@@ -259,6 +271,9 @@ func printVerifications(w io.Writer, rep report.Report, vs []report.Verification
 		}
 		_ = tw.Flush()
 	}
+	for _, m := range rep.MissingImages {
+		fmt.Fprintf(w, "MISSING IMAGE %s/%s %s %s: %s\n", m.Cluster, m.Service, m.Revision, m.Image, m.Why)
+	}
 	for _, g := range gaps {
 		fmt.Fprintf(w, "not verified: %s\n", g.what)
 	}
@@ -284,4 +299,31 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// missingImages checks that every digest the services pin — in their current revision and in
+// the pinroll:previous revision a rollback restores — is still in ECR and ACTIVE: one
+// DescribeImages call per 100 digests of a repository. Registries of the session's region are
+// asked: the allowed ones (PINROLL_REGISTRY_ACCOUNTS, else the account verified), and with
+// --role any, since a target's images are usually the caller's registry's.
+func (c *verifyCmd) missingImages(s *session, services []discover.Service, tds map[string]*discover.TaskDefinition) ([]report.MissingImage, error) {
+	home := s.engine.Home()
+	checkable := func(account, region string) bool {
+		return region == s.aws.Region && (c.Role != "" || s.engine.Config.RegistryAllowed(account, s.account))
+	}
+	var pins []verify.Pin
+	for _, svc := range services {
+		p, err := verify.Pins(s.ctx, home.Discoverer, svc, tds[svc.TaskDefinition], checkable)
+		if err != nil {
+			return nil, err
+		}
+		pins = append(pins, p...)
+	}
+	var q verify.Query
+	verify.Ask(&q, pins)
+	images := &verify.Images{}
+	if err := q.Describe(s.ctx, home.Verifier.ECR, images); err != nil {
+		return nil, err
+	}
+	return verify.Missing(pins, images), nil
 }

@@ -110,7 +110,7 @@ func TestVerifyHelpDocumentsExitCodes(t *testing.T) {
 }
 
 // A service that should run a task but runs none (its pinned digest is not in ECR, so no task
-// starts) is not verified either, and says so.
+// starts) is not verified either, and says so — and the missing image is a failure (exit 1).
 func TestVerifyServiceWhoseTasksCannotStart(t *testing.T) {
 	localEnv(t)
 	raw, err := os.ReadFile(root + "/events/fleet.json")
@@ -150,7 +150,12 @@ func TestVerifyServiceWhoseTasksCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runCLI(t, "verify", "--endpoint-url", srv.URL(), "--cluster", "prod", "--service", "broken")
-	if want := "UNVERIFIED: nothing could be verified: service prod/broken has no running task (desired 1)"; code != exitUnverified || !strings.Contains(stdout, want) {
-		t.Errorf("exit %d, want %d with %q\n%s\n%s", code, exitUnverified, want, stdout, stderr)
+	for _, want := range []string{
+		"MISSING IMAGE prod/broken broken:1 123456789012.dkr.ecr.us-east-1.amazonaws.com/content-marketing-swarm-backend:latest@sha256:" + strings.Repeat("ab", 32) + ": not in ECR",
+		"UNVERIFIED: nothing could be verified: service prod/broken has no running task (desired 1)",
+	} {
+		if code != exitFailed || !strings.Contains(stdout, want) {
+			t.Errorf("exit %d, want %d with %q\n%s\n%s", code, exitFailed, want, stdout, stderr)
+		}
 	}
 }
