@@ -28,7 +28,7 @@ type verifyCmd struct {
 
 // Help is `pinroll verify --help`'s text beneath the usage line.
 func (c *verifyCmd) Help() string {
-	return `For every running task of every service in scope, compares each container's imageDigest (as ECS reports it) with the digest it should run: the digest its task definition pins, or for an image referenced by tag, the digest that tag has in ECR now.
+	return `For every running task of every service in scope, compares each container's imageDigest (as ECS reports it) with the digest it should run: the digest its task definition pins, or for an image referenced by tag, the digest that tag has in ECR now. It also checks that every digest the services pin, in their current revision and in the pinroll:previous revision a rollback restores, is still in ECR and ACTIVE (not expired or archived by a lifecycle rule), and prints each that is not, with how to restore or redeploy it.
 
 Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check), or a named cluster or service was not found, or a check could not be made — never an all-clear from zero checks.`
 }
