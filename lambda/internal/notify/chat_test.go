@@ -163,6 +163,9 @@ func TestMissingImagesNotify(t *testing.T) {
 			t.Errorf("description lacks %q:\n%s", want, c.Content.Description)
 		}
 	}
+	if mail := Email(rep, nil); !strings.Contains(mail, "prod/worker") || !strings.Contains(mail, "MISSING IMAGE worker:1 "+home+".dkr.ecr.us-east-1.amazonaws.com/app@"+digest) {
+		t.Errorf("the e-mail does not list the missing images:\n%s", mail)
+	}
 	steps := strings.Join(c.Content.NextSteps, "\n")
 	for _, want := range []string{
 		"aws ecr update-image-storage-class --registry-id " + home + " --repository-name app --image-id imageDigest=" + other + " --target-storage-class STANDARD",

@@ -136,6 +136,9 @@ func (t *Topic) Message(rep report.Report) (string, error) {
 func Email(rep report.Report, steps []string) string {
 	var b strings.Builder
 	b.WriteString(Subject(rep) + "\n\n" + rep.Summary() + "\n")
+	for _, m := range rep.MissingImages {
+		b.WriteString(fmt.Sprintf("  %-28s MISSING IMAGE %s %s: %s\n", m.Cluster+"/"+m.Service, m.Revision, m.Image, strings.ReplaceAll(m.Why, "`", "")))
+	}
 	if len(steps) > 0 {
 		b.WriteString("\nNext steps:\n")
 		for _, s := range steps {
