@@ -12,7 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/fleet"
 	"github.com/pinroll/pinroll/lambda/internal/report"
@@ -29,9 +32,9 @@ const tidyPolicy = `{"rules":[` +
 	`{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPatternList":["latest"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"transition","targetStorageClass":"archive"}},` +
 	`{"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`
 
-// pinnedWorld is the default fleet plus prod/pinned-old and prod/pinned-new, pinned by digest
-// to the old and the new backend image, on an emulator whose clock the test moves.
-func pinnedWorld(t *testing.T) (url string, emu *emulator.Emulator, later func(time.Duration)) {
+// pinnedFleet is the default fleet plus prod/pinned-old and prod/pinned-new, pinned by digest
+// to the old and the new backend image.
+func pinnedFleet(t *testing.T) *fleet.Fleet {
 	t.Helper()
 	raw, err := os.ReadFile(root + "/events/fleet.json")
 	if err != nil {
@@ -56,6 +59,13 @@ func pinnedWorld(t *testing.T) (url string, emu *emulator.Emulator, later func(t
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// pinnedWorld is pinnedFleet on an emulator whose clock the test moves.
+func pinnedWorld(t *testing.T) (url string, emu *emulator.Emulator, later func(time.Duration)) {
+	t.Helper()
+	f := pinnedFleet(t)
 	var mu sync.Mutex
 	now := time.Now()
 	srv, err := emulator.Start("127.0.0.1:0", emulator.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
@@ -112,5 +122,37 @@ func TestVerifyReportsPinnedImagesALifecycleRuleExpiredOrArchived(t *testing.T) 
 	var rep report.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitFailed || len(rep.MissingImages) != 2 {
 		t.Errorf("verify --json: exit %d, %d missing images (%v)\n%s", code, len(rep.MissingImages), err, stdout)
+	}
+}
+
+// On moto, which keeps lifecycle policies but never applies them, the expiry is modelled by
+// deleting the pinned image (BatchDeleteImage), as the rule would: `pinroll verify` reports it
+// and exits 1 there too.
+func TestVerifyReportsADeletedPinnedImageOnMoto(t *testing.T) {
+	moto, err := awstest.StartMoto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Close)
+	localEnv(t) // after moto starts: moto_server needs no empty AWS_REGION
+	cfg := awstest.Config(t, moto.URL)
+	f := pinnedFleet(t)
+	if err := f.Seed(context.Background(), ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"verify", "--endpoint-url", moto.URL, "--cluster", "prod", "--service", "pinned-new"}
+	if _, stdout, _ := runCLI(t, args...); strings.Contains(stdout, "MISSING IMAGE") {
+		t.Fatalf("before the deletion:\n%s", stdout)
+	}
+	out, err := ecr.NewFromConfig(cfg).BatchDeleteImage(context.Background(), &ecr.BatchDeleteImageInput{
+		RepositoryName: aws.String("content-marketing-swarm-backend"), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(newDigest)}},
+	})
+	if err != nil || len(out.Failures) > 0 {
+		t.Fatalf("delete: %+v, %v", out, err)
+	}
+	code, stdout, stderr := runCLI(t, args...)
+	want := "MISSING IMAGE prod/pinned-new pinned-new:1 123456789012.dkr.ecr.us-east-1.amazonaws.com/content-marketing-swarm-backend@" + newDigest + ": not in ECR (expired or deleted)"
+	if code != exitFailed || !strings.Contains(stdout, want) {
+		t.Errorf("exit %d, want %d with %q\n%s\n%s", code, exitFailed, want, stdout, stderr)
 	}
 }
