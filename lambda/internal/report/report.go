@@ -196,6 +196,9 @@ func (r Report) Summary() string {
 	for _, s := range r.Held {
 		fmt.Fprintf(&b, "\n  %-28s HELD: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
+	for _, m := range r.MissingImages {
+		fmt.Fprintf(&b, "\n  %-28s MISSING IMAGE %s %s: %s", where(m.Account, m.Cluster, m.Service), m.Revision, m.Image, m.Why)
+	}
 	for _, s := range r.Failed {
 		fmt.Fprintf(&b, "\n  %-28s FAILED, not deployed: %s", where(s.Account, s.Cluster, s.Service), s.Why)
 	}
@@ -231,6 +234,9 @@ func (r Report) accounts() int {
 	}
 	for _, v := range r.Verifications {
 		seen[v.Account] = true
+	}
+	for _, m := range r.MissingImages {
+		seen[m.Account] = true
 	}
 	delete(seen, "")
 	return len(seen)
