@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,15 +37,33 @@ type Moto struct {
 
 // StartMoto starts moto_server on a free loopback port and waits until it answers.
 // It returns an error (for the caller to skip or fail on) when moto_server is missing.
+//
+// moto_server cannot be given port 0, so the port is picked first and bound later; another
+// process (a test package running in parallel) may take it in between. A server is used only
+// once the listening socket is seen to belong to the moto_server started here — else a test
+// would share another package's moto, and each would reset the other's state — and a lost
+// race is retried on a new port.
 func StartMoto() (*Moto, error) {
 	path, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server is not installed (pip install 'moto[server]'): %w", err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	var errs []error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		m, err := startMotoOn(path, port)
+		if err == nil {
+			return m, nil
+		}
+		errs = append(errs, err)
 	}
+	return nil, errors.Join(errs...)
+}
+
+func startMotoOn(path string, port int) (*Moto, error) {
 	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=false")
@@ -54,17 +73,62 @@ func StartMoto() (*Moto, error) {
 	m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(m.URL + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return m, nil
+		switch owner, known := listenerOwner(port); {
+		case known && owner != cmd.Process.Pid && owner != 0:
+			m.Close()
+			return nil, fmt.Errorf("port %d was taken by process %d before moto_server bound it", port, owner)
+		case known && owner == cmd.Process.Pid:
+			if resp, err := http.Get(m.URL + "/moto-api/"); err == nil {
+				resp.Body.Close()
+				return m, nil
+			}
+		case !known:
+			// No /proc to ask (not Linux): trust the answer, as before.
+			if resp, err := http.Get(m.URL + "/moto-api/"); err == nil {
+				resp.Body.Close()
+				return m, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			m.Close()
-			return nil, fmt.Errorf("moto_server did not answer on %s within 30s: %w", m.URL, err)
+			return nil, fmt.Errorf("moto_server did not answer on %s within 30s", m.URL)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// listenerOwner finds, on Linux, the process that listens on 127.0.0.1:port: its pid (0
+// while nobody listens), and whether /proc could tell.
+func listenerOwner(port int) (pid int, known bool) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, false
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	inode := ""
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == want && f[3] == "0A" { // 0A: LISTEN
+			inode = f[9]
+		}
+	}
+	if inode == "" {
+		return 0, true
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		id, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name()); err == nil && target == "socket:["+inode+"]" {
+				return id, true
+			}
+		}
+	}
+	return 0, true // a socket whose owner we may not read
 }
 
 // Close stops moto_server and everything it started.
