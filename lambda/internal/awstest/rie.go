@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,9 +43,24 @@ type Function struct {
 }
 
 // StartFunction runs bootstrap under the Runtime Interface Emulator on free loopback ports
-// with the given extra environment, and stops it when the test ends.
+// with the given extra environment, and stops it when the test ends. Ports are picked before
+// the emulator binds them, so another process may take one in between: the emulator is used
+// only once its listener is seen to be its own, and a lost race is retried on new ports.
 func StartFunction(t testing.TB, rie, bootstrap string, env ...string) *Function {
 	t.Helper()
+	var problems []string
+	for range 5 {
+		f, problem := startFunction(t, rie, bootstrap, env)
+		if f != nil {
+			return f
+		}
+		problems = append(problems, problem)
+	}
+	t.Fatalf("the Runtime Interface Emulator did not start: %s", strings.Join(problems, "; "))
+	return nil
+}
+
+func startFunction(t testing.TB, rie, bootstrap string, env []string) (*Function, string) {
 	apiPort, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -66,23 +82,40 @@ func StartFunction(t testing.TB, rie, bootstrap string, env ...string) *Function
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the Runtime Interface Emulator: %v", err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("Runtime Interface Emulator output:\n%s", log.String())
-		}
-	})
+		<-exited
+	}
 	f := &Function{URL: fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", apiPort)}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		conn, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", apiPort))
-		if err == nil {
-			conn.Body.Close()
-			return f
+		select {
+		case <-exited:
+			return nil, fmt.Sprintf("it exited (ports %d, %d): %s", apiPort, runtimePort, strings.TrimSpace(log.String()))
+		default:
+		}
+		owner, known := listenerOwner(apiPort)
+		if known && owner != 0 && owner != cmd.Process.Pid {
+			stop()
+			return nil, fmt.Sprintf("port %d was taken by process %d", apiPort, owner)
+		}
+		if !known || owner == cmd.Process.Pid {
+			if conn, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", apiPort)); err == nil {
+				conn.Body.Close()
+				t.Cleanup(func() {
+					stop()
+					if t.Failed() {
+						t.Logf("Runtime Interface Emulator output:\n%s", log.String())
+					}
+				})
+				return f, ""
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the Runtime Interface Emulator did not listen within 20s: %v", err)
+			stop()
+			return nil, fmt.Sprintf("it did not listen on %d within 20s", apiPort)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
