@@ -129,15 +129,17 @@ invoke: dist/pinroll ## run EVENT (default events/push-tagged.json) through the 
 	test -r "$(EVENT)" || { echo "invoke: EVENT=$(EVENT) cannot be read (try EVENT=events/push-tagged.json)" >&2; exit 2; }; \
 	CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -o "$$tmp/bootstrap" ./lambda; \
 	CGO_ENABLED=0 $(GO) build -trimpath -o "$$tmp/aws-lambda-rie" github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie; \
-	free() { while :; do p=$$((20000 + RANDOM % 40000)); (exec 3<>/dev/tcp/127.0.0.1/$$p) 2>/dev/null || { echo $$p; return; }; done; }; \
+	free() { while :; do p=$$((20000 + RANDOM % 12000)); (exec 3<>/dev/tcp/127.0.0.1/$$p) 2>/dev/null || { echo $$p; return; }; done; }; \
 	up() { for i in $$(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$$1) 2>/dev/null && return; kill -0 $$2 2>/dev/null || return 1; sleep 0.05; done; return 1; }; \
 	emu=$$(free); ./dist/pinroll emulate --addr 127.0.0.1:$$emu --fleet events/fleet.json >"$$tmp/emulator.log" 2>&1 & pids="$$pids $$!"; \
 	up $$emu $$! || { cat "$$tmp/emulator.log" >&2; echo "invoke: the emulator did not start" >&2; exit 1; }; \
-	api=$$(free); rt=$$(free); \
-	env -u AWS_PROFILE -u AWS_DEFAULT_REGION -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL=http://127.0.0.1:$$emu AWS_REGION=us-east-1 \
-	  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PINROLL_REGISTRY_ACCOUNTS=123456789012 \
-	  "$$tmp/aws-lambda-rie" --runtime-interface-emulator-address 127.0.0.1:$$api --runtime-api-address 127.0.0.1:$$rt "$$tmp/bootstrap" >"$$tmp/function.log" 2>&1 & pids="$$pids $$!"; \
-	up $$api $$! || { cat "$$tmp/function.log" >&2; echo "invoke: the Runtime Interface Emulator did not start" >&2; exit 1; }; \
+	for try in 1 2 3 4 5; do api=$$(free); rt=$$(free); \
+	  env -u AWS_PROFILE -u AWS_DEFAULT_REGION -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL=http://127.0.0.1:$$emu AWS_REGION=us-east-1 \
+	    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PINROLL_REGISTRY_ACCOUNTS=123456789012 \
+	    "$$tmp/aws-lambda-rie" --runtime-interface-emulator-address 127.0.0.1:$$api --runtime-api-address 127.0.0.1:$$rt "$$tmp/bootstrap" >"$$tmp/function.log" 2>&1 & rie=$$!; pids="$$pids $$rie"; \
+	  up $$api $$rie && break; \
+	  grep -q "address already in use" "$$tmp/function.log" && [ $$try -lt 5 ] && continue; \
+	  cat "$$tmp/function.log" >&2; echo "invoke: the Runtime Interface Emulator did not start" >&2; exit 1; done; \
 	body=$$(cat "$(EVENT)"); exec 3<>/dev/tcp/127.0.0.1/$$api; \
 	printf 'POST /2015-03-31/functions/function/invocations HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' $$api $${#body} "$$body" >&3; \
 	answer=$$(cat <&3 | sed '1,/^\r*$$/d'); exec 3<&-; \

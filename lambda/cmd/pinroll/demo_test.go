@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -8,15 +10,20 @@ import (
 	"testing"
 )
 
-// freeAddr returns a loopback address nothing listens on (for a moment).
+// freeAddr returns a loopback address nothing listens on (for a moment), below Linux's
+// ephemeral range (32768–60999), so that the many connections and port-0 listeners of tests
+// running in parallel do not take it before make binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
 
 // makeCmd runs make in the repository root with the shell's environment plus env.
