@@ -194,8 +194,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
 
-fuzz-smoke: ## a few seconds of each fuzz target (part of make test)
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+# A count, not a duration: a duration-based -fuzztime races Go's fuzzing coordinator at its
+# deadline and, on a loaded machine, fails with "context deadline exceeded" and no input.
+fuzz-smoke: ## 500 inputs of each fuzz target, a few seconds (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=500x
 
 clean: ## remove build output
 	rm -rf dist cdk.out
