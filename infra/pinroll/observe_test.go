@@ -32,6 +32,8 @@ func TestIndexTable(t *testing.T) {
 					"KMSMasterKeyId": map[string]any{"Fn::GetAtt": []string{s.id("LogKey"), "Arn"}},
 				},
 				"ProvisionedThroughput": assertions.Match_Absent(),
+				// The claims' ttl: DynamoDB removes a crashed invocation's claims.
+				"TimeToLiveSpecification": map[string]any{"AttributeName": "ttl", "Enabled": true},
 			},
 		})
 	}
@@ -48,7 +50,7 @@ func TestIndexTable(t *testing.T) {
 			got = append(got, st)
 		}
 	}
-	if diff := cmp.Diff([]statement{{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+	if diff := cmp.Diff([]statement{{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		Resource: []string{"${" + nk.id("IndexTable") + ".Arn}"}}}, got); diff != "" {
 		t.Errorf("AWS-managed key: index statements (-want +got):\n%s", diff)
 	}

@@ -450,6 +450,8 @@ func newIndexTable(c constructs.Construct, key awskms.Key) awsdynamodb.Table {
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Claims carry a ttl a day after their lease, so DynamoDB removes the crashed ones.
+		TimeToLiveAttribute: jsii.String("ttl"),
 	}
 	if key != nil {
 		props.Encryption, props.EncryptionKey = awsdynamodb.TableEncryption_CUSTOMER_MANAGED, key
@@ -568,10 +570,13 @@ func statements(s scope, p *Pinroll, props *Props) []awsiam.PolicyStatement {
 			[]string{"*"}, nil))
 	}
 	if p.IndexTable != nil {
-		// Exactly the two batch calls of lambda/internal/index, on the table only.
+		// Exactly the calls of lambda/internal/index, on the table only: the cache's two batch
+		// calls, and the claims' conditional writes that keep concurrent invocations from
+		// registering or deploying one change twice (README "Reliability").
 		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("ReadWriteIndexTable"),
-			Actions:   jsii.Strings("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+			Sid: jsii.String("ReadWriteIndexTable"),
+			Actions: jsii.Strings("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+				"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
 			Resources: &[]*string{p.IndexTable.TableArn()},
 		}))
 		if p.LogKey != nil {

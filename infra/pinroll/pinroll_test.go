@@ -154,7 +154,7 @@ func TestIAMStatementsFull(t *testing.T) {
 			"ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"),
 			Resource: []string{"*"}},
 		// The index table: its two batch calls, and its key (the log key) only through DynamoDB.
-		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 			Resource: []string{"${" + full.id("IndexTable") + ".Arn}"}},
 		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
 			Resource:  []string{"${" + full.id("LogKey") + ".Arn}"},
@@ -192,7 +192,7 @@ func TestIAMStatementsMinimal(t *testing.T) {
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ecs-tasks.amazonaws.com"}}}},
 		{Sid: "UpdateServicesInScope", Action: []string{"ecs:UpdateService"}, Resource: services},
 		{Sid: "PauseResumeServicesInScope", Action: []string{"ecs:TagResource", "ecs:UntagResource"}, Resource: services},
-		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+		{Sid: "ReadWriteIndexTable", Action: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 			Resource: []string{"${" + min.id("IndexTable") + ".Arn}"}},
 		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
 			Resource:  []string{"${" + min.id("LogKey") + ".Arn}"},
