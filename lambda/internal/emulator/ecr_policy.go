@@ -50,18 +50,14 @@ func (e *Emulator) opPutImageTagMutability(rc *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
-	if err != nil {
-		return nil, err
-	}
-	r.tagMutability, r.mutabilityExclusions = mutability, in.ImageTagMutabilityExclusionFilters
-	out := map[string]any{"registryId": r.registryID, "repositoryName": r.name, "imageTagMutability": r.tagMutability}
-	if len(r.mutabilityExclusions) > 0 {
-		out["imageTagMutabilityExclusionFilters"] = r.mutabilityExclusions
-	}
-	return out, nil
+	return e.inRepository(rc, in.repositoryRequest, func(r *repository) (any, error) {
+		r.tagMutability, r.mutabilityExclusions = mutability, in.ImageTagMutabilityExclusionFilters
+		out := map[string]any{"registryId": r.registryID, "repositoryName": r.name, "imageTagMutability": r.tagMutability}
+		if len(r.mutabilityExclusions) > 0 {
+			out["imageTagMutabilityExclusionFilters"] = r.mutabilityExclusions
+		}
+		return out, nil
+	})
 }
 
 // checkPolicyText refuses what is not a policy document: not JSON, or longer than ECR allows.
@@ -90,16 +86,12 @@ func (e *Emulator) opGetRepositoryPolicy(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in)
-	if err != nil {
-		return nil, err
-	}
-	if r.policy == "" {
-		return nil, repositoryPolicyNotFound(r)
-	}
-	return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": r.policy}, nil
+	return e.inRepository(rc, in, func(r *repository) (any, error) {
+		if r.policy == "" {
+			return nil, repositoryPolicyNotFound(r)
+		}
+		return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": r.policy}, nil
+	})
 }
 
 func (e *Emulator) opSetRepositoryPolicy(rc *request) (any, error) {
@@ -114,14 +106,10 @@ func (e *Emulator) opSetRepositoryPolicy(rc *request) (any, error) {
 	if err := checkPolicyText(in.PolicyText); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
-	if err != nil {
-		return nil, err
-	}
-	r.policy = in.PolicyText
-	return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": r.policy}, nil
+	return e.inRepository(rc, in.repositoryRequest, func(r *repository) (any, error) {
+		r.policy = in.PolicyText
+		return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": r.policy}, nil
+	})
 }
 
 func (e *Emulator) opDeleteRepositoryPolicy(rc *request) (any, error) {
@@ -129,18 +117,14 @@ func (e *Emulator) opDeleteRepositoryPolicy(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in)
-	if err != nil {
-		return nil, err
-	}
-	if r.policy == "" {
-		return nil, repositoryPolicyNotFound(r)
-	}
-	old := r.policy
-	r.policy = ""
-	return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": old}, nil
+	return e.inRepository(rc, in, func(r *repository) (any, error) {
+		if r.policy == "" {
+			return nil, repositoryPolicyNotFound(r)
+		}
+		old := r.policy
+		r.policy = ""
+		return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "policyText": old}, nil
+	})
 }
 
 func registryPolicyNotFound(w *world) error {
@@ -184,4 +168,16 @@ func (e *Emulator) opDeleteRegistryPolicy(rc *request) (any, error) {
 	old := w.registryPolicy
 	w.registryPolicy = ""
 	return map[string]any{"registryId": w.account, "policyText": old}, nil
+}
+
+// inRepository runs fn on the request's repository, under the emulator's lock: the shape of
+// every repository-scoped policy operation (repository and lifecycle policies).
+func (e *Emulator) inRepository(rc *request, req repositoryRequest, fn func(*repository) (any, error)) (any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.lookupRepository(e.world(rc), req)
+	if err != nil {
+		return nil, err
+	}
+	return fn(r)
 }

@@ -389,14 +389,10 @@ func (e *Emulator) opPutLifecyclePolicy(rc *request) (any, error) {
 	if _, err := parseLifecyclePolicy(in.LifecyclePolicyText); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
-	if err != nil {
-		return nil, err
-	}
-	r.lifecyclePolicy, r.lifecycleEvaluatedAt = in.LifecyclePolicyText, time.Time{}
-	return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "lifecyclePolicyText": r.lifecyclePolicy}, nil
+	return e.inRepository(rc, in.repositoryRequest, func(r *repository) (any, error) {
+		r.lifecyclePolicy, r.lifecycleEvaluatedAt = in.LifecyclePolicyText, time.Time{}
+		return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "lifecyclePolicyText": r.lifecyclePolicy}, nil
+	})
 }
 
 func (e *Emulator) opGetLifecyclePolicy(rc *request) (any, error) {
@@ -404,16 +400,12 @@ func (e *Emulator) opGetLifecyclePolicy(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in)
-	if err != nil {
-		return nil, err
-	}
-	if r.lifecyclePolicy == "" {
-		return nil, lifecyclePolicyNotFound(r)
-	}
-	return r.lifecycleOut(), nil
+	return e.inRepository(rc, in, func(r *repository) (any, error) {
+		if r.lifecyclePolicy == "" {
+			return nil, lifecyclePolicyNotFound(r)
+		}
+		return r.lifecycleOut(), nil
+	})
 }
 
 func (e *Emulator) opDeleteLifecyclePolicy(rc *request) (any, error) {
@@ -421,18 +413,14 @@ func (e *Emulator) opDeleteLifecyclePolicy(rc *request) (any, error) {
 	if err := rc.decode(&in); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in)
-	if err != nil {
-		return nil, err
-	}
-	if r.lifecyclePolicy == "" {
-		return nil, lifecyclePolicyNotFound(r)
-	}
-	out := r.lifecycleOut()
-	r.lifecyclePolicy, r.lifecycleEvaluatedAt = "", time.Time{}
-	return out, nil
+	return e.inRepository(rc, in, func(r *repository) (any, error) {
+		if r.lifecyclePolicy == "" {
+			return nil, lifecyclePolicyNotFound(r)
+		}
+		out := r.lifecycleOut()
+		r.lifecyclePolicy, r.lifecycleEvaluatedAt = "", time.Time{}
+		return out, nil
+	})
 }
 
 func (r *repository) lifecycleOut() map[string]any {
@@ -462,28 +450,24 @@ func (e *Emulator) opUpdateImageStorageClass(rc *request) (any, error) {
 	default:
 		return nil, invalidParameter("1 validation error detected: Value '%s' at 'targetStorageClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, ARCHIVE]", in.TargetStorageClass)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.lookupRepository(e.world(rc), in.repositoryRequest)
-	if err != nil {
-		return nil, err
-	}
-	img, failure := r.resolve(*in.ImageID)
-	switch {
-	case failure != nil && failure.FailureCode == "ImageNotFound":
-		return nil, clientError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'", orNull(in.ImageID.ImageDigest), orNull(in.ImageID.ImageTag), r.name, r.registryID)
-	case failure != nil:
-		return nil, invalidParameter("Invalid parameter at 'imageId': %s", failure.FailureReason)
-	}
-	now := e.now()
-	switch {
-	case in.TargetStorageClass == "ARCHIVE" && img.statusOf() == statusActive:
-		img.archive(now)
-	case in.TargetStorageClass == "STANDARD" && img.statusOf() == statusArchived:
-		img.restore(now)
-	default:
-		return nil, clientError("ImageStorageClassUpdateNotSupportedException", "The image with digest '%s' is %s; it cannot be transitioned to the %s storage class", img.digest, img.statusOf(), in.TargetStorageClass)
-	}
-	id := imageID{ImageDigest: img.digest, ImageTag: in.ImageID.ImageTag}
-	return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "imageId": id, "imageStatus": img.statusOf()}, nil
+	return e.inRepository(rc, in.repositoryRequest, func(r *repository) (any, error) {
+		img, failure := r.resolve(*in.ImageID)
+		switch {
+		case failure != nil && failure.FailureCode == "ImageNotFound":
+			return nil, clientError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'", orNull(in.ImageID.ImageDigest), orNull(in.ImageID.ImageTag), r.name, r.registryID)
+		case failure != nil:
+			return nil, invalidParameter("Invalid parameter at 'imageId': %s", failure.FailureReason)
+		}
+		now := e.now()
+		switch {
+		case in.TargetStorageClass == "ARCHIVE" && img.statusOf() == statusActive:
+			img.archive(now)
+		case in.TargetStorageClass == "STANDARD" && img.statusOf() == statusArchived:
+			img.restore(now)
+		default:
+			return nil, clientError("ImageStorageClassUpdateNotSupportedException", "The image with digest '%s' is %s; it cannot be transitioned to the %s storage class", img.digest, img.statusOf(), in.TargetStorageClass)
+		}
+		id := imageID{ImageDigest: img.digest, ImageTag: in.ImageID.ImageTag}
+		return map[string]any{"registryId": r.registryID, "repositoryName": r.name, "imageId": id, "imageStatus": img.statusOf()}, nil
+	})
 }
