@@ -18,6 +18,10 @@ const (
 	EnvParameterPrefix  = "PINROLL_PARAMETER_PREFIX"
 	EnvTargetRoles      = "PINROLL_TARGET_ROLES"
 	EnvIndexTable       = "PINROLL_INDEX_TABLE"
+	// EnvContinueQueue is the URL of the SQS FIFO queue that carries the rest of an event's work
+	// when it cannot finish inside one invocation; the function consumes it through an event
+	// source mapping.
+	EnvContinueQueue = "PINROLL_CONTINUE_QUEUE_URL"
 )
 
 // Service tags, set by the owners of ECS services.
