@@ -15,6 +15,9 @@
 //     than the one planned from, a concurrent update landed in between, and the service is
 //     returned as Moved as well. So two runs racing on one service lose neither's change.
 //
+// And with the index table, a fourth: of several invocations handling the same change at
+// once, one registers it and the others reuse its revision (see Claims).
+//
 // The context's deadline bounds the work: once it is done, no further step starts, and the
 // error lists what was done and what was not.
 package apply
@@ -31,12 +34,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pinroll/pinroll/lambda/contract"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
+	"github.com/pinroll/pinroll/lambda/internal/index"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/taskdef"
@@ -83,6 +88,9 @@ type Applier struct {
 	// looking for what the failed attempt may have registered). Nil: the retryer the ECS
 	// client is configured with (the SDK's standard one by default).
 	Retryer aws.Retryer
+	// Claims coordinates registrations with other invocations through the index table (see
+	// Claims). Nil: none, and nothing said about it (tests of one invocation).
+	Claims *Claims
 }
 
 // Moved is a service whose task definition changed under the run: before its update (it was
@@ -185,31 +193,64 @@ func MovedStep(moved []Moved) Step {
 func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running map[discover.ServiceID]string) Result {
 	var res Result
 	var targets []target
+	var held []*claimed // claims this call holds: marked done once their services are updated
+	type deferred struct {
+		reg  plan.Registration
+		mine *index.Claim
+	}
+	var later []deferred // registrations another invocation holds the claim of
 	for _, reg := range p.Registrations {
-		step := "register a new revision of " + report.Revision(reg.FromARN())
-		arn, err := "", ctx.Err()
-		if err == nil {
-			arn, err = a.register(ctx, reg, audit)
+		r := resolution{err: ctx.Err()}
+		if r.err == nil {
+			r = a.settle(ctx, reg, audit, nil, false)
 		}
-		all := append(slices.Clone(reg.Services), reg.Held...)
-		switch {
-		case err == nil:
-			for _, svc := range reg.Services {
-				targets = append(targets, target{svc: svc, arn: arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition)})
-			}
-			for _, svc := range reg.Held {
-				a.hold(ctx, svc, arn, audit, &res)
-			}
-		case Refused(err):
-			for _, svc := range all {
-				res.Failed = append(res.Failed, serviceEntry(svc, step+": "+Refusal(err)))
-			}
-		default:
-			res.Pending = append(res.Pending, Step{Name: step, Services: names(all), Err: err})
+		if r.later {
+			later = append(later, deferred{reg: reg, mine: r.mine})
+			continue
+		}
+		targets = a.place(ctx, reg, audit, r, running, targets, &res)
+		if r.held != nil {
+			held = append(held, r.held)
 		}
 	}
 	a.update(ctx, targets, &res)
+	a.done(ctx, held)
+	// Only now, with none of its own claims pending, does this call wait for others' claims:
+	// two invocations never wait on each other.
+	for _, d := range later {
+		r := resolution{err: ctx.Err()}
+		if r.err == nil {
+			r = a.settle(ctx, d.reg, audit, d.mine, true)
+		}
+		a.update(ctx, a.place(ctx, d.reg, audit, r, running, nil, &res), &res)
+		if r.held != nil {
+			a.done(ctx, []*claimed{r.held})
+		}
+	}
 	return res
+}
+
+// place sorts the services of reg by how its registration was settled: to update (appended to
+// targets, which it returns), to hold for approval, failed for good or pending.
+func (a *Applier) place(ctx context.Context, reg plan.Registration, audit Audit, r resolution, running map[discover.ServiceID]string, targets []target, res *Result) []target {
+	step := "register a new revision of " + report.Revision(reg.FromARN())
+	all := append(slices.Clone(reg.Services), reg.Held...)
+	switch err := r.err; {
+	case err == nil:
+		for _, svc := range reg.Services {
+			targets = append(targets, target{svc: svc, arn: r.arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition)})
+		}
+		for _, svc := range reg.Held {
+			a.hold(ctx, svc, r.arn, audit, res)
+		}
+	case Refused(err):
+		for _, svc := range all {
+			res.Failed = append(res.Failed, serviceEntry(svc, step+": "+Refusal(err)))
+		}
+	default:
+		res.Pending = append(res.Pending, Step{Name: step, Services: names(all), Err: err})
+	}
+	return targets
 }
 
 // maxTagValue is ECS's limit on a tag value.
@@ -269,7 +310,11 @@ func Input(reg plan.Registration, audit Audit) (*ecs.RegisterTaskDefinitionInput
 // with the retryer's backoff; after any other failure it looks once more and, finding nothing,
 // stops with an error rather than risk a duplicate: the event's redelivery (a minute or more
 // later, when anything in flight has landed) looks again.
-func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Audit) (string, error) {
+//
+// firstLook is what the first look may use instead of asking ECS (discovery's view of the
+// family's latest revision, reg.Latest), nil to ask ECS. An error that wraps errUnknownOutcome
+// may have registered the revision; any other proves nothing was registered.
+func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Audit, firstLook *discover.TaskDefinition) (string, error) {
 	in, err := Input(reg, audit)
 	if err != nil {
 		return "", err
@@ -288,7 +333,7 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 	}
 	for attempt := 1; ; attempt++ {
 		// The first look may use what discovery saw a moment ago; every later one asks ECS.
-		snapshot := reg.Latest
+		snapshot := firstLook
 		if attempt > 1 {
 			snapshot = nil
 		}
@@ -306,13 +351,16 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 			retryer = retry.NewStandard()
 		}
 		if ctx.Err() != nil || !retryer.IsErrorRetryable(err) {
+			if !notRegistered(err) && !refusedByECS(err) && !Refused(err) {
+				return "", fmt.Errorf("register task definition: %w: %w", errUnknownOutcome, err)
+			}
 			return "", fmt.Errorf("register task definition: %w", err)
 		}
 		if !notRegistered(err) {
 			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in, nil); cerr == nil && arn != "" {
 				return arn, nil // the request succeeded; only its answer was lost
 			}
-			return "", fmt.Errorf("register task definition: outcome unknown, not retried now so as not to register a duplicate (the redelivery looks for it first): %w", err)
+			return "", fmt.Errorf("register task definition: %w (not retried now so as not to register a duplicate; the redelivery looks for it first): %w", errUnknownOutcome, err)
 		}
 		if attempt >= retryer.MaxAttempts() {
 			return "", fmt.Errorf("register task definition (%d attempts): %w", attempt, err)
@@ -327,6 +375,9 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 	}
 }
 
+// errUnknownOutcome marks a registration that may have succeeded: its answer was lost.
+var errUnknownOutcome = errors.New("outcome unknown")
+
 // notRegistered reports whether a failed RegisterTaskDefinition certainly registered
 // nothing: ECS refused it for throttling, or it never reached ECS (the connection was
 // refused or could not be made).
@@ -336,6 +387,13 @@ func notRegistered(err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// refusedByECS reports whether ECS answered the request with a 4xx error: it refused it, and
+// registered nothing.
+func refusedByECS(err error) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // earlierAttempt looks at the family's latest revision — the one discovery saw when given,
@@ -354,6 +412,12 @@ func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, aud
 		}
 		seen = &discover.TaskDefinition{Definition: out.TaskDefinition, Tags: out.Tags}
 	}
+	return matches(reg, audit, want, seen)
+}
+
+// matches returns the ARN of seen if pinroll registered it for reg — from the same revision,
+// for the same digest, with the same content — and "" otherwise.
+func matches(reg plan.Registration, audit Audit, want *ecs.RegisterTaskDefinitionInput, seen *discover.TaskDefinition) (string, error) {
 	latest := seen.Definition
 	if latest == nil || aws.ToString(latest.TaskDefinitionArn) == reg.FromARN() {
 		return "", nil

@@ -315,8 +315,12 @@ func (w *rworld) countDuplicates(t *testing.T, rec *updates) (duplicates, regist
 	return duplicates, registrations, doubles
 }
 
-// shortClaims is a hook for the claims' timings (none before claims exist).
-func shortClaims(*rollout.Engine) {}
+// shortClaims scales the claims' timings down to the emulator's: leases of seconds, polls of
+// milliseconds. The wait outlasts a holder's faulted registration (a client timeout).
+func shortClaims(e *rollout.Engine) {
+	c := e.Home().Applier.Claims
+	c.Lease, c.Wait, c.Poll = 4*time.Second, 8*time.Second, func(int) time.Duration { return 5 * time.Millisecond }
+}
 
 func TestCrowdOfEnginesMeasured(t *testing.T) {
 	for _, run := range []crowdRun{

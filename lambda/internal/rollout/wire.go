@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/index"
 	"github.com/pinroll/pinroll/lambda/internal/metrics"
@@ -40,11 +41,17 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 			e.Targets = append(e.Targets, NewTarget(RoleAccount(role), role, ecs.NewFromConfig(AssumeRole(awsCfg, stsClient, role)), e.ECR))
 		}
 	}
-	if cfg.IndexTable != "" { // one table, in pinroll's account, for every target: keyed by ARN
-		idx := index.New(dynamodb.NewFromConfig(awsCfg, index.ClientOptions), cfg.IndexTable)
+	claims := &apply.Claims{Log: log} // without the table, registrations say they are unprotected
+	if cfg.IndexTable != "" {         // one table, in pinroll's account, for every target: keyed by ARN
+		db := dynamodb.NewFromConfig(awsCfg, index.ClientOptions)
+		idx := index.New(db, cfg.IndexTable)
+		claims.Store = index.NewClaims(db, cfg.IndexTable) // the same table, keys claim#…
 		for _, t := range e.Targets {
 			t.Discoverer.Index, t.Discoverer.Log = idx, log
 		}
+	}
+	for _, t := range e.Targets {
+		t.Applier.Claims = claims
 	}
 	if cfg.ParameterPrefix != "" {
 		e.SSM = ssm.NewFromConfig(awsCfg)
