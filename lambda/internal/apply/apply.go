@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ type ECS interface {
 	DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
 	TagResource(context.Context, *ecs.TagResourceInput, ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
+	ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsInput, ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
 }
 
 var _ ECS = (*ecs.Client)(nil)
@@ -312,9 +314,11 @@ func Input(reg plan.Registration, audit Audit) (*ecs.RegisterTaskDefinitionInput
 // later, when anything in flight has landed) looks again.
 //
 // firstLook is what the first look may use instead of asking ECS (discovery's view of the
-// family's latest revision, reg.Latest), nil to ask ECS. An error that wraps errUnknownOutcome
-// may have registered the revision; any other proves nothing was registered.
-func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Audit, firstLook *discover.TaskDefinition) (string, error) {
+// family's latest revision, reg.Latest), nil to ask ECS. deep makes the first look go past the
+// latest revision (recentAttempt): for a change another invocation may have registered before
+// others of the family landed (a claim taken over). An error that wraps errUnknownOutcome may
+// have registered the revision; any other proves nothing was registered.
+func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Audit, firstLook *discover.TaskDefinition, deep bool) (string, error) {
 	in, err := Input(reg, audit)
 	if err != nil {
 		return "", err
@@ -340,6 +344,11 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 		if arn, err := a.earlierAttempt(ctx, reg, audit, in, snapshot); err != nil || arn != "" {
 			return arn, err
 		}
+		if deep && attempt == 1 {
+			if arn, err := a.recentAttempt(ctx, reg, audit, in); err != nil || arn != "" {
+				return arn, err
+			}
+		}
 		out, err := a.ECS.RegisterTaskDefinition(ctx, in, once)
 		if err == nil {
 			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
@@ -359,6 +368,13 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 		if !notRegistered(err) {
 			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in, nil); cerr == nil && arn != "" {
 				return arn, nil // the request succeeded; only its answer was lost
+			}
+			if a.Claims != nil && a.Claims.Store != nil {
+				// Under a claim, others wait for this answer: look past revisions of the family
+				// that concurrent runs registered meanwhile.
+				if arn, cerr := a.recentAttempt(ctx, reg, audit, in); cerr == nil && arn != "" {
+					return arn, nil
+				}
 			}
 			return "", fmt.Errorf("register task definition: %w (not retried now so as not to register a duplicate; the redelivery looks for it first): %w", errUnknownOutcome, err)
 		}
@@ -387,6 +403,56 @@ func notRegistered(err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// recentRevisions is how many of a family's newest revisions recentAttempt looks at.
+const recentRevisions = 10
+
+// recentAttempt is earlierAttempt past the latest revision: the family's newest revisions
+// (recentRevisions, newest first, down to the base), for one pinroll registered for the same
+// change. Revisions registered for other changes of the family (concurrent pushes of its other
+// images) may have landed after the one looked for.
+func (a *Applier) recentAttempt(ctx context.Context, reg plan.Registration, audit Audit, want *ecs.RegisterTaskDefinitionInput) (string, error) {
+	family := aws.ToString(reg.From.Definition.Family)
+	out, err := a.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
+		FamilyPrefix: aws.String(family), Sort: types.SortOrderDesc, MaxResults: aws.Int32(recentRevisions),
+	})
+	if err != nil {
+		return "", fmt.Errorf("list recent revisions of %s: %w", family, err)
+	}
+	for _, arn := range out.TaskDefinitionArns {
+		f, rev, ok := familyRevision(arn)
+		if !ok || f != family {
+			continue // FamilyPrefix matches longer family names too
+		}
+		if rev <= reg.From.Definition.Revision {
+			break
+		}
+		d, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
+		})
+		if err != nil {
+			return "", fmt.Errorf("describe %s: %w", report.Revision(arn), err)
+		}
+		if m, err := matches(reg, audit, want, &discover.TaskDefinition{Definition: d.TaskDefinition, Tags: d.Tags}); err != nil || m != "" {
+			return m, err
+		}
+	}
+	return "", nil
+}
+
+// familyRevision splits a task definition ARN's family:revision.
+func familyRevision(arn string) (family string, revision int32, ok bool) {
+	_, rest, found := strings.Cut(arn, ":task-definition/")
+	if !found {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(rest[i+1:], 10, 32)
+	return rest[:i], int32(n), err == nil
 }
 
 // refusedByECS reports whether ECS answered the request with a 4xx error: it refused it, and

@@ -84,6 +84,10 @@ func (f *fakeECS) TagResource(context.Context, *ecs.TagResourceInput, ...func(*e
 	return &ecs.TagResourceOutput{}, nil
 }
 
+func (f *fakeECS) ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsInput, ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error) {
+	return &ecs.ListTaskDefinitionsOutput{}, nil
+}
+
 func arnOf(family string, revision int) string {
 	return fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:task-definition/%s:%d", family, revision)
 }

@@ -27,7 +27,7 @@ type ClaimStore interface {
 	Put(ctx context.Context, c index.Claim) error
 	TakeOver(ctx context.Context, c, old index.Claim) error
 	Get(ctx context.Context, key string) (*index.Claim, error)
-	Record(ctx context.Context, key, owner, revision string, done bool) error
+	Record(ctx context.Context, key, owner, revision string, done bool, expires time.Time) error
 	Release(ctx context.Context, key, owner string) error
 }
 
@@ -161,12 +161,12 @@ type resolution struct {
 func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit, mine *index.Claim, wait bool) resolution {
 	c := a.Claims
 	if c == nil {
-		arn, err := a.register(ctx, reg, audit, reg.Latest)
+		arn, err := a.register(ctx, reg, audit, reg.Latest, false)
 		return resolution{arn: arn, err: err}
 	}
 	if c.Store == nil {
 		c.unprotected(audit.EventID, "the claims need the index table ("+contract.EnvIndexTable+")")
-		arn, err := a.register(ctx, reg, audit, reg.Latest)
+		arn, err := a.register(ctx, reg, audit, reg.Latest, false)
 		return resolution{arn: arn, err: err}
 	}
 	fresh := mine == nil
@@ -181,7 +181,7 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 		}
 		if !errors.Is(err, index.ErrClaimed) && notWritten(err) {
 			c.unprotected(audit.EventID, "the index table refused the claim", "error", err)
-			arn, err := a.register(ctx, reg, audit, reg.Latest)
+			arn, err := a.register(ctx, reg, audit, reg.Latest, false)
 			return resolution{arn: arn, err: err}
 		}
 		// Claimed by another, or the write's outcome is unknown (a timeout, a lost answer):
@@ -199,12 +199,12 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 		switch {
 		case errors.Is(err, index.ErrBadClaim):
 			c.unprotected(audit.EventID, "a claim in the index table is not one pinroll can read", "claim", mine.Key, "error", err)
-			arn, err := a.register(ctx, reg, audit, nil)
+			arn, err := a.register(ctx, reg, audit, nil, true)
 			return resolution{arn: arn, err: err}
 		case err != nil:
 			if troubles++; troubles >= 2 || ctx.Err() != nil {
 				c.unprotected(audit.EventID, "the index table could not be reached for the claims", "error", err)
-				arn, err := a.register(ctx, reg, audit, nil)
+				arn, err := a.register(ctx, reg, audit, nil, true)
 				return resolution{arn: arn, err: err}
 			}
 		case cur == nil: // released by a holder that registered nothing (or never written)
@@ -251,13 +251,14 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 }
 
 // holdAndRegister registers reg under the claim this invocation holds, writes the revision on
-// the claim, and returns it held (to be marked done after the updates). A failure that proves
+// the claim — with a new lease, for its updates — and returns it held (to be marked done after
+// the updates). A failure that proves
 // nothing was registered releases the claim; one of unknown outcome keeps it until its lease
 // ends.
 func (a *Applier) holdAndRegister(ctx context.Context, reg plan.Registration, audit Audit, mine index.Claim, firstLook *discover.TaskDefinition) resolution {
 	c := a.Claims
 	rctx, cancel := context.WithDeadline(ctx, mine.Expires.Add(-c.lease()/2))
-	arn, err := a.register(rctx, reg, audit, firstLook)
+	arn, err := a.register(rctx, reg, audit, firstLook, firstLook == nil)
 	cancel()
 	if err != nil {
 		if !errors.Is(err, errUnknownOutcome) {
@@ -267,7 +268,9 @@ func (a *Applier) holdAndRegister(ctx context.Context, reg plan.Registration, au
 		}
 		return resolution{err: err}
 	}
-	if rerr := c.call(ctx, func(ctx context.Context) error { return c.Store.Record(ctx, mine.Key, mine.Owner, arn, false) }); rerr != nil {
+	if rerr := c.call(ctx, func(ctx context.Context) error {
+		return c.Store.Record(ctx, mine.Key, mine.Owner, arn, false, c.now().Add(c.lease()))
+	}); rerr != nil {
 		c.log().Warn("revision not written on its claim; others wait for the claim to expire", "claim", mine.Key, "revision", arn, "error", rerr)
 	}
 	return resolution{arn: arn, held: &claimed{claim: mine, arn: arn}}
@@ -279,7 +282,7 @@ func (a *Applier) done(ctx context.Context, held []*claimed) {
 	c := a.Claims
 	for _, h := range held {
 		if err := c.call(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			return c.Store.Record(ctx, h.claim.Key, h.claim.Owner, h.arn, true)
+			return c.Store.Record(ctx, h.claim.Key, h.claim.Owner, h.arn, true, c.now())
 		}); err != nil {
 			c.log().Warn("claim not marked done; others wait for it to expire", "claim", h.claim.Key, "error", err)
 		}
@@ -303,7 +306,7 @@ func (a *Applier) reuse(ctx context.Context, reg plan.Registration, audit Audit,
 	arn, err := matches(reg, audit, want, &discover.TaskDefinition{Definition: out.TaskDefinition, Tags: out.Tags})
 	if err != nil || arn == "" || arn != cur.Revision {
 		a.Claims.unprotected(audit.EventID, "a claim names a revision that is not this change's", "claim", cur.Key, "revision", cur.Revision)
-		arn, err := a.register(ctx, reg, audit, nil)
+		arn, err := a.register(ctx, reg, audit, nil, true)
 		return resolution{arn: arn, err: err}
 	}
 	return resolution{arn: arn}

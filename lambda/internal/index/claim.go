@@ -153,17 +153,18 @@ func (s *Claims) Get(ctx context.Context, key string) (*Claim, error) {
 	return decodeClaim(key, out.Item)
 }
 
-// Record writes the holder's revision on its claim, and whether it is done (its services
-// updated): only while the claim is still owner's (ErrClaimed otherwise).
-func (s *Claims) Record(ctx context.Context, key, owner, revision string, done bool) error {
+// Record writes the holder's revision on its claim, whether it is done (its services updated),
+// and the new end of its lease: only while the claim is still owner's (ErrClaimed otherwise).
+func (s *Claims) Record(ctx context.Context, key, owner, revision string, done bool, expires time.Time) error {
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.Name),
 		Key:                      map[string]ddbtypes.AttributeValue{AttrARN: &ddbtypes.AttributeValueMemberS{Value: key}},
-		UpdateExpression:         aws.String("SET #r = :r, #d = :d"),
+		UpdateExpression:         aws.String("SET #r = :r, #d = :d, #e = :e"),
 		ConditionExpression:      aws.String("#o = :me"),
-		ExpressionAttributeNames: map[string]string{"#r": AttrRev, "#d": AttrDone, "#o": AttrOwner},
+		ExpressionAttributeNames: map[string]string{"#r": AttrRev, "#d": AttrDone, "#e": AttrExpires, "#o": AttrOwner},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":r": &ddbtypes.AttributeValueMemberS{Value: revision}, ":d": &ddbtypes.AttributeValueMemberBOOL{Value: done},
+			":e":  &ddbtypes.AttributeValueMemberN{Value: millis(expires)},
 			":me": &ddbtypes.AttributeValueMemberS{Value: owner},
 		},
 	})

@@ -319,20 +319,69 @@ func (w *rworld) countDuplicates(t *testing.T, rec *updates) (duplicates, regist
 // milliseconds. The wait outlasts a holder's faulted registration (a client timeout).
 func shortClaims(e *rollout.Engine) {
 	c := e.Home().Applier.Claims
-	c.Lease, c.Wait, c.Poll = 4*time.Second, 8*time.Second, func(int) time.Duration { return 5 * time.Millisecond }
+	c.Lease, c.Wait, c.Poll = 5*time.Second, 8*time.Second, func(int) time.Duration { return 5 * time.Millisecond }
 }
 
-func TestCrowdOfEnginesMeasured(t *testing.T) {
-	for _, run := range []crowdRun{
-		{name: "concurrency 1, index table", engines: 1, sequential: true, table: "pinroll-index"},
-		{name: "3 engines, index table", engines: crowdEngines, table: "pinroll-index"},
-		{name: "3 engines, no table", engines: crowdEngines},
+// faultsEachRound injects, at the start of every round, n faults of kind on each op, striking
+// after the operation ran (its state change happens, its answer is late or lost).
+func faultsEachRound(kind emulator.FaultKind, n int, ops ...string) func(*emulator.Emulator, int) {
+	return func(em *emulator.Emulator, _ int) {
+		for _, op := range ops {
+			em.InjectFault(op, emulator.Fault{Kind: kind, Delay: faultDelay, Applied: true}, n)
+		}
+	}
+}
+
+// unprotected is the WARN that says registrations are not protected.
+const unprotected = "registrations are not protected against concurrent invocations"
+
+func TestCrowdOfEngines(t *testing.T) {
+	const table = "pinroll-index"
+	claimWrites := []string{"PutItem", "UpdateItem"}
+	for _, tc := range []struct {
+		run crowdRun
+		// protected: 0 duplicates, 0 double deployments, every delivery done; else (no
+		// usable table) only nothing lost, and the log says registrations are unprotected.
+		protected bool
+	}{
+		{crowdRun{name: "concurrency 1", engines: 1, sequential: true, table: table}, true},
+		{crowdRun{name: "3 engines", engines: crowdEngines, table: table}, true},
+		{crowdRun{name: "3 engines, RegisterTaskDefinition times out after registering", engines: crowdEngines, table: table,
+			faults: faultsEachRound(emulator.Timeout, 2, "RegisterTaskDefinition")}, true},
+		{crowdRun{name: "3 engines, RegisterTaskDefinition's connection reset after registering", engines: crowdEngines, table: table,
+			faults: faultsEachRound(emulator.Reset, 2, "RegisterTaskDefinition")}, true},
+		{crowdRun{name: "3 engines, claim writes time out after writing", engines: crowdEngines, table: table,
+			faults: faultsEachRound(emulator.Timeout, 2, claimWrites...)}, true},
+		{crowdRun{name: "3 engines, claim writes' connections reset after writing", engines: crowdEngines, table: table,
+			faults: faultsEachRound(emulator.Reset, 2, claimWrites...)}, true},
+		{crowdRun{name: "3 engines, no table", engines: crowdEngines}, false},
+		{crowdRun{name: "3 engines, table missing", engines: crowdEngines, table: "missing"}, false},
+		{crowdRun{name: "3 engines, table throttled every other round", engines: crowdEngines, table: table,
+			faults: func(em *emulator.Emulator, round int) {
+				if round%2 == 1 {
+					for _, op := range []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem"} {
+						em.InjectFault(op, emulator.Fault{Kind: emulator.Throttle}, -1)
+					}
+				}
+			}}, false},
 	} {
-		t.Run(run.name, func(t *testing.T) {
-			res := runCrowd(t, run)
-			t.Logf("BENCH crowd engines=%d sequential=%t pushes=30 deliveries=90 table=%q %s", run.engines, run.sequential, run.table, res)
+		t.Run(tc.run.name, func(t *testing.T) {
+			res := runCrowd(t, tc.run)
+			t.Logf("BENCH crowd engines=%d sequential=%t pushes=30 deliveries=90 table=%q faults=%t %s",
+				tc.run.engines, tc.run.sequential, tc.run.table, tc.run.faults != nil, res)
 			for _, l := range res.lost {
 				t.Errorf("lost: %s", l)
+			}
+			warned := strings.Contains(res.logs, unprotected)
+			if tc.protected {
+				if res.duplicates != 0 || res.doubles != 0 || res.failedDeliveries != 0 {
+					t.Errorf("%s; want 0 duplicates, 0 double deployments, every delivery done", res)
+				}
+				if warned {
+					t.Errorf("the log says registrations are unprotected, with the table working:\n%s", res.logs)
+				}
+			} else if !warned {
+				t.Errorf("without a usable table the log does not say %q:\n%s", unprotected, res.logs)
 			}
 		})
 	}
