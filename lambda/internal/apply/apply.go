@@ -366,6 +366,9 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 			return "", fmt.Errorf("register task definition: %w", err)
 		}
 		if !notRegistered(err) {
+			if refusedByECS(err) || Refused(err) {
+				return "", fmt.Errorf("register task definition: %w", err) // answered: nothing registered
+			}
 			if arn, cerr := a.earlierAttempt(ctx, reg, audit, in, nil); cerr == nil && arn != "" {
 				return arn, nil // the request succeeded; only its answer was lost
 			}
