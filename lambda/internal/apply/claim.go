@@ -36,14 +36,15 @@ var _ ClaimStore = (*index.Claims)(nil)
 // Claims makes registrations and updates safe when several invocations handle the same change
 // at once. Before registering a revision, an invocation claims the change — (base revision,
 // digest, images), index.ClaimKey — with a conditional write in the index table; exactly one
-// wins. The winner registers (or finds what an earlier attempt registered), writes the
-// revision on the claim, updates its services, and marks the claim done. The others wait —
+// wins. The winner registers (or finds what an earlier attempt registered), updates its
+// services, then writes the revision on the claim and marks it done. The others wait —
 // after their own claims are done, so two invocations never wait on each other — until the
 // claim is done, then reuse its revision; their re-read before UpdateService then finds the
 // services on it already, and they update nothing twice.
 //
-// A claim is a lease (Lease): a holder that crashed blocks nobody for longer. A claim past its
-// lease that has a revision is used as if done; one without a revision is taken over (a
+// A claim is a lease (Lease): a holder that crashed blocks nobody for longer. A claim costs two
+// writes: the claim, and its revision with done. A claim past its lease that has a revision is
+// used as if done; one without a revision is taken over (a
 // conditional write on its old owner and expiry), and the new holder looks at ECS afresh before
 // registering. A holder that knows it registered nothing (refused, throttled, cancelled before
 // sending) releases its claim at once; one whose request's outcome is unknown keeps it until
@@ -180,7 +181,7 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 			return a.holdAndRegister(ctx, reg, audit, *mine, reg.Latest)
 		}
 		if !errors.Is(err, index.ErrClaimed) && notWritten(err) {
-			c.unprotected(audit.EventID, "the index table refused the claim", "error", err)
+			c.unprotected(audit.EventID, "the index table could not be read or written for the claims", "error", err)
 			arn, err := a.register(ctx, reg, audit, reg.Latest, false)
 			return resolution{arn: arn, err: err}
 		}
@@ -203,7 +204,7 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 			return resolution{arn: arn, err: err}
 		case err != nil:
 			if troubles++; troubles >= 2 || ctx.Err() != nil {
-				c.unprotected(audit.EventID, "the index table could not be reached for the claims", "error", err)
+				c.unprotected(audit.EventID, "the index table could not be read or written for the claims", "error", err)
 				arn, err := a.register(ctx, reg, audit, nil, true)
 				return resolution{arn: arn, err: err}
 			}
@@ -250,11 +251,15 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 	}
 }
 
-// holdAndRegister registers reg under the claim this invocation holds, writes the revision on
-// the claim — with a new lease, for its updates — and returns it held (to be marked done after
-// the updates). A failure that proves
-// nothing was registered releases the claim; one of unknown outcome keeps it until its lease
-// ends.
+// holdAndRegister registers reg under the claim this invocation holds and returns it held: its
+// revision is written on the claim, with done, once the services are updated (done). A failure
+// that proves nothing was registered releases the claim; one of unknown outcome keeps it until
+// its lease ends.
+//
+// The revision is written once, after the updates, not also right after registering: a claim
+// then costs two writes, and others wait for done in any case. A holder that crashes in between
+// leaves a claim without a revision; whoever takes it over finds the revision among the family's
+// recent ones (register with deep).
 func (a *Applier) holdAndRegister(ctx context.Context, reg plan.Registration, audit Audit, mine index.Claim, firstLook *discover.TaskDefinition) resolution {
 	c := a.Claims
 	rctx, cancel := context.WithDeadline(ctx, mine.Expires.Add(-c.lease()/2))
@@ -268,23 +273,18 @@ func (a *Applier) holdAndRegister(ctx context.Context, reg plan.Registration, au
 		}
 		return resolution{err: err}
 	}
-	if rerr := c.call(ctx, func(ctx context.Context) error {
-		return c.Store.Record(ctx, mine.Key, mine.Owner, arn, false, c.now().Add(c.lease()))
-	}); rerr != nil {
-		c.log().Warn("revision not written on its claim; others wait for the claim to expire", "claim", mine.Key, "revision", arn, "error", rerr)
-	}
 	return resolution{arn: arn, held: &claimed{claim: mine, arn: arn}}
 }
 
-// done marks the claims this invocation holds as done: their services are updated (or their
-// updates failed: the others' re-reads decide then).
+// done writes on the claims this invocation holds their revisions, and that they are done:
+// their services are updated (or their updates failed: the others' re-reads decide then).
 func (a *Applier) done(ctx context.Context, held []*claimed) {
 	c := a.Claims
 	for _, h := range held {
 		if err := c.call(context.WithoutCancel(ctx), func(ctx context.Context) error {
 			return c.Store.Record(ctx, h.claim.Key, h.claim.Owner, h.arn, true, c.now())
 		}); err != nil {
-			c.log().Warn("claim not marked done; others wait for it to expire", "claim", h.claim.Key, "error", err)
+			c.log().Warn("claim not marked done; others wait for it to expire, then find its revision in ECS", "claim", h.claim.Key, "revision", h.arn, "error", err)
 		}
 	}
 }

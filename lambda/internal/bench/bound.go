@@ -10,11 +10,14 @@ package bench
 //
 // With the index (a new process, the table warm), U counts the revisions the table does not
 // hold, and the table's batch calls are added: ⌈D/100⌉ BatchGetItem for the D distinct task
-// definitions the process has not seen, ⌈U/25⌉ BatchWriteItem for those ECS had to describe.
+// definitions the process has not seen, ⌈U/25⌉ BatchWriteItem for those ECS had to describe,
+// and the claims that make registrations safe under concurrency: F PutItem (a claim each) and F
+// UpdateItem (its revision written back, done).
 type Bound struct {
 	DescribeImages, ListClusters, ListServices, DescribeServices  int
 	DescribeTaskDefinition, RegisterTaskDefinition, UpdateService int
 	BatchGetItem, BatchWriteItem                                  int
+	PutItem, UpdateItem                                           int
 }
 
 // LowerBound is the bound for a push to a fleet of the given shape with u task definitions to
@@ -36,6 +39,7 @@ func LowerBound(s Shape, u, f, k int) Bound {
 func (b Bound) WithIndex(d int) Bound {
 	b.BatchGetItem = ceil(d, 100)
 	b.BatchWriteItem = ceil(b.DescribeTaskDefinition, 25)
+	b.PutItem, b.UpdateItem = b.RegisterTaskDefinition, b.RegisterTaskDefinition
 	return b
 }
 
@@ -43,7 +47,7 @@ func (b Bound) WithIndex(d int) Bound {
 var Ops = []string{"DescribeImages", "ListClusters", "ListServices", "DescribeServices", "DescribeTaskDefinition", "RegisterTaskDefinition", "UpdateService"}
 
 // IndexOps are the index table's operations (0 in the bound without the index).
-var IndexOps = []string{"BatchGetItem", "BatchWriteItem"}
+var IndexOps = []string{"BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem"}
 
 // Of returns the bound's calls of op.
 func (b Bound) Of(op string) int {
@@ -52,6 +56,7 @@ func (b Bound) Of(op string) int {
 		"DescribeServices": b.DescribeServices, "DescribeTaskDefinition": b.DescribeTaskDefinition,
 		"RegisterTaskDefinition": b.RegisterTaskDefinition, "UpdateService": b.UpdateService,
 		"BatchGetItem": b.BatchGetItem, "BatchWriteItem": b.BatchWriteItem,
+		"PutItem": b.PutItem, "UpdateItem": b.UpdateItem,
 	}[op]
 }
 

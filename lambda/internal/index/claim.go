@@ -21,7 +21,8 @@ import (
 // invocation claims the change — (base revision, digest, images) — with a conditional write, so
 // that of several invocations handling the same event at once (reserved concurrency above 1, a
 // redelivery, a continuation consumed twice, the CLI beside the function) exactly one registers
-// it; the others wait for the revision it writes back and reuse it.
+// it; the others wait for the revision it writes back and reuse it. The holder writes twice:
+// the claim (Put or TakeOver) and, once done, its revision (Record).
 //
 // A claim item shares the table with the cached revisions but never collides with them: its key
 // starts with ClaimPrefix, never the "arn:" of a task definition. Items:
@@ -34,8 +35,8 @@ import (
 //	              past it, with no revision, may be taken over (conditional on owner and expires)
 //	ttl     N     Unix seconds when DynamoDB may delete the item (the table's time-to-live
 //	              attribute): a day after the claim, so a finished claim answers late duplicates
-//	rev     S     the revision registered for the change, once the holder has it
-//	done    BOOL  true once the holder has also updated its services
+//	rev     S     the revision registered for the change, written with done
+//	done    BOOL  true once the holder has registered it and updated its services
 //	base    S     the base revision ARN, digest S the pushed digest, event S the event ID, at N
 //	              when claimed (Unix seconds): for people reading the table
 //

@@ -319,7 +319,7 @@ func (w *rworld) countDuplicates(t *testing.T, rec *updates) (duplicates, regist
 // milliseconds. The wait outlasts a holder's faulted registration (a client timeout).
 func shortClaims(e *rollout.Engine) {
 	c := e.Home().Applier.Claims
-	c.Lease, c.Wait, c.Poll = 5*time.Second, 8*time.Second, func(int) time.Duration { return 5 * time.Millisecond }
+	c.Lease, c.Wait, c.Poll = 10*time.Second, 15*time.Second, func(int) time.Duration { return 5 * time.Millisecond }
 }
 
 // faultsEachRound injects, at the start of every round, n faults of kind on each op, striking
