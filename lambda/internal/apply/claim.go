@@ -190,9 +190,21 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 	}
 	deadline := time.Now().Add(c.wait())
 	troubles := 0
+	// unreachable goes on without the claims once the table failed twice.
+	unreachable := func(err error) (resolution, bool) {
+		if troubles++; troubles < 2 && ctx.Err() == nil {
+			return resolution{}, false
+		}
+		c.unprotected(audit.EventID, "the index table could not be read or written for the claims", "error", err)
+		arn, err := a.register(ctx, reg, audit, nil, true)
+		return resolution{arn: arn, err: err}, true
+	}
 	for look := 1; ; look++ {
 		if err := ctx.Err(); err != nil {
 			return resolution{err: err}
+		}
+		if time.Now().After(deadline.Add(c.wait())) { // claims changing hands all along: give up for now
+			return resolution{err: fmt.Errorf("%w (the claim kept changing hands)", errClaimHeld)}
 		}
 		var cur *index.Claim
 		err := c.call(ctx, func(ctx context.Context) (err error) { cur, err = c.Store.Get(ctx, mine.Key); return err })
@@ -203,21 +215,21 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 			arn, err := a.register(ctx, reg, audit, nil, true)
 			return resolution{arn: arn, err: err}
 		case err != nil:
-			if troubles++; troubles >= 2 || ctx.Err() != nil {
-				c.unprotected(audit.EventID, "the index table could not be read or written for the claims", "error", err)
-				arn, err := a.register(ctx, reg, audit, nil, true)
-				return resolution{arn: arn, err: err}
+			if r, done := unreachable(err); done {
+				return r
 			}
 		case cur == nil: // released by a holder that registered nothing (or never written)
 			mine.Expires = now.Add(c.lease())
 			err := c.call(ctx, func(ctx context.Context) error { return c.Store.Put(ctx, *mine) })
-			switch {
-			case err == nil:
+			if err == nil {
 				return a.holdAndRegister(ctx, reg, audit, *mine, nil)
-			case !errors.Is(err, index.ErrClaimed):
-				troubles++
 			}
-			continue
+			if !errors.Is(err, index.ErrClaimed) {
+				if r, done := unreachable(err); done {
+					return r
+				}
+			}
+			continue // claimed meanwhile, or its outcome unknown: read it again
 		case cur.Owner == mine.Owner: // this invocation's write landed, only its answer was lost
 			return a.holdAndRegister(ctx, reg, audit, *cur, nil)
 		case cur.Revision != "" && (cur.Done || cur.Expired(now)):
@@ -226,15 +238,17 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 			next := *mine
 			next.Expires, next.At = now.Add(c.lease()), now
 			err := c.call(ctx, func(ctx context.Context) error { return c.Store.TakeOver(ctx, next, *cur) })
-			switch {
-			case err == nil:
+			if err == nil {
 				c.log().Warn("took over an expired claim: its holder did not finish", "claim", mine.Key, "previous_owner_event", cur.Event, "expired", cur.Expires)
 				// The old holder may have registered it after all: look at ECS, not at discovery.
 				return a.holdAndRegister(ctx, reg, audit, next, nil)
-			case !errors.Is(err, index.ErrClaimed):
-				troubles++
 			}
-			continue
+			if !errors.Is(err, index.ErrClaimed) {
+				if r, done := unreachable(err); done {
+					return r
+				}
+			}
+			continue // taken over by another, or its outcome unknown: read it again
 		case !wait:
 			return resolution{later: true, mine: mine}
 		case time.Now().After(deadline):

@@ -26,6 +26,7 @@ type memClaims struct {
 	items    map[string]index.Claim
 	putErr   error // the next Put fails with it (after landing, when putLands)
 	putLands bool
+	getErr   error // every Get fails with it
 	released int
 }
 
@@ -59,6 +60,9 @@ func (m *memClaims) TakeOver(_ context.Context, c, old index.Claim) error {
 func (m *memClaims) Get(_ context.Context, key string) (*index.Claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.getErr != nil {
+		return nil, m.getErr
+	}
 	if c, ok := m.items[key]; ok {
 		return &c, nil
 	}
