@@ -325,3 +325,18 @@ type alwaysRetry struct{ noRetry }
 
 func (alwaysRetry) IsErrorRetryable(error) bool { return true }
 func (alwaysRetry) MaxAttempts() int            { return 3 }
+
+// A table that stops answering (a claim write timed out, the reads fail): the registration goes
+// ahead as without the table, and the log says it is not protected.
+func TestAnUnreachableTableFallsBack(t *testing.T) {
+	f := newFamilyECS(webRegistration())
+	store := &memClaims{items: map[string]index.Claim{}, putErr: errors.New("i/o timeout"), getErr: errors.New("connection refused")}
+	var log bytes.Buffer
+	res := applyWeb(&Applier{ECS: f, Retryer: noRetry{}, Claims: claimsFor(store, &log)})
+	if err := res.Err(); err != nil || f.registered != 1 || len(res.Changes) != 1 {
+		t.Errorf("apply: %v, %d registered, %d changes; want deployed as without the table", err, f.registered, len(res.Changes))
+	}
+	if n := strings.Count(log.String(), "registrations are not protected against concurrent invocations: the index table could not be read or written"); n != 1 {
+		t.Errorf("%d warnings:\n%s", n, log.String())
+	}
+}
