@@ -367,8 +367,8 @@ func TestCrowdOfEngines(t *testing.T) {
 	} {
 		t.Run(tc.run.name, func(t *testing.T) {
 			res := runCrowd(t, tc.run)
-			t.Logf("BENCH crowd engines=%d sequential=%t pushes=30 deliveries=90 table=%q faults=%t %s",
-				tc.run.engines, tc.run.sequential, tc.run.table, tc.run.faults != nil, res)
+			t.Logf("BENCH crowd %q engines=%d sequential=%t pushes=30 deliveries=90 table=%q %s",
+				tc.run.name, tc.run.engines, tc.run.sequential, tc.run.table, res)
 			for _, l := range res.lost {
 				t.Errorf("lost: %s", l)
 			}
