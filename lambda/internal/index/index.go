@@ -3,6 +3,9 @@
 // revisions nobody has described before. A task-definition ARN with a revision is immutable, so
 // an entry is true forever and is never invalidated.
 //
+// The same table also holds claims (see Claims), items whose keys start with ClaimPrefix: they
+// make registrations safe when several invocations handle one change at once.
+//
 // The table is an optimisation, never a source of truth. Every item is checked on the way out
 // (its key, schema version, checksum, and the ARN inside the decoded task definition); one that
 // does not match is ignored, and the caller describes the revision from ECS and rewrites it.
