@@ -201,6 +201,8 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 		mine *index.Claim
 	}
 	var later []deferred // registrations another invocation holds the claim of
+	keep := a.Claims.keep(ctx)
+	defer keep.close()
 	for _, reg := range p.Registrations {
 		r := resolution{err: ctx.Err()}
 		if r.err == nil {
@@ -213,10 +215,11 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 		targets = a.place(ctx, reg, audit, r, running, targets, &res)
 		if r.held != nil {
 			held = append(held, r.held)
+			keep.add(r.held)
 		}
 	}
 	a.update(ctx, targets, &res)
-	a.done(ctx, held)
+	a.done(ctx, keep, held)
 	// Only now, with none of its own claims pending, does this call wait for others' claims:
 	// two invocations never wait on each other.
 	for _, d := range later {
@@ -224,9 +227,10 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 		if r.err == nil {
 			r = a.settle(ctx, d.reg, audit, d.mine, true)
 		}
+		keep.add(r.held)
 		a.update(ctx, a.place(ctx, d.reg, audit, r, running, nil, &res), &res)
 		if r.held != nil {
-			a.done(ctx, []*claimed{r.held})
+			a.done(ctx, keep, []*claimed{r.held})
 		}
 	}
 	return res

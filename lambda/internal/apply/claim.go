@@ -28,6 +28,7 @@ type ClaimStore interface {
 	TakeOver(ctx context.Context, c, old index.Claim) error
 	Get(ctx context.Context, key string) (*index.Claim, error)
 	Record(ctx context.Context, key, owner, revision string, done bool, expires time.Time) error
+	Renew(ctx context.Context, key, owner string, expires time.Time) error
 	Release(ctx context.Context, key, owner string) error
 }
 
@@ -290,11 +291,93 @@ func (a *Applier) holdAndRegister(ctx context.Context, reg plan.Registration, au
 	return resolution{arn: arn, held: &claimed{claim: mine, arn: arn}}
 }
 
+// keeper renews the leases of the claims one Apply call holds while it works on them — a large
+// plan, a slow table — so that nobody takes over a claim whose holder is alive: a claim whose
+// lease is half gone is renewed (checked every quarter lease).
+type keeper struct {
+	c     *Claims
+	mu    sync.Mutex
+	held  map[*claimed]time.Time // claim → end of its lease
+	stop  chan struct{}
+	ended chan struct{}
+}
+
+// keep starts renewing the leases of the claims given to add, until close (nil without a table).
+func (c *Claims) keep(ctx context.Context) *keeper {
+	if c == nil || c.Store == nil {
+		return nil
+	}
+	k := &keeper{c: c, held: map[*claimed]time.Time{}, stop: make(chan struct{}), ended: make(chan struct{})}
+	go k.run(context.WithoutCancel(ctx))
+	return k
+}
+
+func (k *keeper) add(h *claimed) {
+	if k == nil || h == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held[h] = h.claim.Expires
+}
+
+func (k *keeper) drop(h *claimed) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.held, h)
+}
+
+func (k *keeper) close() {
+	if k == nil {
+		return
+	}
+	close(k.stop)
+	<-k.ended
+}
+
+func (k *keeper) run(ctx context.Context) {
+	defer close(k.ended)
+	c := k.c
+	tick := time.NewTicker(c.lease() / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-tick.C:
+		}
+		k.mu.Lock()
+		due := map[*claimed]time.Time{}
+		for h, exp := range k.held {
+			if exp.Sub(c.now()) < c.lease()/2 {
+				due[h] = c.now().Add(c.lease())
+			}
+		}
+		k.mu.Unlock()
+		for h, exp := range due {
+			err := c.call(ctx, func(ctx context.Context) error { return c.Store.Renew(ctx, h.claim.Key, h.claim.Owner, exp) })
+			if err != nil {
+				c.log().Warn("claim lease not renewed", "claim", h.claim.Key, "error", err)
+				continue
+			}
+			k.mu.Lock()
+			if _, ok := k.held[h]; ok {
+				k.held[h] = exp
+			}
+			k.mu.Unlock()
+		}
+	}
+}
+
 // done writes on the claims this invocation holds their revisions, and that they are done:
 // their services are updated (or their updates failed: the others' re-reads decide then).
-func (a *Applier) done(ctx context.Context, held []*claimed) {
+func (a *Applier) done(ctx context.Context, keep *keeper, held []*claimed) {
 	c := a.Claims
 	for _, h := range held {
+		keep.drop(h)
 		if err := c.call(context.WithoutCancel(ctx), func(ctx context.Context) error {
 			return c.Store.Record(ctx, h.claim.Key, h.claim.Owner, h.arn, true, c.now())
 		}); err != nil {

@@ -28,6 +28,7 @@ type memClaims struct {
 	putLands bool
 	getErr   error // every Get fails with it
 	released int
+	renewed  int
 }
 
 func (m *memClaims) Put(_ context.Context, c index.Claim) error {
@@ -78,6 +79,19 @@ func (m *memClaims) Record(_ context.Context, key, owner, revision string, done 
 	}
 	c.Revision, c.Done, c.Expires = revision, done, expires
 	m.items[key] = c
+	return nil
+}
+
+func (m *memClaims) Renew(_ context.Context, key, owner string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.items[key]
+	if !ok || c.Owner != owner {
+		return index.ErrClaimed
+	}
+	c.Expires = expires
+	m.items[key] = c
+	m.renewed++
 	return nil
 }
 
@@ -338,5 +352,33 @@ func TestAnUnreachableTableFallsBack(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "registrations are not protected against concurrent invocations: the index table could not be read or written"); n != 1 {
 		t.Errorf("%d warnings:\n%s", n, log.String())
+	}
+}
+
+// slowUpdates is familyECS whose UpdateService takes a while: a holder slower than its lease.
+type slowUpdates struct {
+	*familyECS
+	delay time.Duration
+}
+
+func (s slowUpdates) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, opts ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
+	time.Sleep(s.delay)
+	return s.familyECS.UpdateService(ctx, in, opts...)
+}
+
+// A holder still working when half its lease is gone renews it: nobody may take over the claim
+// of a live holder.
+func TestALiveHolderRenewsItsLease(t *testing.T) {
+	f := newFamilyECS(webRegistration())
+	store := &memClaims{items: map[string]index.Claim{}}
+	var log bytes.Buffer
+	claims := claimsFor(store, &log)
+	claims.Lease = 80 * time.Millisecond
+	res := applyWeb(&Applier{ECS: slowUpdates{familyECS: f, delay: 200 * time.Millisecond}, Retryer: noRetry{}, Claims: claims})
+	if err := res.Err(); err != nil || len(res.Changes) != 1 {
+		t.Fatalf("apply: %v, %d changes", err, len(res.Changes))
+	}
+	if store.renewed == 0 {
+		t.Errorf("the lease was never renewed while the holder updated for longer than it")
 	}
 }

@@ -22,7 +22,8 @@ import (
 // that of several invocations handling the same event at once (reserved concurrency above 1, a
 // redelivery, a continuation consumed twice, the CLI beside the function) exactly one registers
 // it; the others wait for the revision it writes back and reuse it. The holder writes twice:
-// the claim (Put or TakeOver) and, once done, its revision (Record).
+// the claim (Put or TakeOver) and, once done, its revision (Record); a holder still working
+// when half its lease is gone renews it (Renew).
 //
 // A claim item shares the table with the cached revisions but never collides with them: its key
 // starts with ClaimPrefix, never the "arn:" of a task definition. Items:
@@ -167,6 +168,22 @@ func (s *Claims) Record(ctx context.Context, key, owner, revision string, done b
 			":r": &ddbtypes.AttributeValueMemberS{Value: revision}, ":d": &ddbtypes.AttributeValueMemberBOOL{Value: done},
 			":e":  &ddbtypes.AttributeValueMemberN{Value: millis(expires)},
 			":me": &ddbtypes.AttributeValueMemberS{Value: owner},
+		},
+	})
+	return s.wrap("UpdateItem", err)
+}
+
+// Renew moves the end of owner's lease to expires: only while the claim is still owner's
+// (ErrClaimed otherwise).
+func (s *Claims) Renew(ctx context.Context, key, owner string, expires time.Time) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.Name),
+		Key:                      map[string]ddbtypes.AttributeValue{AttrARN: &ddbtypes.AttributeValueMemberS{Value: key}},
+		UpdateExpression:         aws.String("SET #e = :e"),
+		ConditionExpression:      aws.String("#o = :me"),
+		ExpressionAttributeNames: map[string]string{"#e": AttrExpires, "#o": AttrOwner},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":e": &ddbtypes.AttributeValueMemberN{Value: millis(expires)}, ":me": &ddbtypes.AttributeValueMemberS{Value: owner},
 		},
 	})
 	return s.wrap("UpdateItem", err)

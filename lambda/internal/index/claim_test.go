@@ -69,6 +69,15 @@ func claimLifecycle(t *testing.T, db *dynamodb.Client, table string) {
 	if got, err = claims.Get(ctx, key); err != nil || got.Revision != rev || !got.Done || !got.Expires.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("after the write-back: %+v, %v", got, err)
 	}
+	if err := claims.Renew(ctx, key, "owner-b", now.Add(time.Hour)); !errors.Is(err, index.ErrClaimed) {
+		t.Errorf("renewal by another owner: %v, want ErrClaimed", err)
+	}
+	if err := claims.Renew(ctx, key, "owner-a", now.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = claims.Get(ctx, key); err != nil || !got.Expires.Equal(now.Add(3*time.Minute)) || got.Revision != rev {
+		t.Fatalf("after the renewal: %+v, %v", got, err)
+	}
 	// A takeover is conditional on the claim as read: the one that read an older state loses.
 	if err := claims.TakeOver(ctx, b, a); !errors.Is(err, index.ErrClaimed) {
 		t.Errorf("take over from a stale read: %v, want ErrClaimed", err)

@@ -299,7 +299,7 @@ func (w *rworld) countDuplicates(t *testing.T, rec *updates) (duplicates, regist
 			}
 		}
 	}
-	for _, calls := range rec.calls {
+	for svc, calls := range rec.calls {
 		seen := map[string]bool{}
 		for _, arn := range calls {
 			c := canonical[arn]
@@ -308,6 +308,7 @@ func (w *rworld) countDuplicates(t *testing.T, rec *updates) (duplicates, regist
 			}
 			if seen[c] {
 				doubles++
+				t.Logf("double deployment of %s to %s: its updates, in order: %v", svc, c, calls)
 			}
 			seen[c] = true
 		}
@@ -375,7 +376,7 @@ func TestCrowdOfEngines(t *testing.T) {
 			warned := strings.Contains(res.logs, unprotected)
 			if tc.protected {
 				if res.duplicates != 0 || res.doubles != 0 || res.failedDeliveries != 0 {
-					t.Errorf("%s; want 0 duplicates, 0 double deployments, every delivery done", res)
+					t.Errorf("%s; want 0 duplicates, 0 double deployments, every delivery done; the warnings:\n%s", res, res.logs)
 				}
 				if warned {
 					t.Errorf("the log says registrations are unprotected, with the table working:\n%s", res.logs)
