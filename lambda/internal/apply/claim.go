@@ -43,6 +43,10 @@ var _ ClaimStore = (*index.Claims)(nil)
 // claim is done, then reuse its revision; their re-read before UpdateService then finds the
 // services on it already, and they update nothing twice.
 //
+// Whoever moves services to the claim's revision holds the claim: an invocation reusing a done
+// claim takes it over (a conditional write on its owner and expiry) before its own updates and
+// marks it done again after, so two reusing it never update one service twice either.
+//
 // A claim is a lease (Lease): a holder that crashed blocks nobody for longer. A claim costs two
 // writes: the claim, and its revision with done. A claim past its lease that has a revision is
 // used as if done; one without a revision is taken over (a
@@ -234,7 +238,25 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 		case cur.Owner == mine.Owner: // this invocation's write landed, only its answer was lost
 			return a.holdAndRegister(ctx, reg, audit, *cur, nil)
 		case cur.Revision != "" && (cur.Done || cur.Expired(now)):
-			return a.reuse(ctx, reg, audit, cur)
+			r := a.reuse(ctx, reg, audit, cur)
+			if r.err != nil || r.arn != cur.Revision {
+				return r // not trusted: registered as without claims
+			}
+			// Whoever updates services to the revision holds the claim: two invocations reusing
+			// it (for services its registrar did not update) never update one service twice.
+			next := *cur
+			next.Owner, next.Done, next.Expires, next.Event = mine.Owner, false, now.Add(c.lease()), audit.EventID
+			err := c.call(ctx, func(ctx context.Context) error { return c.Store.TakeOver(ctx, next, *cur) })
+			if err == nil {
+				return resolution{arn: r.arn, held: &claimed{claim: next, arn: r.arn}}
+			}
+			if !errors.Is(err, index.ErrClaimed) {
+				if troubles++; troubles >= 2 {
+					c.unprotected(audit.EventID, "the index table could not be read or written for the claims", "error", err)
+					return r
+				}
+			}
+			continue // another invocation took it to update its services: wait for it
 		case cur.Revision == "" && cur.Expired(now):
 			next := *mine
 			next.Expires, next.At = now.Add(c.lease()), now
