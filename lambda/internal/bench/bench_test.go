@@ -4,18 +4,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,12 +94,7 @@ func BenchmarkPerformance(b *testing.B) {
 
 	hubTable(b, out)
 
-	su := startup(b)
-	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc) | size | zip | start-up to first answer under the RIE (host arch, median of 9) |")
-	fmt.Fprintln(out, "|---|---:|---:|---:|")
-	fmt.Fprintf(out, "| pinroll bootstrap | %s | %s | %s |\n", mib(su.pinrollSize), mib(su.pinrollZip), ms(su.pinrollStart))
-	fmt.Fprintf(out, "| hello-world aws-lambda-go | %s | %s | %s |\n", mib(su.helloSize), mib(su.helloZip), ms(su.helloStart))
-	fmt.Fprintf(out, "| pinroll / hello | %.2f× | %.2f× | %.2f× |\n", float64(su.pinrollSize)/float64(su.helloSize), float64(su.pinrollZip)/float64(su.helloZip), su.pinrollStart.Seconds()/su.helloStart.Seconds())
+	startupTable(out, startup(b))
 
 	fmt.Fprintf(out, "\npeak heap while planning 10,000 services (7,500 task definitions): %s — the process before the fleet %s, the discovered fleet %s, planning %s (an upper bound: the collector is off while planning)\n",
 		mib(peak), mib(base), mib(live-base), mib(peak-live))
@@ -157,100 +146,6 @@ func planHeap(tb testing.TB, n int) (peak, live, base uint64) {
 	}
 	runtime.KeepAlive(f)
 	return after.HeapAlloc, before.HeapAlloc, base
-}
-
-type startupResult struct {
-	pinrollSize, pinrollZip, helloSize, helloZip int64
-	pinrollStart, helloStart                     time.Duration
-}
-
-// startup builds both functions with the Lambda flags — for linux/arm64 to size them, for this
-// machine to run them under the Runtime Interface Emulator — and times each one's first
-// answer from a fresh process, alternately, nine times.
-func startup(tb testing.TB) startupResult {
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	build := func(out, pkg, goarch string, lambdaFlags bool) {
-		args := []string{"build", "-o", out}
-		if lambdaFlags {
-			args = append(args, "-trimpath", "-ldflags", "-s -w", "-tags", "lambda.norpc")
-		}
-		cmd := exec.Command("go", append(args, pkg)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("go build %s: %v\n%s", pkg, err, msg)
-		}
-	}
-	var r startupResult
-	for _, fn := range []struct {
-		pkg        string
-		size, zipp *int64
-		name       string
-	}{{"./lambda", &r.pinrollSize, &r.pinrollZip, "pinroll"}, {"./lambda/internal/bench/testdata/hello", &r.helloSize, &r.helloZip, "hello"}} {
-		arm := filepath.Join(dir, fn.name+"-arm64")
-		build(arm, fn.pkg, "arm64", true)
-		*fn.size, *fn.zipp = sizes(tb, arm)
-		build(filepath.Join(dir, fn.name), fn.pkg, runtime.GOARCH, true)
-	}
-	rie := filepath.Join(dir, "aws-lambda-rie")
-	build(rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", runtime.GOARCH, false)
-
-	// An untagged push: pinroll decodes, validates and skips it without an AWS call, so the
-	// time is start-up plus the smallest real answer.
-	event := []byte(`{"version":"0","id":"e","detail-type":"ECR Image Action","source":"aws.ecr","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"result":"SUCCESS","repository-name":"app","image-digest":"sha256:` + strings.Repeat("a", 64) + `","action-type":"PUSH","image-tag":""}}`)
-	env := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_ENDPOINT_URL=http://127.0.0.1:9"}
-	var ps, hs []time.Duration
-	for range 9 {
-		ps = append(ps, firstAnswer(tb, rie, filepath.Join(dir, "pinroll"), event, env))
-		hs = append(hs, firstAnswer(tb, rie, filepath.Join(dir, "hello"), event, env))
-	}
-	r.pinrollStart, r.helloStart = median(ps), median(hs)
-	return r
-}
-
-// firstAnswer starts bootstrap under the RIE and returns how long the first invocation took:
-// the RIE starts the process when the first event arrives, so this is process start to the
-// first request served (plus the RIE's own hop, the same for both binaries).
-func firstAnswer(tb testing.TB, rie, bootstrap string, event []byte, env []string) time.Duration {
-	api, runtimeAPI := freePort(tb), freePort(tb)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(api),
-		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(runtimeAPI), bootstrap)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", api)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", api)); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("the Runtime Interface Emulator did not listen within 20 s")
-		}
-	}
-	start := time.Now()
-	resp, err := http.Post(url, "application/json", bytes.NewReader(event))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	took := time.Since(start)
-	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte("errorType")) {
-		tb.Fatalf("%s: first invocation answered %d: %s", filepath.Base(bootstrap), resp.StatusCode, body)
-	}
-	return took
 }
 
 func sizes(tb testing.TB, path string) (size, zipped int64) {
