@@ -155,6 +155,7 @@ type Emulator struct {
 	hooks    hooks
 	delivery delivery
 	dynamo   dynamoState // DynamoDB's tables (dynamodb.go)
+	sqs      sqsState    // SQS queues (sqs.go)
 }
 
 // world is the state of one account in one region.

@@ -33,6 +33,7 @@ type apiError struct {
 	Code    string
 	Message string
 	Status  int
+	query   string // SQS: the query protocol's code, for x-amzn-query-error ("" = Code)
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -76,7 +77,8 @@ func (rc *request) decode(v any) error {
 	return nil
 }
 
-// ServeHTTP answers one request: AWS JSON 1.1 for ECS, ECR and SSM (X-Amz-Target), the AWS query
+// ServeHTTP answers one request: AWS JSON 1.1 for ECS, ECR and SSM, AWS JSON 1.0 for DynamoDB
+// and SQS (X-Amz-Target), the AWS query
 // protocol (a form-encoded POST with Action) for STS and SNS.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newUUID()
@@ -96,8 +98,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p protocol = jsonProtocol{}
-	if service == "dynamodb" {
+	switch service {
+	case "dynamodb":
 		p = json10Protocol{} // DynamoDB's content type and X-Amz-Crc32 (dynamodb.go)
+	case "sqs":
+		p = sqsProtocol{} // AWS JSON 1.0 with SQS's x-amzn-query-error (sqs.go)
 	}
 	started := e.now()
 	errCode := e.serve(w, r, op, fn, p, nil)
@@ -246,6 +251,9 @@ func lookupOperation(target string) (service, op string, fn opFunc) {
 	case strings.HasPrefix(target, dynamodbTargetPrefix):
 		op = strings.TrimPrefix(target, dynamodbTargetPrefix)
 		return "dynamodb", op, dynamodbOperations[op]
+	case strings.HasPrefix(target, sqsTargetPrefix):
+		op = strings.TrimPrefix(target, sqsTargetPrefix)
+		return "sqs", op, sqsOperations[op]
 	}
 	return "", target, nil
 }
@@ -271,7 +279,7 @@ func regionOf(r *http.Request) string {
 
 // isMutating reports whether an operation changes state.
 func isMutating(op string) bool {
-	for _, prefix := range []string{"Register", "Deregister", "Update", "Create", "Delete", "BatchDelete", "Tag", "Untag", "Put", "Publish"} {
+	for _, prefix := range []string{"Register", "Deregister", "Update", "Create", "Delete", "BatchDelete", "Tag", "Untag", "Put", "Publish", "Send", "Change"} {
 		if strings.HasPrefix(op, prefix) {
 			return true
 		}
