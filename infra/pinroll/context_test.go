@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -127,6 +129,36 @@ func TestValidate(t *testing.T) {
 		`(pinroll:chatLoggingLevel): "DEBUG" is not ERROR, INFO or NONE`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+}
+
+// GIVEN a reserved concurrency below the continuation mapping's maximum concurrency, or a timeout
+// outside Lambda's range, THEN Validate names the field, the value and the way out; 2 and 15
+// minutes are accepted.
+func TestValidateConcurrencyAndTimeout(t *testing.T) {
+	code := t.TempDir()
+	if err := os.WriteFile(filepath.Join(code, "bootstrap"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p    Props
+		want string // "" for valid
+	}{
+		{Props{ReservedConcurrency: 1}, "ReservedConcurrency (pinroll:reservedConcurrency): 1 is below 2, the continuation queue's maximum concurrency"},
+		{Props{ReservedConcurrency: -3}, "ReservedConcurrency (pinroll:reservedConcurrency): -3 is below 2"},
+		{Props{ReservedConcurrency: 2}, ""},
+		{Props{Timeout: awscdk.Duration_Minutes(jsii.Number(16))}, "Timeout: 960 seconds is not a whole number of seconds from 1 to 900"},
+		{Props{Timeout: awscdk.Duration_Millis(jsii.Number(1500))}, "Timeout: 1.5 seconds is not a whole number of seconds"},
+		{Props{Timeout: awscdk.Duration_Minutes(jsii.Number(15))}, ""},
+	} {
+		tc.p.CodePath = code
+		err := tc.p.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v, want valid", tc.p, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want it to mention %q", tc.p, err, tc.want)
 		}
 	}
 }

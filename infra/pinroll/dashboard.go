@@ -27,6 +27,7 @@ const (
 	WidgetVerification  = "Verification: mismatches and rollbacks"
 	WidgetFailures      = "Permanent failures and missing images"
 	WidgetQueues        = "Dead letters and failed invocations"
+	WidgetContinuations = "Continuations: depth and age"
 	WidgetReconcile     = "Reconcile repairs"
 	WidgetAccountPrefix = "Per account: "
 )
@@ -49,8 +50,9 @@ func pinrollMetric(name, stat, label string, dims map[string]*string) awscloudwa
 func outcome(o string) map[string]*string { return map[string]*string{"Outcome": jsii.String(o)} }
 
 // newDashboard is the on-call picture of the rollout: the alarms, what arrives and how it ends,
-// how fast a push reaches the services, what verification found, what failed for good, the
-// queues, and what reconciliation repaired; with target accounts, the same per account.
+// how fast a push reaches the services, what verification found, the queues (the continuations
+// beside the dead letters), what failed for good, and what reconciliation repaired; with target
+// accounts, the same per account.
 func newDashboard(c constructs.Construct, p *Pinroll, props *Props) awscloudwatch.Dashboard {
 	graph := func(title string, stacked bool, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -92,14 +94,12 @@ func newDashboard(c constructs.Construct, p *Pinroll, props *Props) awscloudwatc
 				pinrollMetric(MetricEvents, "Sum", "rolled back", outcome("rolled_back")),
 				pinrollMetric(MetricEvents, "Sum", "unverified", outcome("unverified"))),
 		},
+		{graph(WidgetQueues, false, dlq, failed), continuations(p)},
 		{
 			graph(WidgetFailures, false,
 				pinrollMetric(MetricServicesFailed, "Sum", "services failed for good", nil),
 				pinrollMetric(MetricMissingImages, "Sum", "pinned digests missing in ECR", nil),
 				pinrollMetric(MetricEvents, "Sum", "events failed (retried)", outcome("failed"))),
-			graph(WidgetQueues, false, dlq, failed),
-		},
-		{
 			graph(WidgetReconcile, false,
 				pinrollMetric(MetricServicesDeployed, "Sum", "services repaired", map[string]*string{"Kind": jsii.String("reconcile"), "Outcome": jsii.String("deployed")}),
 				// Every reconcile run, by outcome: a run that repaired something ends "deployed".
@@ -138,5 +138,26 @@ func newDashboard(c constructs.Construct, p *Pinroll, props *Props) awscloudwatc
 		DashboardName:   jsii.String(*awscdk.Aws_STACK_NAME() + "-" + *awscdk.Aws_REGION()),
 		DefaultInterval: awscdk.Duration_Days(jsii.Number(1)),
 		Widgets:         &widgets,
+	})
+}
+
+// continuations is the continuation queue beside the other queues: how many continuations wait
+// and run (left), how long the oldest has waited (right, in seconds: the ContinuationsStuck
+// alarm's metric), and its dead letters.
+func continuations(p *Pinroll) awscloudwatch.IWidget {
+	max := func(label string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Period: dashboardPeriod(), Statistic: jsii.String("Maximum"), Label: jsii.String(label)}
+	}
+	q, dlq := p.ContinueQueue, p.ContinueDeadLetterQueue
+	return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+		Title: jsii.String(WidgetContinuations), Width: jsii.Number(12), Height: jsii.Number(6), Period: dashboardPeriod(),
+		Left: &[]awscloudwatch.IMetric{
+			q.MetricApproximateNumberOfMessagesVisible(max("waiting")),
+			q.MetricApproximateNumberOfMessagesNotVisible(max("running or retrying")),
+			dlq.MetricApproximateNumberOfMessagesVisible(max("dead letters")),
+		},
+		Right:      &[]awscloudwatch.IMetric{q.MetricApproximateAgeOfOldestMessage(max("oldest (seconds)"))},
+		LeftYAxis:  &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)},
+		RightYAxis: &awscloudwatch.YAxisProps{Min: jsii.Number(0), ShowUnits: jsii.Bool(false)},
 	})
 }

@@ -56,8 +56,9 @@ func TestIndexTable(t *testing.T) {
 	}
 
 	vpc.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(0))
+	// Only the continuation queue's variable is left.
 	vpc.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-		"Environment": assertions.Match_Absent(),
+		"Environment": map[string]any{"Variables": map[string]any{"PINROLL_CONTINUE_QUEUE_URL": map[string]any{"Ref": vpc.id("ContinueQueue")}}},
 	})
 	for _, st := range roleStatements(t, vpc) {
 		if strings.Contains(strings.Join(st.Action, ","), "dynamodb:") || strings.Contains(st.Sid, "IndexTable") {
@@ -211,8 +212,8 @@ func widgetMetrics(t *testing.T, s *synthesized) (map[string][]string, []string)
 
 // GIVEN the stacks, THEN the dashboard, named after the stack and region, shows the alarms, events
 // by outcome, services deployed (by push and by reconcile), push-to-deploy p50/p90/max,
-// mismatches and rollbacks, permanent failures and missing images, the two queues and the
-// reconcile repairs — each widget the metrics the function emits with the dimension sets it
+// mismatches and rollbacks, the two queues and the continuations beside them, permanent failures
+// and missing images, and the reconcile repairs — each widget the metrics the function emits with the dimension sets it
 // emits them in; with target accounts (full), four more widgets, a line per account.
 func TestDashboard(t *testing.T) {
 	full, min := fixtures(t)
@@ -221,7 +222,8 @@ func TestDashboard(t *testing.T) {
 	}
 	base := func(s *synthesized) map[string][]string {
 		var alarms []string
-		for _, a := range []string{"FunctionErrors", "FunctionThrottles", "DeadLetterQueueNotEmpty", "FailedInvocationsNotEmpty", "ServicesFailed", "MissingImages"} {
+		for _, a := range []string{"FunctionErrors", "FunctionThrottles", "DeadLetterQueueNotEmpty", "FailedInvocationsNotEmpty",
+			"ContinueDeadLetterQueueNotEmpty", "ContinuationsStuck", "ServicesFailed", "MissingImages"} {
 			alarms = append(alarms, "${"+s.id(a)+".Arn}")
 		}
 		return map[string][]string{
@@ -235,6 +237,10 @@ func TestDashboard(t *testing.T) {
 			WidgetFailures: {"pinroll/ServicesFailed{} Sum", "pinroll/MissingImages{} Sum", "pinroll/Events{Outcome=failed} Sum"},
 			WidgetQueues: {"AWS/SQS/ApproximateNumberOfMessagesVisible{QueueName=${" + s.id("DeadLetterQueue") + ".QueueName}} Maximum",
 				"AWS/SQS/ApproximateNumberOfMessagesVisible{QueueName=${" + s.id("FailedInvocations") + ".QueueName}} Maximum"},
+			WidgetContinuations: {"AWS/SQS/ApproximateNumberOfMessagesVisible{QueueName=${" + s.id("ContinueQueue") + ".QueueName}} Maximum",
+				"AWS/SQS/ApproximateNumberOfMessagesNotVisible{QueueName=${" + s.id("ContinueQueue") + ".QueueName}} Maximum",
+				"AWS/SQS/ApproximateNumberOfMessagesVisible{QueueName=${" + s.id("ContinueDeadLetterQueue") + ".QueueName}} Maximum",
+				"AWS/SQS/ApproximateAgeOfOldestMessage{QueueName=${" + s.id("ContinueQueue") + ".QueueName}} Maximum"},
 			WidgetReconcile: {"pinroll/ServicesDeployed{Kind=reconcile,Outcome=deployed} Sum",
 				`SEARCH('{pinroll,Kind,Outcome} MetricName="Events" Kind="reconcile"', 'Sum', 300)`},
 		}
@@ -244,7 +250,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("minimal dashboard (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{WidgetAlarms, WidgetEvents, WidgetDeployed, WidgetPushToDeploy, WidgetVerification,
-		WidgetFailures, WidgetQueues, WidgetReconcile}, order); diff != "" {
+		WidgetQueues, WidgetContinuations, WidgetFailures, WidgetReconcile}, order); diff != "" {
 		t.Errorf("widget order (-want +got):\n%s", diff)
 	}
 

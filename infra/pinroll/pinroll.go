@@ -1,7 +1,9 @@
 package pinroll
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
@@ -61,6 +63,13 @@ type Pinroll struct {
 	ChatPolicy        awsiam.ManagedPolicy                             // the chat role's permissions and the channels' guardrail
 	SlackChannel      awschatbot.CfnSlackChannelConfiguration          // nil without a Slack channel
 	TeamsChannel      awschatbot.CfnMicrosoftTeamsChannelConfiguration // nil without a Teams channel
+
+	// ContinueQueue carries the rest of an event's work past one invocation (FIFO,
+	// PINROLL_CONTINUE_QUEUE_URL); ContinueMapping is the function's event source mapping on it;
+	// ContinueDeadLetterQueue keeps the continuations that failed continueMaxReceives times.
+	ContinueQueue           awssqs.Queue
+	ContinueDeadLetterQueue awssqs.Queue
+	ContinueMapping         awslambda.EventSourceMapping
 }
 
 // New adds pinroll to scope. It panics on invalid props (as CDK constructs throw); call
@@ -78,6 +87,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 
 	p.DeadLetterQueue = newDeadLetterQueue(c, "DeadLetterQueue")
 	p.FailedInvocations = newDeadLetterQueue(c, "FailedInvocations")
+	p.ContinueQueue, p.ContinueDeadLetterQueue = newContinueQueues(c, props.timeout())
 
 	if props.topic() {
 		p.Topic = newTopic(c, props)
@@ -133,6 +143,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 	if p.IndexTable != nil {
 		env[contract.EnvIndexTable] = p.IndexTable.TableName()
 	}
+	env[contract.EnvContinueQueue] = p.ContinueQueue.QueueUrl()
 
 	p.Function = awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
 		Description:  jsii.String("pinroll: on ECR push, re-register ECS task definitions pinned by digest and update services"),
@@ -174,6 +185,8 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 			p.Endpoints = endpoints(c, props, sgs)
 		}
 	}
+
+	p.ContinueMapping = newContinueMapping(c, p.Function, p.ContinueQueue)
 
 	target := func() awsevents.IRuleTarget {
 		return awseventstargets.NewLambdaFunction(p.Function, &awseventstargets.LambdaFunctionProps{
@@ -335,7 +348,9 @@ func busPolicy(c constructs.Construct, accounts []string) awsevents.CfnEventBusP
 // with the index table DynamoDB's gateway endpoint on the subnets' route tables. The
 // function's logs and EMF metrics need none: Lambda delivers them itself.
 func endpoints(c constructs.Construct, props *Props, functionSGs *[]*string) []awsec2.CfnVPCEndpoint {
-	services := []string{"ecs", "ecr.api"}
+	// sqs: the function sends its continuations; the event source mapping polls from Lambda's
+	// side, outside the VPC, and needs no endpoint.
+	services := []string{"ecs", "ecr.api", "sqs"}
 	if len(props.TargetRoles) > 0 {
 		services = append(services, "sts")
 	}
@@ -494,11 +509,12 @@ const (
 func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 	period := awscdk.Duration_Minutes(jsii.Number(5))
 	var out []awscloudwatch.Alarm
-	add := func(id, desc string, m awscloudwatch.IMetric, periods float64) {
+	// Each alarm fires at threshold or above, for periods periods in a row.
+	addAt := func(id, desc string, m awscloudwatch.IMetric, threshold, periods float64) {
 		a := awscloudwatch.NewAlarm(c, &id, &awscloudwatch.AlarmProps{
 			AlarmDescription:   &desc,
 			Metric:             m,
-			Threshold:          jsii.Number(1),
+			Threshold:          jsii.Number(threshold),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			EvaluationPeriods:  jsii.Number(periods),
 			DatapointsToAlarm:  jsii.Number(periods),
@@ -509,6 +525,8 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 		}
 		out = append(out, a)
 	}
+	// Most alarms fire on the first one: an error, a dead letter, a failed service.
+	add := func(id, desc string, m awscloudwatch.IMetric, periods float64) { addAt(id, desc, m, 1, periods) }
 	sum := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
 	max := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}
 	add("FunctionErrors", "pinroll: the function failed on an event (Lambda retries it twice, then it lands in FailedInvocations)",
@@ -521,6 +539,15 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 		p.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(max), 1)
 	add("FailedInvocationsNotEmpty", "pinroll: an event failed after all retries; read and redrive the failed-invocations queue",
 		p.FailedInvocations.MetricApproximateNumberOfMessagesVisible(max), 1)
+	add("ContinueDeadLetterQueueNotEmpty", "pinroll: a continuation (the rest of an event's rollout) failed "+
+		fmt.Sprint(continueMaxReceives)+" times and stopped; read why in the logs, fix, and redrive it with aws sqs start-message-move-task (README \"When an alarm fires\")",
+		p.ContinueDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(max), 1)
+	// A healthy chain hands each continuation on within seconds; one that has waited two
+	// visibility timeouts has failed twice: the rollout is stuck long before the dead-letter queue.
+	stuck := *continueVisibility(p.Function.Timeout()).ToSeconds(nil) * continueStuckVisibilities
+	addAt("ContinuationsStuck", fmt.Sprintf("pinroll: the oldest continuation has waited %s (twice the queue's visibility timeout): "+
+		"a rollout is stuck, failing or throttled; read the function's logs for its event id", time.Duration(stuck)*time.Second),
+		p.ContinueQueue.MetricApproximateAgeOfOldestMessage(max), stuck, 1)
 	// A service that failed permanently (an invalid request no retry fixes) is reported, not
 	// retried: the event succeeds, so neither Errors nor the queues see it. The function emits the
 	// EMF metric with the Outcome dimension and without dimensions: the latter counts every outcome.
@@ -551,6 +578,7 @@ func statements(s scope, p *Pinroll, props *Props) []awsiam.PolicyStatement {
 		st("DescribeImages", []string{"ecr:DescribeImages"}, s.repositories, nil),
 	}
 	out = append(out, ecsStatements(s)...)
+	out = append(out, continueStatements(p.ContinueQueue)...)
 	if s.parameters != "" {
 		out = append(out, st("WritePinnedImageParameters", []string{"ssm:GetParameter", "ssm:PutParameter"}, []string{s.parameters}, nil))
 	}
@@ -675,11 +703,11 @@ func suppress(p *Pinroll, s scope, props *Props) {
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(p.Role, &list, jsii.Bool(true))
 
-	for _, q := range []awssqs.Queue{p.DeadLetterQueue, p.FailedInvocations} {
+	for _, q := range []awssqs.Queue{p.DeadLetterQueue, p.FailedInvocations, p.ContinueDeadLetterQueue} {
 		cdknag.NagSuppressions_AddResourceSuppressions(q, &[]*cdknag.NagPackSuppression{{
 			Id: jsii.String("AwsSolutions-SQS3"),
 			Reason: jsii.String("This queue is itself a dead-letter destination (EventBridge target DLQ / Lambda on-failure " +
-				"destination); it is alarmed and redriven by an operator, a second-level DLQ would add nothing."),
+				"destination / the continuation queue's dead-letter queue); it is alarmed and redriven by an operator, a second-level DLQ would add nothing."),
 		}}, jsii.Bool(false))
 	}
 }

@@ -159,6 +159,11 @@ func TestIAMStatementsFull(t *testing.T) {
 		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
 			Resource:  []string{"${" + full.id("LogKey") + ".Arn}"},
 			Condition: map[string]map[string][]string{"StringEquals": {"kms:ViaService": {"dynamodb." + R + ".amazonaws.com"}}}},
+		// The continuation queue: the function sends, its event source mapping consumes; no kms:
+		// (SSE-SQS), no GetQueueUrl (the URL is in the environment).
+		{Sid: "SendContinuations", Action: []string{"sqs:SendMessage"}, Resource: []string{"${" + full.id("ContinueQueue") + ".Arn}"}},
+		{Sid: "ConsumeContinuations", Action: []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+			Resource: []string{"${" + full.id("ContinueQueue") + ".Arn}"}},
 		// Added by CDK for the on-failure destination.
 		{Action: []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
 			Resource: []string{"${" + full.id("FailedInvocations") + ".Arn}"}},
@@ -197,6 +202,9 @@ func TestIAMStatementsMinimal(t *testing.T) {
 		{Sid: "EncryptIndexTable", Action: []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
 			Resource:  []string{"${" + min.id("LogKey") + ".Arn}"},
 			Condition: map[string]map[string][]string{"StringEquals": {"kms:ViaService": {"dynamodb." + R + ".amazonaws.com"}}}},
+		{Sid: "SendContinuations", Action: []string{"sqs:SendMessage"}, Resource: []string{"${" + min.id("ContinueQueue") + ".Arn}"}},
+		{Sid: "ConsumeContinuations", Action: []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+			Resource: []string{"${" + min.id("ContinueQueue") + ".Arn}"}},
 		{Action: []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
 			Resource: []string{"${" + min.id("FailedInvocations") + ".Arn}"}},
 	}
@@ -230,22 +238,26 @@ func withAccounts(pattern map[string]any, accounts ...string) map[string]any {
 func TestFunction(t *testing.T) {
 	full, min := fixtures(t)
 	for name, tc := range map[string]struct {
-		s    *synthesized
-		env  map[string]any
-		conc float64
-		days float64
+		s       *synthesized
+		env     map[string]any
+		conc    float64
+		days    float64
+		timeout float64
 	}{
 		"full": {full, map[string]any{
-			"PINROLL_CLUSTERS":          "prod,arn:aws:ecs:eu-west-1:111122223333:cluster/shared",
-			"PINROLL_DRY_RUN":           "true",
-			"PINROLL_REQUIRE_OPT_IN":    "true",
-			"PINROLL_REGISTRY_ACCOUNTS": "111122223333,444455556666",
-			"PINROLL_NOTIFY_TOPIC_ARN":  "${" + full.id("Topic") + "}",
-			"PINROLL_PARAMETER_PREFIX":  "/pinroll",
-			"PINROLL_TARGET_ROLES":      "arn:aws:iam::777788889999:role/pinroll-target-eu-west-1,arn:aws:iam::222233334444:role/ops/pinroll",
-			"PINROLL_INDEX_TABLE":       "${" + full.id("IndexTable") + "}",
-		}, 2, 731},
-		"minimal": {min, map[string]any{"PINROLL_INDEX_TABLE": "${" + min.id("IndexTable") + "}"}, 1, 365},
+			"PINROLL_CLUSTERS":           "prod,arn:aws:ecs:eu-west-1:111122223333:cluster/shared",
+			"PINROLL_DRY_RUN":            "true",
+			"PINROLL_REQUIRE_OPT_IN":     "true",
+			"PINROLL_REGISTRY_ACCOUNTS":  "111122223333,444455556666",
+			"PINROLL_NOTIFY_TOPIC_ARN":   "${" + full.id("Topic") + "}",
+			"PINROLL_PARAMETER_PREFIX":   "/pinroll",
+			"PINROLL_TARGET_ROLES":       "arn:aws:iam::777788889999:role/pinroll-target-eu-west-1,arn:aws:iam::222233334444:role/ops/pinroll",
+			"PINROLL_INDEX_TABLE":        "${" + full.id("IndexTable") + "}",
+			"PINROLL_CONTINUE_QUEUE_URL": "${" + full.id("ContinueQueue") + "}",
+		}, 2, 731, 600},
+		// Reserved concurrency 3 by default: the continuation mapping's 2, and 1 for the pushes.
+		"minimal": {min, map[string]any{"PINROLL_INDEX_TABLE": "${" + min.id("IndexTable") + "}",
+			"PINROLL_CONTINUE_QUEUE_URL": "${" + min.id("ContinueQueue") + "}"}, 3, 365, 300},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := tc.s
@@ -254,7 +266,7 @@ func TestFunction(t *testing.T) {
 				"Architectures":                []string{"arm64"},
 				"Handler":                      "bootstrap",
 				"ReservedConcurrentExecutions": tc.conc,
-				"Timeout":                      300,
+				"Timeout":                      tc.timeout,
 				"LoggingConfig": map[string]any{
 					"LogFormat":           "JSON",
 					"ApplicationLogLevel": "INFO",
@@ -303,7 +315,8 @@ func TestFunction(t *testing.T) {
 					}
 				}
 			}
-			if want := map[string]bool{"${" + s.id("DeadLetterQueue") + "}": true, "${" + s.id("FailedInvocations") + "}": true}; !cmp.Equal(want, tlsOnly) {
+			if want := map[string]bool{"${" + s.id("DeadLetterQueue") + "}": true, "${" + s.id("FailedInvocations") + "}": true,
+				"${" + s.id("ContinueQueue") + "}": true, "${" + s.id("ContinueDeadLetterQueue") + "}": true}; !cmp.Equal(want, tlsOnly) {
 				t.Errorf("queues denying non-TLS access: %v, want %v", tlsOnly, want)
 			}
 		})
@@ -403,35 +416,41 @@ func TestRules(t *testing.T) {
 	})
 }
 
-// GIVEN both stacks, THEN six alarms exist, each with the topic as its action (CT.CLOUDWATCH.PR.1):
-// the minimal stack creates a topic for them.
+// GIVEN both stacks, THEN eight alarms exist, each with the topic as its action (CT.CLOUDWATCH.PR.1):
+// the minimal stack creates a topic for them. The stuck-chain alarm's threshold follows the
+// function's timeout (10 minutes in the full stack, the default 5 in the minimal one).
 func TestAlarmsAndTopic(t *testing.T) {
 	full, min := fixtures(t)
 	type alarm struct {
 		Namespace, Metric, Statistic, Dimension string
-		Periods                                 float64
+		Threshold, Periods                      float64
 		Actions                                 []string
 	}
-	want := func(s *synthesized) []alarm {
+	want := func(s *synthesized, timeout float64) []alarm {
 		fn, dlq, failed := "${"+s.id("Function")+"}", "${"+s.id("DeadLetterQueue")+".QueueName}", "${"+s.id("FailedInvocations")+".QueueName}"
+		cont, contDLQ := "${"+s.id("ContinueQueue")+".QueueName}", "${"+s.id("ContinueDeadLetterQueue")+".QueueName}"
 		actions := []string{"${" + s.id("Topic") + "}"}
 		a := []alarm{
-			{"AWS/Lambda", "Errors", "Sum", fn, 1, actions},
-			{"AWS/Lambda", "Throttles", "Sum", fn, 3, actions},
-			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", dlq, 1, actions},
-			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", failed, 1, actions},
+			{"AWS/Lambda", "Errors", "Sum", fn, 1, 1, actions},
+			{"AWS/Lambda", "Throttles", "Sum", fn, 1, 3, actions},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", dlq, 1, 1, actions},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", failed, 1, 1, actions},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", contDLQ, 1, 1, actions},
+			// A stuck chain: the oldest continuation has waited two visibility timeouts (2 × 6 ×
+			// the function's timeout): an hour by default, two with the full stack's 10 minutes.
+			{"AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", cont, 2 * 6 * timeout, 1, actions},
 			// The function's EMF metrics, in their dimensionless set: every outcome.
-			{"pinroll", "ServicesFailed", "Sum", "", 1, actions},
-			{"pinroll", "MissingImages", "Sum", "", 1, actions},
+			{"pinroll", "ServicesFailed", "Sum", "", 1, 1, actions},
+			{"pinroll", "MissingImages", "Sum", "", 1, 1, actions},
 		}
 		sort.Slice(a, func(i, j int) bool { return a[i].Metric+a[i].Dimension < a[j].Metric+a[j].Dimension })
 		return a
 	}
-	for _, s := range []*synthesized{full, min} {
+	for s, timeout := range map[*synthesized]float64{full: 600, min: 300} {
 		var got []alarm
 		for id, r := range s.resources("AWS::CloudWatch::Alarm") {
 			p := r["Properties"].(map[string]any)
-			if p["Threshold"] != 1.0 || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
+			if p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
 				p["TreatMissingData"] != "notBreaching" || p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
 				t.Errorf("alarm %s: %v", id, p)
 			}
@@ -447,10 +466,10 @@ func TestAlarmsAndTopic(t *testing.T) {
 				t.Fatalf("alarm %s dimensions %v", id, dims)
 			}
 			got = append(got, alarm{p["Namespace"].(string), p["MetricName"].(string), p["Statistic"].(string),
-				dim, p["EvaluationPeriods"].(float64), strs(p["AlarmActions"])})
+				dim, p["Threshold"].(float64), p["EvaluationPeriods"].(float64), strs(p["AlarmActions"])})
 		}
 		sort.Slice(got, func(i, j int) bool { return got[i].Metric+got[i].Dimension < got[j].Metric+got[j].Dimension })
-		if diff := cmp.Diff(want(s), got); diff != "" {
+		if diff := cmp.Diff(want(s, timeout), got); diff != "" {
 			t.Errorf("%s alarms (-want +got):\n%s", *s.stack.StackName(), diff)
 		}
 		s.template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), map[string]any{
@@ -557,8 +576,8 @@ func TestVpc(t *testing.T) {
 	}, full.props("SecurityGroup")); diff != "" {
 		t.Errorf("security group (-want +got):\n%s", diff)
 	}
-	// Endpoints: the APIs the full stack calls (STS for its targets, SNS for reports, SSM for
-	// parameters), in its subnets, reachable on 443 from the function's security group only; and
+	// Endpoints: the APIs the full stack calls (SQS for its continuations, STS for its targets,
+	// SNS for reports, SSM for parameters), in its subnets, reachable on 443 from the function's security group only; and
 	// DynamoDB's gateway endpoint for the index table.
 	var services []string
 	for id, r := range full.resources("AWS::EC2::VPCEndpoint") {
@@ -584,7 +603,7 @@ func TestVpc(t *testing.T) {
 	}
 	sort.Strings(services)
 	var want []string
-	for _, svc := range []string{"dynamodb", "ecr.api", "ecs", "sns", "ssm", "sts"} {
+	for _, svc := range []string{"dynamodb", "ecr.api", "ecs", "sns", "sqs", "ssm", "sts"} {
 		want = append(want, "com.amazonaws."+R+"."+svc)
 	}
 	if diff := cmp.Diff(want, services); diff != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
 )
 
 // Props configures pinroll. The zero value is a valid configuration: every cluster of the account
@@ -55,10 +56,14 @@ type Props struct {
 	ReconcileRate awscdk.Duration
 	// DisableReconcile keeps the reconcile rule but disabled.
 	DisableReconcile bool
-	// ReservedConcurrency of the function. 0 means 1: one invocation at a time serialises deploys
-	// and keeps RegisterTaskDefinition under its account-wide 1/s sustained limit.
+	// ReservedConcurrency of the function: at least 2, the continuation queue's event source
+	// mapping's maximum concurrency, since Lambda throttles the queue's messages when the function
+	// has less (README "Continuations"). 0 means 3: the mapping's 2, and 1 more so that a push
+	// never waits behind two running continuations. Concurrent invocations are safe through the
+	// index table's claims (README "Reliability").
 	ReservedConcurrency int
-	// Timeout of one invocation. Nil means 5 minutes.
+	// Timeout of one invocation (at most Lambda's 15 minutes). Nil means 5 minutes. The
+	// continuation queue's visibility timeout is 6 times it, and its stuck-chain alarm twice that.
 	Timeout awscdk.Duration
 	// LogRetention of the function's log group. Empty means one year, the minimum Control Tower's
 	// CT.CLOUDWATCH.PR.2 accepts.
@@ -135,7 +140,7 @@ func (c *ChatConfig) loggingLevel() string {
 // Defaults that are design decisions, not accidents; README "Deploy" explains each.
 const (
 	DefaultCodePath            = "dist"
-	DefaultReservedConcurrency = 1
+	DefaultReservedConcurrency = continueMaxConcurrency + 1
 	DefaultReconcileMinutes    = 15
 	DefaultTimeoutMinutes      = 5
 )
@@ -268,8 +273,20 @@ func (p *Props) Validate() error {
 			bad("Chat (%s): %q is not ERROR, INFO or NONE", CtxChatLoggingLevel, c.LoggingLevel)
 		}
 	}
-	if p.ReservedConcurrency < 0 {
-		bad("ReservedConcurrency: %d must be at least 1 (0 means the default, 1)", p.ReservedConcurrency)
+	if p.ReservedConcurrency < 0 || p.ReservedConcurrency == 1 {
+		// AWS: "Don't set maximum concurrency higher than the function's reserved concurrency",
+		// or Lambda may throttle the queue's messages (Lambda Developer Guide, "Configuring
+		// scaling behavior for SQS event source mappings").
+		bad("ReservedConcurrency (%s): %d is below %d, the continuation queue's maximum concurrency (the least Lambda allows): "+
+			"Lambda would throttle the queue's messages; give at least %d (0 means the default, %d)",
+			CtxReservedConcurrency, p.ReservedConcurrency, continueMaxConcurrency, continueMaxConcurrency, DefaultReservedConcurrency)
+	}
+	if t := p.Timeout; t != nil {
+		if *t.IsUnresolved() {
+			bad("Timeout: must be a literal duration (awscdk.Duration_Minutes(…)): the continuation queue's visibility timeout is computed from it")
+		} else if s := *t.ToSeconds(&awscdk.TimeConversionOptions{Integral: jsii.Bool(false)}); s < 1 || s > 15*60 || s != float64(int(s)) {
+			bad("Timeout: %v seconds is not a whole number of seconds from 1 to 900 (Lambda's range: up to 15 minutes)", s)
+		}
 	}
 	bootstrap := filepath.Join(p.codePath(), "bootstrap")
 	if st, err := os.Stat(bootstrap); err != nil || st.IsDir() {
