@@ -10,7 +10,7 @@ import (
 )
 
 // The continuation queue carries the rest of an event's work when it cannot finish inside one
-// invocation (PINROLL_CONTINUE_QUEUE_URL; README "Continuations"). The function sends it, and the
+// invocation (PINROLL_CONTINUE_QUEUE_URL; README "The continuation queue"). The function sends it, and the
 // same function consumes it through an event source mapping.
 const (
 	// AWS's guidance for a queue a Lambda event source mapping reads: a visibility timeout of at

@@ -58,7 +58,7 @@ type Props struct {
 	DisableReconcile bool
 	// ReservedConcurrency of the function: at least 2, the continuation queue's event source
 	// mapping's maximum concurrency, since Lambda throttles the queue's messages when the function
-	// has less (README "Continuations"). 0 means 3: the mapping's 2, and 1 more so that a push
+	// has less (README "The continuation queue"). 0 means 3: the mapping's 2, and 1 more so that a push
 	// never waits behind two running continuations. Concurrent invocations are safe through the
 	// index table's claims (README "Reliability").
 	ReservedConcurrency int
