@@ -531,8 +531,9 @@ func alarms(c constructs.Construct, p *Pinroll) []awscloudwatch.Alarm {
 	max := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}
 	add("FunctionErrors", "pinroll: the function failed on an event (Lambda retries it twice, then it lands in FailedInvocations)",
 		p.Function.MetricErrors(sum), 1)
-	// With reserved concurrency 1, a burst of pushes (multi-arch images) is throttled and queued by
-	// design; only throttling that lasts 15 minutes means the queue is not draining.
+	// Reserved concurrency is small by design (3 by default), so a burst of pushes (multi-arch
+	// images) beside running continuations is throttled and queued; only throttling that lasts 15
+	// minutes means the queue is not draining.
 	add("FunctionThrottles", "pinroll: the function has been throttled for 15 minutes (events are queueing)",
 		p.Function.MetricThrottles(sum), 3)
 	add("DeadLetterQueueNotEmpty", "pinroll: EventBridge could not deliver an event to the function; read and redrive the dead-letter queue",
