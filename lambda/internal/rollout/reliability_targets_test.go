@@ -47,8 +47,12 @@ func TestFaultMatrixAcrossTargets(t *testing.T) {
 							t.Fatal(err)
 						}
 						t.Cleanup(func() { _ = srv.Close() })
+						// The world is built and checked with the SDK's default timeouts: under
+						// load, the engine's 1-second client timeout would make the setup's own
+						// CreateRepository time out after landing and its retry fail ("already
+						// exists"). Only the engine under test meets the short timeout.
 						cfg := fastConfig(t, srv.URL())
-						h := newHub(t, cfg, devAccount, prodAccount)
+						h := newHub(t, awstest.Config(t, srv.URL()), devAccount, prodAccount)
 						digest := h.world()
 						event := awstest.PushEvent("m", awstest.Account, "app", "latest", digest)
 						// The engine under test: fresh credentials (its STS calls meet the fault).
