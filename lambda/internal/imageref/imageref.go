@@ -14,11 +14,12 @@ package imageref
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"github.com/pinroll/pinroll/lambda/internal/pattern"
 )
 
 // Ref is a parsed container image reference, as written in a task definition.
@@ -170,7 +171,7 @@ func (r Registry) Host() string {
 // A region is two letters, one or more words and a number without a leading zero (us-east-1,
 // ap-southeast-5, us-gov-west-1, cn-northwest-1); which suffixes a region may use is checked
 // after the match, by its partition.
-var ecrHostRE = regexp.MustCompile(`^([0-9]{12})\.(dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)\.([a-z]{2}(?:-[a-z]+)+-[1-9][0-9]?)\.(amazonaws\.com|amazonaws\.com\.cn|on\.aws)$`)
+var ecrHostRE = pattern.Must(`^([0-9]{12})\.(dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)\.([a-z]{2}(?:-[a-z]+)+-[1-9][0-9]?)\.(amazonaws\.com|amazonaws\.com\.cn|on\.aws)$`)
 
 // ecrForms maps a service label and DNS suffix to the form they make and the partitions that
 // serve it. A pair not listed (FIPS in China, dual-stack FIPS under amazonaws.com, …) is no

@@ -3,10 +3,10 @@ package notify
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/pinroll/pinroll/lambda/internal/pattern"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 )
 
@@ -567,10 +567,10 @@ func accountsOf(rep report.Report) []string {
 // rolledBackReason is how rollout words a failed deployment: "deployment <id> of
 // <cluster>/<service> (<revision>, <digest>) failed…". A rolled-back report names its service
 // only there.
-var rolledBackReason = regexp.MustCompile(`^deployment \S+ of ([^/\s]+)/(\S+) \(`)
+var rolledBackReason = pattern.Must(`^deployment \S+ of ([^/\s]+)/(\S+) \(`)
 
 // verifiedReason is how rollout words a deployment's verification: "<cluster>/<service>: …".
-var verifiedReason = regexp.MustCompile(`^([^/\s]+)/([^\s:]+): `)
+var verifiedReason = pattern.Must(`^([^/\s]+)/([^\s:]+): `)
 
 func rolledBackService(reason string) (cluster, service string) {
 	if m := rolledBackReason.FindStringSubmatch(reason); m != nil {

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pinroll/pinroll/lambda/internal/pattern"
+)
+
+// compiledAtInit is how many patterns the packages the function links compiled while they
+// were initialised: this file's package is initialised after all of them, before any test.
+var compiledAtInit = pattern.Compiled()
+
+// A cold start compiles none of pinroll's patterns before its first event: each is compiled
+// the first time something matches with it.
+func TestPackageInitialisationCompilesNoPattern(t *testing.T) {
+	if compiledAtInit != 0 {
+		t.Errorf("package initialisation compiled %d patterns; declare them with pattern.Must and match nothing at init", compiledAtInit)
+	}
+}
+
+// No package of pinroll's that the function links compiles a regular expression at package
+// level, where every cold start would pay for it whether or not its event needs it (a dozen
+// cost ~2,400 allocations and ~0.4 ms): package pattern compiles on first use.
+func TestNoPackageLevelRegexpOnTheLambdaPath(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Dir}} {{join .GoFiles \",\"}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	packages := 0
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.HasPrefix(f[0], "github.com/pinroll/pinroll/") || f[0] == "github.com/pinroll/pinroll/lambda/internal/pattern" {
+			continue
+		}
+		packages++
+		for name := range strings.SplitSeq(f[2], ",") {
+			path := filepath.Join(f[1], name)
+			file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, decl := range file.Decls {
+				if g, ok := decl.(*ast.GenDecl); ok && g.Tok == token.VAR {
+					if call := regexpCall(g, file); call != "" {
+						t.Errorf("%s/%s: package-level %s runs at every cold start; use pattern.Must", f[0], name, call)
+					}
+				}
+			}
+		}
+	}
+	if packages < 5 {
+		t.Fatalf("go list found %d of pinroll's packages in the function, want its whole pipeline", packages)
+	}
+}
+
+// regexpCall is the first regexp.Compile…, MustCompile… or Match… call that decl runs when its package is
+// initialised (function literals run later, so their bodies do not count), or "".
+func regexpCall(decl *ast.GenDecl, file *ast.File) string {
+	local := "regexp"
+	for _, imp := range file.Imports {
+		if imp.Path.Value == `"regexp"` && imp.Name != nil {
+			local = imp.Name.Name
+		}
+	}
+	found := ""
+	ast.Inspect(decl, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.SelectorExpr:
+			compiles := strings.HasPrefix(n.Sel.Name, "Compile") || strings.HasPrefix(n.Sel.Name, "MustCompile") || strings.HasPrefix(n.Sel.Name, "Match")
+			if id, ok := n.X.(*ast.Ident); ok && id.Name == local && compiles && found == "" {
+				found = local + "." + n.Sel.Name
+			}
+		}
+		return true
+	})
+	return found
+}
