@@ -23,6 +23,7 @@ type emulateCmd struct {
 	AllowRemote bool          `help:"Allow a non-loopback --addr. The emulator has no authentication: anyone who reaches it can change its world."`
 	Fleet       string        `default:"events/fleet.json" placeholder:"FILE" help:"The world to start from; '' for an empty world."`
 	DeployDelay time.Duration `default:"2s" placeholder:"D" help:"How long a deployment takes; CreateService and UpdateService answer it IN_PROGRESS, as ECS does (0: an instant world, done within the call)."` // default: emulator.ECSDeployDelay
+	BakeTime    time.Duration `default:"1m" placeholder:"D" help:"How long one minute of a BLUE_GREEN, LINEAR or CANARY deployment's bake times lasts (bakeTimeInMinutes, stepBakeTimeInMinutes, canaryBakeTimeInMinutes): 1m is ECS's pace, 2s suits a demo, 0 ends every bake at once."`
 	EventsURL   string        `name:"deployment-events-url" placeholder:"URL" help:"POST every event the emulator emits (ECS Deployment State Change, ECR Replication Action, with --push-events ECR Image Action) here, e.g. the Lambda Runtime Interface Emulator's invoke URL."`
 	EventsDir   string        `placeholder:"DIR" help:"Also write every event the emulator emits into DIR, one file each (NNNN-<detail-type>-<account>-<region>.json), to replay them with pinroll replay."`
 	PushEvents  bool          `help:"Emit an ECR Image Action (PUSH) event for every image pushed (PutImage), as ECR does."`
@@ -87,7 +88,10 @@ func (c *emulateCmd) Run(e *env) error {
 			return err
 		}
 	}
-	opts := emulator.Options{DeployDelay: c.DeployDelay, EventURL: c.EventsURL, PushEvents: c.PushEvents, Account: c.Account}
+	if c.BakeTime < 0 {
+		return usageError{fmt.Sprintf("--bake-time %s: want 0 or more (how long a bake minute lasts)", c.BakeTime)}
+	}
+	opts := emulator.Options{DeployDelay: c.DeployDelay, BakeMinute: c.BakeTime, EventURL: c.EventsURL, PushEvents: c.PushEvents, Account: c.Account}
 	if opts.Account == "" && world != nil {
 		opts.Account = world.AllWorlds()[0].Account
 	}

@@ -32,6 +32,9 @@ var ecsOperations = map[string]opFunc{
 	"ListTagsForResource":        (*Emulator).opListTagsForResource,
 	"ListTaskDefinitionFamilies": (*Emulator).opListTaskDefinitionFamilies,
 	"ListAccountSettings":        (*Emulator).opListAccountSettings,
+	"ListServiceDeployments":     (*Emulator).opListServiceDeployments,
+	"DescribeServiceDeployments": (*Emulator).opDescribeServiceDeployments,
+	"StopServiceDeployment":      (*Emulator).opStopServiceDeployment,
 }
 
 // ECS limits, as documented per operation.

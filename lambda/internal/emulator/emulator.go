@@ -10,6 +10,9 @@
 // deployment, resolving each container's image against ECR or against the cluster's node image
 // cache (which reproduces the incident pinroll exists for), fails deployments whose image cannot be
 // pulled, rolls back with the circuit breaker, and emits "ECS Deployment State Change" events.
+// Under the BLUE_GREEN, LINEAR and CANARY strategies a deployment goes through ECS's lifecycle
+// stages — green tasks beside blue, traffic shifts, a bake time (Options.BakeMinute) — before it
+// completes, and StopServiceDeployment rolls it back to blue (strategies.go).
 //
 // # Accounts and regions
 //
@@ -31,7 +34,8 @@
 // Hooks for tests and benchmarks: per-operation latency, injected faults (any operation, including
 // AssumeRole and Publish), ECS's documented token-bucket throttling (per account and region) with
 // an injectable clock, call counts and a call log, DenyAssumeRole, RequireExternalID,
-// FailReplications, Published, Parameter.
+// FailReplications, Published, Parameter, and Settle, Advance and Flush to finish, step or
+// wait for deployments and their events.
 //
 // # Operations
 //
@@ -43,7 +47,8 @@
 // ListClusters, DescribeClusters, RegisterTaskDefinition, DescribeTaskDefinition,
 // ListTaskDefinitions, ListTaskDefinitionFamilies, DeregisterTaskDefinition, CreateService,
 // ListServices, DescribeServices, UpdateService, DeleteService, ListTasks, DescribeTasks,
-// TagResource, UntagResource, ListTagsForResource, ListAccountSettings; STS AssumeRole,
+// TagResource, UntagResource, ListTagsForResource, ListAccountSettings, ListServiceDeployments,
+// DescribeServiceDeployments, StopServiceDeployment (ROLLBACK); STS AssumeRole,
 // GetCallerIdentity; SSM GetParameter, PutParameter, DeleteParameter; SNS CreateTopic,
 // DeleteTopic, Publish. Any other is UnknownOperationException (JSON) or InvalidAction (query).
 //
@@ -61,7 +66,8 @@
 // account settings other than the defaults are not modelled; a deployment whose tasks cannot start
 // is marked FAILED even without a circuit breaker (ECS would keep retrying; its old tasks keep
 // running here too); every deployment emits SERVICE_DEPLOYMENT_IN_PROGRESS when it starts;
-// CODE_DEPLOY and EXTERNAL services are modelled with deployments rather than task sets; tasks go
+// CODE_DEPLOY and EXTERNAL services are modelled with deployments rather than task sets; lifecycle
+// hooks are kept, not invoked, and deployment alarms are not evaluated (no CloudWatch); tasks go
 // straight to RUNNING or STOPPED (no PENDING); an ECR host of an account and region the emulator
 // holds nothing for is treated as a registry outside ECR (a stable fake digest). ECR: registry and
 // repository policies are kept, not evaluated (see above); a replication rule's destinations are
@@ -104,6 +110,12 @@ type Options struct {
 	// (an instant world: deterministic, for tests); otherwise it completes in the background (see
 	// also Settle) and the call answers it IN_PROGRESS, as ECS does. ECSDeployDelay is ECS-like.
 	DeployDelay time.Duration
+	// BakeMinute is how long one minute of a deployment's bake times lasts — bakeTimeInMinutes,
+	// linearConfiguration.stepBakeTimeInMinutes and canaryConfiguration.canaryBakeTimeInMinutes
+	// of the BLUE_GREEN, LINEAR and CANARY strategies (time.Minute in ECS). 0 ends every bake at
+	// once, within the step that starts it (the instant world); otherwise bakes end in the
+	// background, or when Advance or Settle is called.
+	BakeMinute time.Duration
 	// ReplicationDelay is how long ECR replication takes from a push to the copy in each
 	// destination and its "ECR Replication Action" event. 0 copies within the PutImage call and
 	// delivers the event right after its answer; otherwise both happen in the background (see

@@ -11,7 +11,8 @@ import (
 // A deployment replaces a service's tasks with desiredCount tasks of one task definition revision.
 // It completes when they all run, or fails when a task cannot start (its image cannot be pulled);
 // with the circuit breaker's rollback, a failed deployment is followed by a new one on the
-// revision that ran before.
+// revision that ran before. Under the BLUE_GREEN, LINEAR and CANARY strategies it goes on
+// through traffic shifts and a bake time before it completes (strategies.go).
 type deployment struct {
 	id           string
 	status       string // PRIMARY | ACTIVE
@@ -26,12 +27,48 @@ type deployment struct {
 	rolloutWhy   string
 	rollbackFrom string // id of the failed deployment this one rolls back, if any
 	timer        *time.Timer
+	next         func() // what happens when the timer fires (or Settle and Advance run it)
+
+	strategy string             // the service's strategy when the deployment started
+	stage    string             // lifecycle stage, under BLUE_GREEN, LINEAR and CANARY
+	weight   int                // green's share of production traffic, in tenths of a percent
+	revision string             // the service revision ARN the deployment rolls out
+	record   *serviceDeployment // the service deployment it carries out (a rollback shares the failed one's)
 }
 
 func (d *deployment) stopTimer() {
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
+	}
+	d.next = nil
+}
+
+// schedule runs step after delay: at once when delay is 0 (or while a fleet loads), else from a
+// timer, or earlier when Settle or Advance runs it. Call with e.mu held.
+func (e *Emulator) schedule(d *deployment, delay time.Duration, step func()) {
+	d.stopTimer()
+	if delay <= 0 || e.loading {
+		step()
+		return
+	}
+	d.next = step
+	d.timer = time.AfterFunc(delay, func() {
+		e.mu.Lock()
+		if !e.closed && d.timer != nil {
+			e.fire(d)
+		}
+		e.mu.Unlock()
+		e.deliverEvents()
+	})
+}
+
+// fire runs the deployment's pending step now. Call with e.mu held.
+func (e *Emulator) fire(d *deployment) {
+	step := d.next
+	d.stopTimer()
+	if step != nil {
+		step()
 	}
 }
 
@@ -62,41 +99,40 @@ func (e *Emulator) nextDeploymentID() string {
 // is 0 (or while loading a fleet), else after DeployDelay. Call with e.mu held.
 func (e *Emulator) startDeployment(w *world, s *service, td *taskDefinition) *deployment {
 	id := e.nextDeploymentID()
-	return e.beginDeployment(w, s, td, id, "", "ECS deployment "+id+" in progress.")
+	return e.beginDeployment(w, s, td, id, nil, "ECS deployment "+id+" in progress.")
 }
 
 // beginDeployment is startDeployment with the id chosen and, for a circuit breaker rollback, the
-// id of the failed deployment.
-func (e *Emulator) beginDeployment(w *world, s *service, td *taskDefinition, id, rollbackFrom, reason string) *deployment {
+// failed deployment (whose service deployment the rollback carries on).
+func (e *Emulator) beginDeployment(w *world, s *service, td *taskDefinition, id string, failed *deployment, reason string) *deployment {
 	now := e.now()
-	for _, d := range s.deployments {
-		if d.status == "PRIMARY" {
-			d.status = "ACTIVE"
-			d.updatedAt = now
-			d.stopTimer()
-		}
-	}
 	d := &deployment{
 		id: id, status: "PRIMARY", taskDef: td, desired: s.desired,
-		createdAt: now, updatedAt: now, rolloutState: "IN_PROGRESS", rolloutWhy: reason, rollbackFrom: rollbackFrom,
+		createdAt: now, updatedAt: now, rolloutState: "IN_PROGRESS", rolloutWhy: reason,
+		strategy: s.strategy(), revision: e.nextRevisionARN(w, s),
+	}
+	if failed != nil {
+		d.rollbackFrom, d.record, d.strategy = failed.id, failed.record, failed.strategy
+	} else {
+		d.record = e.newServiceDeployment(s, d)
+	}
+	for _, old := range s.deployments {
+		if old.status == "PRIMARY" {
+			old.status = "ACTIVE"
+			old.updatedAt = now
+			old.stopTimer()
+			e.supersede(old, d)
+		}
 	}
 	s.deployments = append([]*deployment{d}, s.deployments...)
 	s.taskDef = td
 	e.emitDeploymentEvent(w, s, d, "INFO", "SERVICE_DEPLOYMENT_IN_PROGRESS", reason)
-	if e.opts.DeployDelay <= 0 || e.loading {
-		e.completeDeployment(w, s, d)
-		return d
-	}
 	d.pending = d.desired
-	d.timer = time.AfterFunc(e.opts.DeployDelay, func() {
-		e.mu.Lock()
-		if !e.closed && d.timer != nil {
-			d.timer = nil
-			e.completeDeployment(w, s, d)
-		}
-		e.mu.Unlock()
-		e.deliverEvents()
-	})
+	if d.strategy != strategyRolling {
+		// PRE_SCALE_UP has no hook to run here (lifecycle hooks are kept, not invoked).
+		d.stage = stageScaleUp
+	}
+	e.schedule(d, e.opts.DeployDelay, func() { e.completeDeployment(w, s, d) })
 	return d
 }
 
@@ -119,17 +155,11 @@ func (e *Emulator) completeDeployment(w *world, s *service, d *deployment) {
 	}
 	d.updatedAt = now
 	if d.failed == 0 {
-		d.rolloutState = "COMPLETED"
-		d.rolloutWhy = "ECS deployment " + d.id + " completed."
-		for _, old := range s.deployments {
-			if old != d {
-				old.stopTimer()
-				e.stopTasks(s, old, "Scaling activity initiated by (deployment "+d.id+")")
-			}
+		if d.strategy != strategyRolling {
+			e.greenStarted(w, s, d) // traffic shifts and the bake come first
+			return
 		}
-		s.deployments = []*deployment{d}
-		e.serviceEvent(s, "has reached a steady state.")
-		e.emitDeploymentEvent(w, s, d, "INFO", "SERVICE_DEPLOYMENT_COMPLETED", d.rolloutWhy)
+		e.finishDeployment(w, s, d)
 		return
 	}
 	// The new tasks did not start; the previous deployment's tasks keep running.
@@ -144,6 +174,12 @@ func (e *Emulator) completeDeployment(w *world, s *service, d *deployment) {
 	previous := e.previousDeployment(s, d)
 	if !cb.Rollback || previous == nil || d.rollbackFrom != "" {
 		e.emitDeploymentEvent(w, s, d, "ERROR", "SERVICE_DEPLOYMENT_FAILED", d.rolloutWhy)
+		d.record.end(now, failedEnd(d), d.rolloutWhy)
+		return
+	}
+	if d.strategy != strategyRolling {
+		// Blue still runs and still takes the traffic: restoring it is the rollback.
+		e.restoreBlue(w, s, d, previous, d.rolloutWhy)
 		return
 	}
 	// Circuit breaker rollback: a new PRIMARY deployment on the revision that ran before. Its id
@@ -151,9 +187,41 @@ func (e *Emulator) completeDeployment(w *world, s *service, d *deployment) {
 	rollbackID := e.nextDeploymentID()
 	d.rolloutWhy += " Rolling back to deployment " + rollbackID + "."
 	e.emitDeploymentEvent(w, s, d, "ERROR", "SERVICE_DEPLOYMENT_FAILED", d.rolloutWhy)
+	d.record.rollingBack(now, d.rolloutWhy, previous.revision)
 	s.deployments = removeDeployment(s.deployments, d)
-	e.beginDeployment(w, s, previous.taskDef, rollbackID, d.id,
+	e.beginDeployment(w, s, previous.taskDef, rollbackID, d,
 		"ECS deployment circuit breaker: rolling back to deploymentId "+rollbackID+".")
+}
+
+// finishDeployment completes a deployment whose tasks all run: the other deployments' tasks
+// stop, and it alone remains. Call with e.mu held.
+func (e *Emulator) finishDeployment(w *world, s *service, d *deployment) {
+	now := e.now()
+	d.updatedAt = now
+	d.rolloutState = "COMPLETED"
+	d.rolloutWhy = "ECS deployment " + d.id + " completed."
+	for _, old := range s.deployments {
+		if old != d {
+			old.stopTimer()
+			e.stopTasks(s, old, "Scaling activity initiated by (deployment "+d.id+")")
+		}
+	}
+	s.deployments = []*deployment{d}
+	e.serviceEvent(s, "has reached a steady state.")
+	e.emitDeploymentEvent(w, s, d, "INFO", "SERVICE_DEPLOYMENT_COMPLETED", d.rolloutWhy)
+	if d.rollbackFrom != "" {
+		d.record.end(now, sdRollbackSuccessful, "")
+	} else {
+		d.record.end(now, sdSuccessful, "")
+	}
+}
+
+// failedEnd is the status a service deployment ends in when d fails and nothing rolls it back.
+func failedEnd(d *deployment) string {
+	if d.rollbackFrom != "" {
+		return sdRollbackFailed
+	}
+	return sdStopped
 }
 
 // previousDeployment is the newest deployment other than d whose rollout completed.
@@ -184,12 +252,13 @@ func (e *Emulator) scale(w *world, s *service) {
 		return
 	}
 	d.desired = s.desired
-	if d.rolloutState == "IN_PROGRESS" {
+	started := d.rolloutState == "COMPLETED" || (d.rolloutState == "IN_PROGRESS" && d.strategy != strategyRolling && d.stage != stageScaleUp)
+	if d.rolloutState == "IN_PROGRESS" && !started {
 		d.pending = d.desired // the rollout starts d.desired tasks when it completes
 		d.updatedAt = e.now()
 		return
 	}
-	if d.rolloutState != "COMPLETED" {
+	if !started {
 		return // the failed rollout decides the count
 	}
 	for d.running < d.desired {
@@ -373,31 +442,52 @@ func splitImage(ref string) (host, repo, tag, digest string) {
 	return host, repo, tag, digest
 }
 
-// Settle completes every pending deployment now (including rollbacks they trigger) and waits
-// until every deployment event produced so far has been delivered. Do not call it from
-// OnDeploymentEvent.
+// Settle completes every pending deployment now — its tasks, traffic shifts and bake time,
+// and the rollbacks it triggers — and waits until every deployment event produced so far has
+// been delivered. Do not call it from OnDeploymentEvent.
 func (e *Emulator) Settle() {
-	for {
-		e.mu.Lock()
-		found := false
-		for _, w := range e.worlds {
-			for _, c := range w.clusters {
-				for _, s := range c.services {
-					for _, d := range append([]*deployment(nil), s.deployments...) {
-						if d.timer != nil {
-							d.stopTimer()
-							e.completeDeployment(w, s, d)
-							found = true
-						}
+	for e.advance() > 0 || e.settleReplications() {
+	}
+	e.Flush()
+}
+
+// Advance runs, now, the next step of every deployment that waits for Options.DeployDelay or a
+// bake time (Options.BakeMinute) — one step each: its tasks start, or traffic shifts by one
+// step, or the bake ends — then waits until the events produced so far have been delivered,
+// and reports how many deployments moved. Tests step through a strategy's phases with it. Do
+// not call it from OnDeploymentEvent.
+func (e *Emulator) Advance() int {
+	n := e.advance()
+	e.Flush()
+	return n
+}
+
+func (e *Emulator) advance() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var waiting []*deployment
+	for _, w := range e.worlds {
+		for _, c := range w.clusters {
+			for _, s := range c.services {
+				for _, d := range s.deployments {
+					if d.timer != nil {
+						waiting = append(waiting, d)
 					}
 				}
 			}
 		}
-		e.mu.Unlock()
-		if !found && !e.settleReplications() {
-			break
+	}
+	for _, d := range waiting {
+		if d.timer != nil { // an earlier step may have stopped it
+			e.fire(d)
 		}
 	}
+	return len(waiting)
+}
+
+// Flush waits until every event produced so far has been delivered, and advances nothing. Do
+// not call it from OnDeploymentEvent.
+func (e *Emulator) Flush() {
 	e.deliverEvents()
 	e.delivery.wait()
 }

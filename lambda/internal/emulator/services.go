@@ -34,7 +34,8 @@ type service struct {
 	placementStrategy    json.RawMessage
 	roleArn              string
 
-	deployments []*deployment // PRIMARY first, like ECS
+	deployments []*deployment        // PRIMARY first, like ECS
+	history     []*serviceDeployment // newest first
 	events      []serviceEvent
 }
 
@@ -48,12 +49,15 @@ type circuitBreaker struct {
 }
 
 type deploymentConfiguration struct {
-	CircuitBreaker        *circuitBreaker `json:"deploymentCircuitBreaker,omitempty"`
-	MaximumPercent        *int32          `json:"maximumPercent,omitempty"`
-	MinimumHealthyPercent *int32          `json:"minimumHealthyPercent,omitempty"`
-	Alarms                json.RawMessage `json:"alarms,omitempty"`
-	Strategy              string          `json:"strategy,omitempty"`
-	BakeTimeInMinutes     *int32          `json:"bakeTimeInMinutes,omitempty"`
+	CircuitBreaker        *circuitBreaker      `json:"deploymentCircuitBreaker,omitempty"`
+	MaximumPercent        *int32               `json:"maximumPercent,omitempty"`
+	MinimumHealthyPercent *int32               `json:"minimumHealthyPercent,omitempty"`
+	Alarms                json.RawMessage      `json:"alarms,omitempty"`
+	Strategy              string               `json:"strategy,omitempty"`
+	BakeTimeInMinutes     *int32               `json:"bakeTimeInMinutes,omitempty"`
+	LinearConfiguration   *linearConfiguration `json:"linearConfiguration,omitempty"`
+	CanaryConfiguration   *canaryConfiguration `json:"canaryConfiguration,omitempty"`
+	LifecycleHooks        []lifecycleHook      `json:"lifecycleHooks,omitempty"`
 }
 
 // merge applies the fields an UpdateService request sets.
@@ -78,6 +82,22 @@ func (c *deploymentConfiguration) merge(u *deploymentConfiguration) {
 	}
 	if u.BakeTimeInMinutes != nil {
 		c.BakeTimeInMinutes = u.BakeTimeInMinutes
+	}
+	if u.LinearConfiguration != nil {
+		c.LinearConfiguration = u.LinearConfiguration
+	}
+	if u.CanaryConfiguration != nil {
+		c.CanaryConfiguration = u.CanaryConfiguration
+	}
+	if u.LifecycleHooks != nil { // an empty list clears them
+		c.LifecycleHooks = u.LifecycleHooks
+	}
+	// A strategy's own configuration goes when another strategy is chosen.
+	if u.Strategy != "" && u.Strategy != strategyLinear && u.LinearConfiguration == nil {
+		c.LinearConfiguration = nil
+	}
+	if u.Strategy != "" && u.Strategy != strategyCanary && u.CanaryConfiguration == nil {
+		c.CanaryConfiguration = nil
 	}
 }
 
@@ -213,6 +233,11 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if in.SchedulingStrategy != "" && in.SchedulingStrategy != "REPLICA" && in.SchedulingStrategy != "DAEMON" {
 		return nil, invalidParameter("schedulingStrategy %q: want REPLICA or DAEMON.", in.SchedulingStrategy)
 	}
+	var config deploymentConfiguration
+	config.merge(in.DeploymentConfiguration)
+	if err := checkStrategy(config, controller, in.LoadBalancers); err != nil {
+		return nil, err
+	}
 	s := &service{
 		name: in.ServiceName, arn: w.arn("service/" + c.name + "/" + in.ServiceName),
 		cluster: c, status: "ACTIVE", desired: desired, taskDef: td, controller: controller,
@@ -235,7 +260,7 @@ func (e *Emulator) createService(w *world, in createServiceInput) (*service, err
 	if s.launchType == "FARGATE" && s.platformVersion == "" {
 		s.platformVersion = "LATEST"
 	}
-	s.config.merge(in.DeploymentConfiguration)
+	s.config = config
 	if s.config.MaximumPercent == nil {
 		s.config.MaximumPercent = ptr(int32(defaultMaximumPercent))
 	}
@@ -430,6 +455,15 @@ type serviceOut struct {
 	PropagateTags                 string                  `json:"propagateTags"`
 	EnableExecuteCommand          bool                    `json:"enableExecuteCommand"`
 	RoleArn                       string                  `json:"roleArn,omitempty"`
+	CurrentServiceDeployment      string                  `json:"currentServiceDeployment,omitempty"`
+	CurrentServiceRevisions       []currentRevisionOut    `json:"currentServiceRevisions,omitempty"`
+}
+
+type currentRevisionOut struct {
+	Arn                string `json:"arn"`
+	RequestedTaskCount int32  `json:"requestedTaskCount"`
+	RunningTaskCount   int32  `json:"runningTaskCount"`
+	PendingTaskCount   int32  `json:"pendingTaskCount"`
 }
 
 func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
@@ -457,6 +491,12 @@ func (e *Emulator) serviceOut(s *service, withTags bool) serviceOut {
 		o.Deployments = append(o.Deployments, d.out(s))
 		o.RunningCount += d.running
 		o.PendingCount += d.pending
+		o.CurrentServiceRevisions = append(o.CurrentServiceRevisions, currentRevisionOut{
+			Arn: d.revision, RequestedTaskCount: d.desired, RunningTaskCount: d.running, PendingTaskCount: d.pending,
+		})
+	}
+	if len(s.history) > 0 {
+		o.CurrentServiceDeployment = s.history[0].arn
 	}
 	if withTags {
 		o.Tags = slices.Clone(s.tags)
@@ -637,6 +677,11 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 	if in.HealthCheckGrace != nil && !hasItems(loadBalancers) {
 		return nil, invalidParameter("Health check grace period is only valid for services configured to use load balancers")
 	}
+	config := s.config
+	config.merge(in.DeploymentConfiguration)
+	if err := checkStrategy(config, s.controller, loadBalancers); err != nil {
+		return nil, err
+	}
 	// Every check has passed: nothing above changed the service.
 	if hasItems(in.CapacityProviders) {
 		s.launchType = ""
@@ -647,7 +692,7 @@ func (e *Emulator) opUpdateService(rc *request) (any, error) {
 	if in.HealthCheckGrace != nil {
 		s.healthCheckGrace = in.HealthCheckGrace
 	}
-	s.config.merge(in.DeploymentConfiguration)
+	s.config = config
 	if len(in.NetworkConfiguration) > 0 {
 		s.networkConfiguration = in.NetworkConfiguration
 	}
