@@ -83,9 +83,19 @@ const updateConcurrency = 4
 // describeBatchSize is DescribeServices' maximum of services per call.
 const describeBatchSize = 10
 
+// Pacer spaces calls so that ECS's per-account token buckets are never overrun (a
+// discover.Pacer, shared with discovery: the buckets are the account's, not the step's).
+type Pacer interface {
+	Wait(ctx context.Context, op string) error
+}
+
 // Applier applies plans.
 type Applier struct {
 	ECS ECS
+	// Pace, when set, is waited on before every ECS call that has a bucket: above all
+	// RegisterTaskDefinition (burst 20, then 1 a second) and UpdateService (burst 50, then 5 a
+	// second), which a push to thousands of task definitions would otherwise overrun.
+	Pace Pacer
 	// Retryer decides whether and when a failed RegisterTaskDefinition is tried again (after
 	// looking for what the failed attempt may have registered). Nil: the retryer the ECS
 	// client is configured with (the SDK's standard one by default).
@@ -353,6 +363,9 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 				return arn, err
 			}
 		}
+		if err := a.wait(ctx, "RegisterTaskDefinition"); err != nil {
+			return "", fmt.Errorf("register task definition: %w", err)
+		}
 		out, err := a.ECS.RegisterTaskDefinition(ctx, in, once)
 		if err == nil {
 			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
@@ -476,6 +489,9 @@ func refusedByECS(err error) bool {
 func (a *Applier) earlierAttempt(ctx context.Context, reg plan.Registration, audit Audit, want *ecs.RegisterTaskDefinitionInput, seen *discover.TaskDefinition) (string, error) {
 	if seen == nil {
 		family := aws.ToString(reg.From.Definition.Family)
+		if err := a.wait(ctx, "DescribeTaskDefinition"); err != nil {
+			return "", fmt.Errorf("describe latest revision of %s: %w", family, err)
+		}
 		out, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 			TaskDefinition: aws.String(family),
 			Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
@@ -596,6 +612,9 @@ func (a *Applier) reread(ctx context.Context, cluster string, targets []target, 
 	for j, i := range batch {
 		arns[j] = cmp.Or(targets[i].svc.ARN, targets[i].svc.Name)
 	}
+	if err := a.wait(ctx, "DescribeServices"); err != nil {
+		return nil, err
+	}
 	out, err := a.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: arns})
 	if err != nil {
 		return nil, fmt.Errorf("re-read service before updating it: %w", err)
@@ -623,7 +642,7 @@ func (a *Applier) updateService(ctx context.Context, t target, cur *types.Servic
 	case now != t.running:
 		return outcome{planFrom: now, running: now}
 	}
-	if err := ctx.Err(); err != nil {
+	if err := a.wait(ctx, "UpdateService"); err != nil {
 		return outcome{err: err}
 	}
 	out, err := a.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
@@ -663,6 +682,14 @@ func replacedTaskDefinition(s *types.Service) string {
 		return ""
 	}
 	return aws.ToString(newest.TaskDefinition)
+}
+
+// wait waits for op's bucket (Pace), or only checks the context when nothing paces.
+func (a *Applier) wait(ctx context.Context, op string) error {
+	if a.Pace == nil {
+		return ctx.Err()
+	}
+	return a.Pace.Wait(ctx, op)
 }
 
 func serviceEntry(svc discover.Service, why string) report.Service {

@@ -37,6 +37,11 @@ type Config struct {
 	// keeps described task-definition revisions across cold starts, shared by every target.
 	// Empty: no index.
 	IndexTable string
+	// ContinueQueue is the URL of the SQS FIFO queue that carries the rest of a push's work
+	// when it cannot finish inside one invocation (the function consumes it through an event
+	// source mapping). Empty: no continuations; work that cannot finish in time is left to a
+	// redelivery of the event, as before.
+	ContinueQueue string
 }
 
 // Variable names (lambda/contract holds them, shared with the CDK app).
@@ -49,6 +54,7 @@ const (
 	EnvParameterPrefix  = contract.EnvParameterPrefix
 	EnvTargetRoles      = contract.EnvTargetRoles
 	EnvIndexTable       = contract.EnvIndexTable
+	EnvContinueQueue    = contract.EnvContinueQueue
 )
 
 var (
@@ -61,6 +67,10 @@ var (
 	rolePattern      = pattern.Must(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_/-]+)$`).Groups(512)
 	// tablePattern is DynamoDB's rule for table names: 3 to 255 of a-z, A-Z, 0-9, _ - and .
 	tablePattern = pattern.Must(`^[A-Za-z0-9_.-]+$`).Len(3, 255)
+	// queuePattern is an SQS FIFO queue URL: https://sqs.<region>.amazonaws.com/<account>/<name>.fifo
+	// (http and any host are accepted too, for local emulators such as pinroll's and moto's).
+	// A queue name has 1 to 80 characters, ".fifo" included.
+	queuePattern = pattern.Must(`^https?://[A-Za-z0-9.:\[\]-]+/[0-9]{12}/([A-Za-z0-9_-]+)\.fifo$`).Groups(75)
 )
 
 // FromEnv builds a Config from environment entries in "KEY=value" form (os.Environ()).
@@ -115,6 +125,11 @@ func (c *Config) set(key, value string) error {
 			err = fmt.Errorf("%s=%q: not a DynamoDB table name (3 to 255 of A-Z, a-z, 0-9, _, - and .; a name, not an ARN)", key, value)
 		}
 		c.IndexTable = value
+	case EnvContinueQueue:
+		if value != "" && !queuePattern.MatchString(value) {
+			err = fmt.Errorf("%s=%q: not the URL of an SQS FIFO queue (want https://sqs.<region>.amazonaws.com/<12-digit account>/<name>.fifo)", key, value)
+		}
+		c.ContinueQueue = value
 	default:
 		err = fmt.Errorf("%s: unknown variable (known: %s)", key, strings.Join(Known(), ", "))
 	}
@@ -123,7 +138,7 @@ func (c *Config) set(key, value string) error {
 
 // Known lists the PINROLL_* variables pinroll reads.
 func Known() []string {
-	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix, EnvTargetRoles, EnvIndexTable}
+	return []string{EnvClusters, EnvDryRun, EnvRequireOptIn, EnvRegistryAccounts, EnvNotifyTopicARN, EnvParameterPrefix, EnvTargetRoles, EnvIndexTable, EnvContinueQueue}
 }
 
 // oneRolePerAccount refuses two roles in one account: pinroll would deploy there twice.

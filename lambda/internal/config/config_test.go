@@ -19,6 +19,7 @@ func TestFromEnv(t *testing.T) {
 		"PINROLL_PARAMETER_PREFIX=/pinroll/images",
 		"PINROLL_TARGET_ROLES=arn:aws:iam::222222222222:role/pinroll-target, arn:aws:iam::333333333333:role/ops/pinroll-target",
 		"PINROLL_INDEX_TABLE=pinroll-Index_1.v2",
+		"PINROLL_CONTINUE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/pinroll-continue.fifo",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +32,7 @@ func TestFromEnv(t *testing.T) {
 		ParameterPrefix:  "/pinroll/images",
 		TargetRoles:      []string{"arn:aws:iam::222222222222:role/pinroll-target", "arn:aws:iam::333333333333:role/ops/pinroll-target"},
 		IndexTable:       "pinroll-Index_1.v2",
+		ContinueQueue:    "https://sqs.us-east-1.amazonaws.com/123456789012/pinroll-continue.fifo",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -68,6 +70,11 @@ func TestFromEnvRejects(t *testing.T) {
 		{"PINROLL_INDEX_TABLE=" + strings.Repeat("t", 256), "not a DynamoDB table name"},
 		{"PINROLL_INDEX_TABLE=pinroll index", "not a DynamoDB table name"},
 		{"PINROLL_INDEX_TABLE=arn:aws:dynamodb:us-east-1:123456789012:table/pinroll", "a name, not an ARN"},
+		{"PINROLL_CONTINUE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/pinroll-continue", "not the URL of an SQS FIFO queue"},
+		{"PINROLL_CONTINUE_QUEUE_URL=pinroll-continue.fifo", "not the URL of an SQS FIFO queue"},
+		{"PINROLL_CONTINUE_QUEUE_URL=arn:aws:sqs:us-east-1:123456789012:pinroll-continue.fifo", "not the URL of an SQS FIFO queue"},
+		{"PINROLL_CONTINUE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/1234/pinroll-continue.fifo", "not the URL of an SQS FIFO queue"},
+		{"PINROLL_CONTINUE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/" + strings.Repeat("q", 76) + ".fifo", "not the URL of an SQS FIFO queue"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			_, err := FromEnv([]string{tc.env})
@@ -101,6 +108,20 @@ func TestIndexTableNames(t *testing.T) {
 		got, err := FromEnv([]string{"PINROLL_INDEX_TABLE=" + name})
 		if err != nil || got.IndexTable != name {
 			t.Errorf("PINROLL_INDEX_TABLE=%q: %q, %v", name, got.IndexTable, err)
+		}
+	}
+}
+
+func TestContinueQueueURLs(t *testing.T) {
+	for _, url := range []string{
+		"https://sqs.eu-west-1.amazonaws.com/123456789012/c.fifo",
+		"https://sqs.cn-north-1.amazonaws.com.cn/123456789012/pinroll_continue-1.fifo",
+		"http://127.0.0.1:4566/123456789012/pinroll-continue.fifo", // moto and the emulator, locally
+		"https://sqs.us-east-1.amazonaws.com/123456789012/" + strings.Repeat("q", 75) + ".fifo",
+	} {
+		got, err := FromEnv([]string{EnvContinueQueue + "=" + url})
+		if err != nil || got.ContinueQueue != url {
+			t.Errorf("%s=%q: %q, %v", EnvContinueQueue, url, got.ContinueQueue, err)
 		}
 	}
 }

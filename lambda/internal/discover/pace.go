@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -17,12 +18,18 @@ type Limit struct {
 }
 
 // ECSLimits are ECS's documented request rates (the ECS API reference's request throttling page) for the
-// operations discovery calls. Each operation has its own bucket.
+// operations discovery and apply call. Each operation has its own bucket, per account and
+// region: one Pacer serves all the work of one account (a rollout Target's discovery, apply
+// and verification), so a push never overruns a bucket it shares with itself.
 var ECSLimits = map[string]Limit{
 	"ListClusters":           {Burst: 50, PerSecond: 20},
 	"ListServices":           {Burst: 100, PerSecond: 20},
 	"DescribeServices":       {Burst: 100, PerSecond: 20},
 	"DescribeTaskDefinition": {Burst: 50, PerSecond: 20},
+	// The writes: RegisterTaskDefinition is what makes a push to thousands of task definitions
+	// outlive one Lambda invocation (2,000 registrations need more than 33 minutes).
+	"RegisterTaskDefinition": {Burst: 20, PerSecond: 1},
+	"UpdateService":          {Burst: 50, PerSecond: 5},
 }
 
 // Reserve is how many tokens of every bucket discovery leaves untouched: the buckets are
@@ -125,4 +132,67 @@ func (p *Pacer) Wait(ctx context.Context, op string) error {
 		return err
 	}
 	return nil
+}
+
+// Estimate is how long from now until n more calls of op may start, if nothing else draws
+// from its bucket: 0 while the bucket holds them. Operations without a limit, and a nil
+// Pacer, never wait.
+func (p *Pacer) Estimate(op string, n int) time.Duration {
+	if p == nil || n <= 0 {
+		return 0
+	}
+	lim, ok := p.limiters[op]
+	if !ok {
+		return 0
+	}
+	p.mu.Lock()
+	tokens := lim.TokensAt(p.clock.Now())
+	p.mu.Unlock()
+	missing := float64(n) - tokens
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(lim.Limit()) * float64(time.Second))
+}
+
+// Tokens is how many calls of op the bucket holds now, and the time of the reading (for a
+// continuation to take along: see AtMost). ok is false for an operation without a limit.
+func (p *Pacer) Tokens(op string) (tokens float64, at time.Time, ok bool) {
+	if p == nil {
+		return 0, time.Time{}, false
+	}
+	lim, ok := p.limiters[op]
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at = p.clock.Now()
+	return lim.TokensAt(at), at, true
+}
+
+// AtMost lowers op's bucket to what it would hold now had it held tokens at the time at (and
+// refilled since, up to its burst). A continuation in a new process uses it: its own buckets
+// start full, while the invocation before it drained ECS's (the same account's buckets on
+// ECS's side), so the new process starts from what the last one left, refilled by the time
+// in between, rather than from a burst it does not have. It never raises a bucket.
+func (p *Pacer) AtMost(op string, tokens float64, at time.Time) {
+	if p == nil {
+		return
+	}
+	lim, ok := p.limiters[op]
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock.Now()
+	want := tokens
+	if elapsed := now.Sub(at); elapsed > 0 {
+		want += elapsed.Seconds() * float64(lim.Limit())
+	}
+	// Whole calls only, rounded up: never assume more than the bucket may hold.
+	if excess := math.Ceil(lim.TokensAt(now) - max(want, 0)); excess >= 1 {
+		lim.ReserveN(now, int(excess)) // drawn and never used: the bucket is lower by that much
+	}
 }

@@ -190,7 +190,61 @@ func TestEveryOperationDiscoveryCallsIsGatedAndPaced(t *testing.T) {
 			t.Errorf("discovery calls %s, which has no bucket in ECSLimits: it would go unpaced", name)
 		}
 	}
-	if len(ECSLimits) != len(seen)+1 {
-		t.Errorf("ECSLimits has %d operations; discovery calls %d", len(ECSLimits), len(seen)+1)
+	// The rest are apply's writes (paced by apply, on the same Pacer).
+	writes := []string{"RegisterTaskDefinition", "UpdateService"}
+	for _, name := range writes {
+		if _, ok := ECSLimits[name]; !ok {
+			t.Errorf("apply calls %s, which has no bucket in ECSLimits", name)
+		}
+	}
+	if len(ECSLimits) != len(seen)+1+len(writes) {
+		t.Errorf("ECSLimits has %d operations; discovery calls %d and apply writes %d", len(ECSLimits), len(seen)+1, len(writes))
+	}
+}
+
+func TestPacerEstimateAndAtMost(t *testing.T) {
+	clock := &virtualClock{now: time.Unix(0, 0)}
+	p := NewPacer(map[string]Limit{"RegisterTaskDefinition": {Burst: 20, PerSecond: 1}}, clock)
+	ctx := context.Background()
+	// 15 calls fit the burst (less the reserve of 5), the 16th waits a second.
+	if d := p.Estimate("RegisterTaskDefinition", 15); d != 0 {
+		t.Errorf("Estimate(15) on a full bucket = %v, want 0", d)
+	}
+	if d := p.Estimate("RegisterTaskDefinition", 25); d != 10*time.Second {
+		t.Errorf("Estimate(25) = %v, want 10s", d)
+	}
+	if d := p.Estimate("UpdateService", 1000); d != 0 {
+		t.Errorf("an operation without a limit: Estimate = %v, want 0", d)
+	}
+	tokens, at, ok := p.Tokens("RegisterTaskDefinition")
+	if !ok || tokens != 15 || !at.Equal(clock.Now()) {
+		t.Errorf("Tokens = %v at %v (%v), want 15 now", tokens, at, ok)
+	}
+
+	// A continuation: the last invocation left 0.5 tokens 3 seconds ago, so this (new, full)
+	// pacer holds 3.5 now — 3, in whole calls rounded down — and the 5 calls wait 2 s.
+	fresh := NewPacer(map[string]Limit{"RegisterTaskDefinition": {Burst: 20, PerSecond: 1}}, clock)
+	fresh.AtMost("RegisterTaskDefinition", 0.5, clock.Now().Add(-3*time.Second))
+	if tokens, _, _ := fresh.Tokens("RegisterTaskDefinition"); tokens != 3 {
+		t.Errorf("after AtMost, the bucket holds %v, want 3 (3.5 in whole calls)", tokens)
+	}
+	start := clock.Now()
+	for range 5 {
+		if err := fresh.Wait(ctx, "RegisterTaskDefinition"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if waited := clock.Now().Sub(start); waited != 2*time.Second {
+		t.Errorf("5 calls after AtMost took %v, want 2s (3 tokens, then 1/s)", waited)
+	}
+	// AtMost never raises a bucket: the one drained above stays low.
+	fresh.AtMost("RegisterTaskDefinition", 20, clock.Now())
+	if tokens, _, _ := fresh.Tokens("RegisterTaskDefinition"); tokens > 1 {
+		t.Errorf("AtMost raised the bucket to %v", tokens)
+	}
+	var none *Pacer
+	none.AtMost("RegisterTaskDefinition", 0, time.Time{})
+	if d := none.Estimate("RegisterTaskDefinition", 100); d != 0 {
+		t.Errorf("a nil Pacer estimates %v", d)
 	}
 }

@@ -32,15 +32,27 @@ type Target struct {
 // NewTarget wires a target from its ECS client. registry is the ECR client of the registry
 // pinroll deploys from (its own account's): verification looks up tags there.
 func NewTarget(account, role string, ecsClient ECS, registry verify.ECR) *Target {
+	d := discover.New(ecsClient)
 	return &Target{
 		Account:    account,
 		Role:       role,
 		ECS:        ecsClient,
-		Discoverer: discover.New(ecsClient),
-		Applier:    &apply.Applier{ECS: ecsClient},
+		Discoverer: d,
+		Applier:    &apply.Applier{ECS: ecsClient, Pace: sharedPace{d}},
 		Verifier:   &verify.Verifier{ECS: ecsClient, ECR: registry},
 	}
 }
+
+// sharedPace is the target's one pacer as apply sees it: the discoverer's, whichever it is
+// when apply calls (tests and benchmarks replace or remove it), so discovery and apply draw
+// from the same copy of the account's buckets.
+type sharedPace struct{ d *discover.Discoverer }
+
+func (p sharedPace) Wait(ctx context.Context, op string) error { return p.d.Pace.Wait(ctx, op) }
+
+// Pacer is the target's pacer: the copy of its account's ECS buckets that discovery and apply
+// share (nil: nothing is paced).
+func (t *Target) Pacer() *discover.Pacer { return t.Discoverer.Pace }
 
 // RoleAccount is the account of an IAM role ARN ("" when it is not one).
 func RoleAccount(role string) string {
