@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -206,6 +207,49 @@ func (d *Discoverer) Discover(ctx context.Context, clusters []string) (*Fleet, e
 		}
 	}
 	return &Fleet{Services: services, TaskDefinitions: r.tds, Latest: r.latest}, nil
+}
+
+// DiscoverServices is Discover for known services only: for each cluster (name or ARN) the
+// named services (names or ARNs), described ten a call, and the task definitions they run. It
+// lists nothing, so a continuation re-reads only the services it still has to move. A service
+// that no longer exists is absent from the fleet (DescribeServices reports it MISSING).
+func (d *Discoverer) DiscoverServices(ctx context.Context, services map[string][]string) (*Fleet, error) {
+	r := &run{d: d, tds: make(map[string]*TaskDefinition), latest: make(map[string]*TaskDefinition), families: make(map[string]*sync.Mutex), indexOn: d.Index != nil}
+	parent := ctx
+	r.g, ctx = errgroup.WithContext(ctx)
+	for op := range r.gates {
+		r.gates[op] = make(chan struct{}, d.limit())
+	}
+	clusters := slices.Sorted(maps.Keys(services))
+	perCluster := make([][][]Service, len(clusters))
+	batches := make([][][]string, len(clusters))
+	total := 0
+	for i, cluster := range clusters {
+		batches[i] = slices.Collect(slices.Chunk(services[cluster], describeBatchSize))
+		perCluster[i] = make([][]Service, len(batches[i]))
+		total += len(batches[i])
+	}
+	r.producing(total) // all at once: the index is asked when the last one is done
+	for i, cluster := range clusters {
+		for j, batch := range batches[i] {
+			r.g.Go(func() (err error) {
+				defer r.produced(ctx)
+				perCluster[i][j], err = r.describeServices(ctx, cluster, batch)
+				return err
+			})
+		}
+	}
+	if err := r.g.Wait(); err != nil {
+		return nil, err
+	}
+	r.writeBack(parent, true)
+	var found []Service
+	for _, batches := range perCluster {
+		for _, batch := range batches {
+			found = append(found, batch...)
+		}
+	}
+	return &Fleet{Services: found, TaskDefinitions: r.tds, Latest: r.latest}, nil
 }
 
 // run is one Discover: its goroutines, the calls in flight and the task definitions found.

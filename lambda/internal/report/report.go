@@ -55,7 +55,42 @@ type Report struct {
 	// lifecycle rule): the service fails when it next starts a task, or a rollback to its
 	// previous revision would.
 	MissingImages []MissingImage `json:"missing_images,omitempty"`
+	// Continuing counts the services whose deploy continues in a later invocation: the push's
+	// work did not fit in this one, and the rest was sent to the continuation queue. 0 when
+	// nothing continues.
+	Continuing int `json:"continuing,omitempty"`
+	// Step is the continuation this report is of (1 for the first); 0 for an event's first
+	// invocation.
+	Step int `json:"step,omitempty"`
+	// Totals, in the final report of a push that continued, counts what every invocation did;
+	// the lists above are the last invocation's (and the held and failed services carried from
+	// the ones before, up to MaxCarried each).
+	Totals *Totals `json:"totals,omitempty"`
 }
+
+// Totals counts what the invocations of one push that continued did, together.
+type Totals struct {
+	Changes     int `json:"changes"`
+	Unchanged   int `json:"unchanged"`
+	Held        int `json:"held"`
+	Skipped     int `json:"skipped"`
+	Failed      int `json:"failed"`
+	Invocations int `json:"invocations"`
+}
+
+// Add counts one invocation's report into t.
+func (t *Totals) Add(r Report) {
+	t.Changes += len(r.Changes)
+	t.Unchanged += len(r.Unchanged)
+	t.Held += len(r.Held)
+	t.Skipped += len(r.Skipped)
+	t.Failed += len(r.Failed)
+	t.Invocations++
+}
+
+// MaxCarried is how many held and how many failed services a continuation carries to the
+// final report (the totals count them all).
+const MaxCarried = 20
 
 // MissingImage is a digest a service pins (its current revision, or the previous one a
 // rollback restores) that ECR cannot serve.
@@ -128,6 +163,7 @@ func (r *Report) Merge(o Report) {
 	r.NearMissesOmitted += o.NearMissesOmitted
 	r.Verifications = append(r.Verifications, o.Verifications...)
 	r.MissingImages = append(r.MissingImages, o.MissingImages...)
+	r.Continuing += o.Continuing
 }
 
 // LimitNearMisses keeps at most n near misses, counting the others in NearMissesOmitted.
