@@ -21,7 +21,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/pinroll/pinroll/lambda/internal/config"
-	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/rollout"
 )
 
@@ -55,10 +54,12 @@ func main() {
 	}
 	engine := rollout.FromAWSConfig(cfg, awsCfg, log)
 	var home sync.Once
-	lambda.Start(func(ctx context.Context, raw json.RawMessage) (report.Report, error) {
-		// Stop starting work a safety margin before Lambda's deadline, so the function returns
-		// its partial-progress error (an IncompleteError: Lambda retries the event and the
-		// redelivery finishes the job) rather than being killed mid-way.
+	// The answer is a report for an EventBridge event, and a batch response (the records that
+	// failed) for an SQS event of the continuation queue (rollout.Engine.Invoke).
+	lambda.Start(func(ctx context.Context, raw json.RawMessage) (any, error) {
+		// Stop starting work a safety margin before Lambda's deadline, so the function sends
+		// what is left to the continuation queue (or, without one, returns an IncompleteError
+		// that a redelivery finishes) rather than being killed mid-way.
 		if deadline, ok := ctx.Deadline(); ok {
 			var cancel context.CancelFunc
 			ctx, cancel = rollout.WithSafetyMargin(ctx, rollout.SafetyMargin(time.Until(deadline)))
@@ -69,9 +70,9 @@ func main() {
 			home.Do(func() { engine.SetHomeAccount(rollout.AccountOf(lc.InvokedFunctionArn)) })
 			engine := *engine
 			engine.Log = log.With("request_id", lc.AwsRequestID)
-			return engine.HandleRaw(ctx, raw)
+			return engine.Invoke(ctx, raw)
 		}
-		return engine.HandleRaw(ctx, raw)
+		return engine.Invoke(ctx, raw)
 	})
 }
 

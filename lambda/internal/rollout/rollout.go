@@ -53,6 +53,12 @@ type Engine struct {
 	SSM SSM
 	// Notifier receives every non-trivial report when set.
 	Notifier Notifier
+	// Queue sends continuations to Config.ContinueQueue (continue.go); nil: work that does
+	// not fit one invocation is left to a redelivery of the event.
+	Queue Queue
+	// Budget, when set, says how long the invocation may still start work, on the clock the
+	// targets' pacers run on (a benchmark's scaled clock); nil: until the context's deadline.
+	Budget func(context.Context) (time.Duration, bool)
 }
 
 // New wires an engine for one account from its clients. Its account is learnt later (see
@@ -133,6 +139,7 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 		return rep, err
 	}
 	e.conclude(&rep, p)
+	concludeContinuing(&rep)
 	if o := p.ReplicatedFrom; o != nil {
 		rep.Reason += fmt.Sprintf(" (the replica from %s in %s)", o.Account, o.Region)
 	}
@@ -146,13 +153,24 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 
 // deploy plans a push that is known to be current against one target's discovered fleet and
 // applies the plan (unless this is a dry run). It fills the report's lists; conclude decides
-// the outcome once every target has reported. Push and reconciliation share it.
+// the outcome once every target has reported. Push and reconciliation share it. What does
+// not fit the invocation's time continues on the continuation queue (continue.go).
 func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, error) {
+	rep, rest, err := e.deployPart(ctx, t, p, fleet)
+	if err != nil || len(rest) == 0 {
+		return rep, err
+	}
+	return rep, e.continueLater(ctx, t, p, &rep, rest, nil)
+}
+
+// deployPart is deploy without sending what is left: it returns the services it did not
+// start moving before the invocation's time ran out (none without a continuation queue).
+func (e *Engine) deployPart(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, []discover.Service, error) {
 	pushed := p.Pushed()
 	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
 	times, err := e.pushTimes(ctx, p, fleet)
 	if err != nil {
-		return report.Report{}, err
+		return report.Report{}, nil, err
 	}
 	pl := plan.Gate(plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn, PushTimes: times}))
 	rep := report.Report{Unchanged: pl.Unchanged, Skipped: pl.Skipped, NearMisses: pl.NearMisses, NearMissesOmitted: pl.NearMissesOmitted}
@@ -160,13 +178,14 @@ func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *d
 		"registrations", len(pl.Registrations), "updates", pl.Services(), "held", pl.HeldServices(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
 	switch {
 	case pl.Empty():
-		return rep, nil
+		return rep, nil, nil
 	case e.Config.DryRun:
 		rep.Changes, rep.Held = planned(pl)
-		return rep, nil
+		return rep, nil, nil
 	}
 
-	res := e.applyAndReplan(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
+	res, rest := e.applyInTime(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
+	rest = e.carryPending(&res, rest, pl)
 	rep.Changes, rep.Held, rep.Failed = res.Changes, res.Held, res.Failed
 	rep.Skipped = append(rep.Skipped, res.Gone...)
 	for _, f := range res.Failed {
@@ -174,10 +193,10 @@ func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *d
 	}
 	if err := res.Err(); err != nil {
 		log.Error("apply failed", "error", err, "services_updated", len(res.Changes))
-		return rep, err
+		return rep, nil, err
 	}
-	log.Info("deployed", "services_updated", len(res.Changes), "services_held", len(res.Held), "services_failed", len(res.Failed))
-	return rep, nil
+	log.Info("deployed", "services_updated", len(res.Changes), "services_held", len(res.Held), "services_failed", len(res.Failed), "services_left", len(rest))
+	return rep, rest, nil
 }
 
 // pushTimes asks ECR when the images that glob-policy containers run were pushed, and the

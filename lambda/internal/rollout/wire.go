@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -55,6 +56,9 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 	}
 	if cfg.ParameterPrefix != "" {
 		e.SSM = ssm.NewFromConfig(awsCfg)
+	}
+	if cfg.ContinueQueue != "" {
+		e.Queue = sqs.NewFromConfig(awsCfg)
 	}
 	if cfg.NotifyTopicARN != "" {
 		e.Notifier = &notify.Topic{SNS: sns.NewFromConfig(awsCfg), ARN: cfg.NotifyTopicARN, Roles: notify.TargetRoles(cfg.TargetRoles)}
