@@ -310,9 +310,7 @@ func (e *Engine) Continue(ctx context.Context, c trigger.Continuation) (report.R
 				break
 			}
 		}
-		for _, s := range todo {
-			rest = append(rest, s)
-		}
+		rest = append(rest, todo...)
 	}
 	rep.LimitNearMisses(plan.DefaultNearMissLimit)
 	if len(rest) > 0 {
