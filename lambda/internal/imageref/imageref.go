@@ -17,8 +17,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/distribution/reference"
-
 	"github.com/pinroll/pinroll/lambda/internal/pattern"
 )
 
@@ -33,33 +31,25 @@ type Ref struct {
 // maxQuoted bounds how much of an input an error message repeats.
 const maxQuoted = 128
 
-// Parse parses an image reference with the Docker/OCI reference grammar
-// (github.com/distribution/reference), normalising Docker Hub short names
-// ("nginx" is docker.io/library/nginx). A reference may carry both a tag and
-// a digest ("repo:tag@sha256:…"), as ECS writes it. Only sha256 digests are
-// accepted: that is the only algorithm ECR produces.
+// Parse parses an image reference with the Docker/OCI reference grammar (that of
+// github.com/distribution/reference, see grammar.go), normalising Docker Hub short names
+// ("nginx" is docker.io/library/nginx). A reference may carry both a tag and a digest
+// ("repo:tag@sha256:…"), as ECS writes it. Only sha256 digests are accepted: that is the only
+// algorithm ECR produces.
 func Parse(s string) (Ref, error) {
-	named, err := reference.ParseNormalizedNamed(s)
+	host, path, tag, digest, err := parseNormalized(s)
 	if err != nil {
 		return Ref{}, &parseError{input: s, err: err}
 	}
-	r := Ref{Host: reference.Domain(named), Path: reference.Path(named)}
-	if r.Host == "" {
-		// distribution/reference takes a first component with a dot but also an underscore
-		// ("a.b_c/d") as neither a host nor docker.io: there is no registry to match.
+	if host == "" {
+		// The grammar takes a first component with a dot but also an underscore ("a.b_c/d")
+		// as neither a host nor docker.io: there is no registry to match.
 		return Ref{}, &parseError{input: s, err: errors.New("no registry host (the first component is not a valid host name)")}
 	}
-	if t, ok := named.(reference.Tagged); ok {
-		r.Tag = t.Tag()
+	if alg, _, _ := strings.Cut(digest, ":"); digest != "" && alg != "sha256" {
+		return Ref{}, &parseError{input: s, err: fmt.Errorf("digest algorithm %q is not supported (only sha256)", alg)}
 	}
-	if d, ok := named.(reference.Digested); ok {
-		dg := d.Digest()
-		if dg.Algorithm() != "sha256" {
-			return Ref{}, &parseError{input: s, err: fmt.Errorf("digest algorithm %q is not supported (only sha256)", string(dg.Algorithm()))}
-		}
-		r.Digest = dg.String()
-	}
-	return r, nil
+	return Ref{Host: host, Path: path, Tag: tag, Digest: digest}, nil
 }
 
 // Tracks returns the tag the container follows: its tag when it has one,
@@ -419,8 +409,8 @@ func editDistance(a, b string, limit int) int {
 	return prev[len(b)]
 }
 
-// parseError keeps the grammar's error for errors.Is (reference.ErrNameContainsUppercase, …)
-// while bounding its message: the grammar's messages repeat the whole input.
+// parseError keeps the grammar's error for errors.Is while bounding its message: the
+// grammar's messages may repeat the whole input.
 type parseError struct {
 	input string
 	err   error

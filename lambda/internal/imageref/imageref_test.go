@@ -646,10 +646,14 @@ func FuzzParse(f *testing.F) {
 		"[::1]:5000/app:latest", "public.ecr.aws/a/b", ecr + "/app@sha512:" + strings.Repeat("a", 128), "",
 		strings.TrimPrefix(newD, "sha256:"), "A/b", ecr + "/app/../x",
 		ecrDS + "/app:latest", ecrDSF + "/team/app:v1@" + newD, ecrCN + "/app", ecrDS + ":443/app",
+		"index.docker.io/nginx", "LocalHost/x", "a.b_c/d", "a__b/c--d:_t", "x/y@md5:" + strings.Repeat("f", 32),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if d := disagreement(s); d != "" {
+			t.Fatal(d) // the grammar is distribution/reference's
+		}
 		r, err := Parse(s)
 		if err != nil {
 			if r != (Ref{}) {
