@@ -27,6 +27,8 @@ type binary struct {
 	name, pkg    string
 	size, zipped int64
 	starts       []time.Duration
+	initAllocs   int64 // what its packages' initialisation allocated: counted, not timed
+	initBytes    int64
 }
 
 func (b binary) median() time.Duration { return median(b.starts) }
@@ -50,15 +52,16 @@ func BenchmarkStartup(b *testing.B) { startupTable(os.Stdout, startup(b)) }
 
 func startupTable(out io.Writer, bs []binary) {
 	fmt.Fprintf(out, "\nstart-up: each binary started %d times under the Runtime Interface Emulator, alternately, in one run\n", starts)
-	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc) | size | zip | start-up to first answer under the RIE (host arch, median of 9) | fastest–slowest of 9 |")
-	fmt.Fprintln(out, "|---|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc) | size | zip | start-up to first answer under the RIE (host arch, median of 9) | fastest–slowest of 9 | package initialisation: allocations, bytes |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|")
 	for _, b := range bs {
 		lo, hi := b.spread()
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s–%s |\n", b.name, mib(b.size), mib(b.zipped), ms(b.median()), ms(lo), ms(hi))
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s–%s | %d, %s |\n", b.name, mib(b.size), mib(b.zipped), ms(b.median()), ms(lo), ms(hi), b.initAllocs, mib(b.initBytes))
 	}
 	p, base := bs[0], bs[1]
-	fmt.Fprintf(out, "| pinroll / SDK hello world | %.2f× | %.2f× | %.2f× | |\n",
-		float64(p.size)/float64(base.size), float64(p.zipped)/float64(base.zipped), p.median().Seconds()/base.median().Seconds())
+	fmt.Fprintf(out, "| pinroll / SDK hello world | %.2f× | %.2f× | %.2f× | | %.2f×, %.2f× |\n",
+		float64(p.size)/float64(base.size), float64(p.zipped)/float64(base.zipped), p.median().Seconds()/base.median().Seconds(),
+		float64(p.initAllocs)/float64(base.initAllocs), float64(p.initBytes)/float64(base.initBytes))
 }
 
 // startup builds the functions with the Lambda flags — for linux/arm64 to size them, for this
@@ -89,6 +92,7 @@ func startup(tb testing.TB) []binary {
 		build(arm, bs[i].pkg, "arm64", true)
 		bs[i].size, bs[i].zipped = sizes(tb, arm)
 		build(filepath.Join(dir, strconv.Itoa(i)), bs[i].pkg, runtime.GOARCH, true)
+		bs[i].initAllocs, bs[i].initBytes = initCost(tb, filepath.Join(dir, strconv.Itoa(i)))
 	}
 	rie := filepath.Join(dir, "aws-lambda-rie")
 	build(rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", runtime.GOARCH, false)
@@ -104,6 +108,31 @@ func startup(tb testing.TB) []binary {
 		}
 	}
 	return bs
+}
+
+// initCost runs bin once with GODEBUG=inittrace=1 and adds up what the initialisation of its
+// packages allocated: a count that, unlike time on a shared machine, is the same every run.
+// The runtime API it is given refuses connections, so the process ends at lambda.Start.
+func initCost(tb testing.TB, bin string) (allocs, bytes int64) {
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"GODEBUG=inittrace=1", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1", "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_EC2_METADATA_DISABLED=true"}
+	out, _ := cmd.CombinedOutput() // it fails at lambda.Start, by design
+	for line := range strings.Lines(string(out)) {
+		// init <package> @<t> ms, <t> ms clock, <n> bytes, <n> allocs
+		if f := strings.Fields(line); len(f) == 11 && f[0] == "init" && f[10] == "allocs" {
+			b, err1 := strconv.ParseInt(f[7], 10, 64)
+			a, err2 := strconv.ParseInt(f[9], 10, 64)
+			if err1 != nil || err2 != nil {
+				tb.Fatalf("%s: unreadable inittrace line %q", bin, line)
+			}
+			bytes, allocs = bytes+b, allocs+a
+		}
+	}
+	if allocs == 0 {
+		tb.Fatalf("%s printed no package initialisation with GODEBUG=inittrace=1:\n%s", bin, out)
+	}
+	return allocs, bytes
 }
 
 // firstAnswer starts bootstrap under the RIE and returns how long the first invocation took:
