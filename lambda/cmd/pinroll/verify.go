@@ -30,7 +30,9 @@ type verifyCmd struct {
 func (c *verifyCmd) Help() string {
 	return `For every running task of every service in scope, compares each container's imageDigest (as ECS reports it) with the digest it should run: the digest its task definition pins, or for an image referenced by tag, the digest that tag has in ECR now. It also checks that every digest the services pin, in their current revision and in the pinroll:previous revision a rollback restores, is still in ECR and ACTIVE (not expired or archived by a lifecycle rule), and prints each that is not, with how to restore or redeploy it.
 
-Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check), or a named cluster or service was not found, or a check could not be made — never an all-clear from zero checks.`
+Exit status: 0 verified (every check passed; at least one check made); 1 mismatch (a task runs another digest, or an image is missing from ECR); 2 bad usage or input; 3 nothing could be verified (no such cluster, no services, no such service, no running tasks, no container to check), or a named cluster or service was not found, or a check could not be made, or a service's deployment has not completed yet — never an all-clear from zero checks.
+
+A service whose deployment ECS is still carrying out is not judged: a rolling update until its new tasks run, and a BLUE_GREEN, LINEAR or CANARY deployment through its traffic shifts and bake time, while the previous revision's tasks still run beside the new ones. verify says which lifecycle stage it is in (from DescribeServiceDeployments) and, while it bakes, when to verify again.`
 }
 
 // gap is something verify was asked to check, or should have found, but could not.
@@ -119,6 +121,10 @@ func (c *verifyCmd) Run(e *env) error {
 	revisions := map[string]string{} // cluster/service → task definition family:revision
 	var checks, problems []report.Verification
 	for _, svc := range services {
+		if svc.Rollout != nil {
+			gaps = append(gaps, gap{verify.InProgress(s.ctx, s.ecs, svc), true})
+			continue
+		}
 		td := tds[svc.TaskDefinition]
 		if td == nil {
 			return fmt.Errorf("%s/%s: task definition %s was not described", svc.Cluster, svc.Name, svc.TaskDefinition)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -49,6 +50,50 @@ type Service struct {
 	Controller     string // deployment controller: ECS, CODE_DEPLOY, EXTERNAL
 	DesiredCount   int32
 	Tags           map[string]string
+	// Rollout is the deployment ECS has not finished yet, nil when there is none.
+	Rollout *Rollout
+}
+
+// Rollout is a service's PRIMARY deployment while ECS is still carrying it out: under ROLLING
+// until the new tasks run, under BLUE_GREEN, LINEAR and CANARY through the traffic shifts and the
+// bake time, while the previous revision's tasks still run beside the new ones. What its
+// tasks run proves nothing yet.
+type Rollout struct {
+	ID                string // "ecs-svc/…"
+	TaskDefinition    string // the revision it rolls out
+	Strategy          string // ROLLING, BLUE_GREEN, LINEAR or CANARY
+	BakeTimeInMinutes int32
+	StartedAt         time.Time
+	// ServiceDeployment is the ARN of the service's current service deployment (for
+	// DescribeServiceDeployments), "" when ECS did not say.
+	ServiceDeployment string
+}
+
+// rolloutOf finds the deployment ECS has not finished: the PRIMARY one whose rolloutState is
+// IN_PROGRESS — or, since the API reference returns rolloutState only for rolling updates, a
+// PRIMARY one without it while others are still listed (blue beside green).
+func rolloutOf(s types.Service) *Rollout {
+	for _, d := range s.Deployments {
+		if aws.ToString(d.Status) != "PRIMARY" {
+			continue
+		}
+		unfinished := d.RolloutState == types.DeploymentRolloutStateInProgress || (d.RolloutState == "" && len(s.Deployments) > 1)
+		if !unfinished {
+			return nil
+		}
+		r := &Rollout{
+			ID: aws.ToString(d.Id), TaskDefinition: aws.ToString(d.TaskDefinition), Strategy: string(types.DeploymentStrategyRolling),
+			StartedAt: aws.ToTime(d.CreatedAt), ServiceDeployment: aws.ToString(s.CurrentServiceDeployment),
+		}
+		if c := s.DeploymentConfiguration; c != nil {
+			if c.Strategy != "" {
+				r.Strategy = string(c.Strategy)
+			}
+			r.BakeTimeInMinutes = aws.ToInt32(c.BakeTimeInMinutes)
+		}
+		return r
+	}
+	return nil
 }
 
 // ServiceID identifies one service across clusters, accounts and regions: its ARN.
@@ -470,6 +515,7 @@ func FromSDK(s types.Service) Service {
 		Controller:     string(types.DeploymentControllerTypeEcs),
 		DesiredCount:   s.DesiredCount,
 		Tags:           make(map[string]string, len(s.Tags)),
+		Rollout:        rolloutOf(s),
 	}
 	svc.Cluster = ClusterName(svc.ClusterARN)
 	if s.DeploymentController != nil && s.DeploymentController.Type != "" {

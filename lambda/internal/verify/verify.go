@@ -47,8 +47,13 @@ type Verifier struct {
 }
 
 // Service verifies every running task of one service, whose task definition is td.
-// The tags cache is shared across calls of one verification run (see Run).
+// The tags cache is shared across calls of one verification run (see Run). A service whose
+// deployment ECS has not finished (svc.Rollout) is not verified yet: one unverifiable note
+// says so, and no task is judged.
 func (v *Verifier) Service(ctx context.Context, svc discover.Service, td *types.TaskDefinition, tags *TagDigests) ([]report.Verification, error) {
+	if svc.Rollout != nil {
+		return []report.Verification{unfinished(svc)}, nil
+	}
 	want, byTag, notes, err := v.wants(ctx, td, tags)
 	if err != nil {
 		return nil, err
