@@ -344,8 +344,19 @@ func (e *Emulator) loadECS(w *world, f fleet.World, at string) []error {
 			in.Tags = append(in.Tags, tag{Key: k, Value: v})
 		}
 		sortTags(in.Tags)
+		in.DeploymentConfiguration = &deploymentConfiguration{}
 		if cb := s.CircuitBreaker; cb != nil {
-			in.DeploymentConfiguration = &deploymentConfiguration{CircuitBreaker: &circuitBreaker{Enable: cb.Enable, Rollback: cb.Rollback}}
+			in.DeploymentConfiguration.CircuitBreaker = &circuitBreaker{Enable: cb.Enable, Rollback: cb.Rollback}
+		}
+		if c := s.DeploymentConfiguration; c != nil {
+			d := in.DeploymentConfiguration
+			d.Strategy, d.BakeTimeInMinutes = c.Strategy, c.BakeTimeInMinutes
+			if l := c.LinearConfiguration; l != nil {
+				d.LinearConfiguration = &linearConfiguration{StepPercent: l.StepPercent, StepBakeTimeInMinutes: l.StepBakeTimeInMinutes}
+			}
+			if k := c.CanaryConfiguration; k != nil {
+				d.CanaryConfiguration = &canaryConfiguration{CanaryPercent: k.CanaryPercent, CanaryBakeTimeInMinutes: k.CanaryBakeTimeInMinutes}
+			}
 		}
 		if _, err := e.createService(w, in); err != nil {
 			problems = append(problems, fmt.Errorf("%sservice %s/%s: %w", at, s.Cluster, s.Name, err))

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
+	"github.com/pinroll/pinroll/lambda/internal/fleet"
 )
 
 // strategyWorld is the default fleet with prod/api (2 tasks, circuit breaker with rollback)
@@ -425,4 +427,46 @@ func TestCreateServiceRefusesAnInvalidStrategy(t *testing.T) {
 func asJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A fleet declares a service's strategy; Load and Seed (the SDK's CreateService) build it so,
+// and a configuration ECS would refuse is refused when the fleet loads, naming the service.
+func TestFleetServicesMayUseTheNativeStrategies(t *testing.T) {
+	world := func(cfg string) *fleet.Fleet {
+		f, err := fleet.Load("../../../events/fleet.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dc fleet.DeploymentConfiguration
+		if err := json.Unmarshal([]byte(cfg), &dc); err != nil {
+			t.Fatal(err)
+		}
+		f.Services = append(f.Services, fleet.Service{Cluster: "prod", Name: "canary", TaskDefinition: "backend:1", DesiredCount: 1, DeploymentConfiguration: &dc})
+		return f
+	}
+	good := world(`{"strategy": "CANARY", "bakeTimeInMinutes": 3, "canaryConfiguration": {"canaryPercent": 20, "canaryBakeTimeInMinutes": 2}}`)
+	loaded := start(t, emulator.Options{})
+	if err := loaded.Emulator().Load(good); err != nil {
+		t.Fatal(err)
+	}
+	seeded := start(t, emulator.Options{})
+	cfg := sdkConfig(seeded.URL(), clientOptions{})
+	if err := good.Seed(context.Background(), ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	for name, srv := range map[string]*emulator.Server{"loaded": loaded, "seeded": seeded} {
+		got := describeService(t, ecsClient(srv.URL(), clientOptions{}), "prod", "canary").DeploymentConfiguration
+		if got.Strategy != types.DeploymentStrategyCanary || aws.ToInt32(got.BakeTimeInMinutes) != 3 || got.CanaryConfiguration == nil ||
+			aws.ToFloat64(got.CanaryConfiguration.CanaryPercent) != 20 || aws.ToInt32(got.CanaryConfiguration.CanaryBakeTimeInMinutes) != 2 {
+			t.Errorf("%s: prod/canary's configuration %s, want the fleet's", name, asJSON(got))
+		}
+	}
+	err := start(t, emulator.Options{}).Emulator().Load(world(`{"strategy": "BLUE_GREEN"}`))
+	if err == nil || !strings.Contains(err.Error(), "service prod/canary") || !strings.Contains(err.Error(), "bakeTimeInMinutes is required") {
+		t.Errorf("a BLUE_GREEN service without a bake time loaded: %v", err)
+	}
+	if _, err := fleet.Parse([]byte(`{"services": [{"cluster": "c", "name": "s", "taskDefinition": "t:1", "deploymentConfiguration": {"strategy": "PURPLE"}}]}`)); err == nil ||
+		!strings.Contains(err.Error(), `deploymentConfiguration.strategy "PURPLE"`) {
+		t.Errorf("a fleet with an unknown strategy: %v", err)
+	}
 }

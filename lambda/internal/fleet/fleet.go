@@ -32,6 +32,7 @@
 //	     "launchType": "FARGATE",          // optional
 //	     "deploymentController": "ECS",    // optional: ECS (default) | CODE_DEPLOY | EXTERNAL
 //	     "circuitBreaker": {"enable": true, "rollback": true}, // optional
+//	     "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}, // optional, see below
 //	     "tags": {"team": "content"}}      // optional
 //	  ]
 //	}
@@ -40,6 +41,12 @@
 // own ECR host, "<account>.dkr.ecr.<region>.amazonaws.com"; "{{registry:ACCOUNT}}" for another
 // account's host in the same region, and "{{registry:ACCOUNT:REGION}}" for any registry. An
 // image's digest is "sha256:" + the hex SHA-256 of its manifest bytes, as ECR computes it.
+//
+// A service's deploymentConfiguration takes ECS's strategy fields as CreateService does:
+// "strategy" ROLLING (default) | BLUE_GREEN | LINEAR | CANARY, "bakeTimeInMinutes" (required with
+// BLUE_GREEN), "linearConfiguration" {"stepPercent", "stepBakeTimeInMinutes"} and
+// "canaryConfiguration" {"canaryPercent", "canaryBakeTimeInMinutes"}; ECS (or the emulator)
+// judges their values when the service is created.
 //
 // A registry may replicate what is pushed to it (and what the fleet loads into it) to other
 // regions and accounts, as ECR's registry replication does:
@@ -227,16 +234,38 @@ type CircuitBreaker struct {
 	Rollback bool `json:"rollback"`
 }
 
+// DeploymentConfiguration is the strategy part of an ECS service's deployment configuration.
+type DeploymentConfiguration struct {
+	Strategy            string               `json:"strategy,omitempty"`
+	BakeTimeInMinutes   *int32               `json:"bakeTimeInMinutes,omitempty"`
+	LinearConfiguration *LinearConfiguration `json:"linearConfiguration,omitempty"`
+	CanaryConfiguration *CanaryConfiguration `json:"canaryConfiguration,omitempty"`
+}
+
+// LinearConfiguration is ECS's, for the LINEAR strategy.
+type LinearConfiguration struct {
+	StepPercent           *float64 `json:"stepPercent,omitempty"`
+	StepBakeTimeInMinutes *int32   `json:"stepBakeTimeInMinutes,omitempty"`
+}
+
+// CanaryConfiguration is ECS's, for the CANARY strategy.
+type CanaryConfiguration struct {
+	CanaryPercent           *float64 `json:"canaryPercent,omitempty"`
+	CanaryBakeTimeInMinutes *int32   `json:"canaryBakeTimeInMinutes,omitempty"`
+}
+
 // Service is an ECS service running desiredCount tasks of one task definition revision.
 type Service struct {
-	Cluster              string            `json:"cluster"`
-	Name                 string            `json:"name"`
-	TaskDefinition       string            `json:"taskDefinition"`
-	DesiredCount         int32             `json:"desiredCount"`
-	LaunchType           string            `json:"launchType,omitempty"`
-	DeploymentController string            `json:"deploymentController,omitempty"`
-	CircuitBreaker       *CircuitBreaker   `json:"circuitBreaker,omitempty"`
-	Tags                 map[string]string `json:"tags,omitempty"`
+	Cluster              string          `json:"cluster"`
+	Name                 string          `json:"name"`
+	TaskDefinition       string          `json:"taskDefinition"`
+	DesiredCount         int32           `json:"desiredCount"`
+	LaunchType           string          `json:"launchType,omitempty"`
+	DeploymentController string          `json:"deploymentController,omitempty"`
+	CircuitBreaker       *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// DeploymentConfiguration chooses the deployment strategy (nil: ROLLING).
+	DeploymentConfiguration *DeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
+	Tags                    map[string]string        `json:"tags,omitempty"`
 }
 
 // Controller returns the deployment controller type, ECS when none is given.
@@ -536,6 +565,13 @@ func (f *World) prepare(at string) []error {
 		}
 		if s.CircuitBreaker != nil && s.CircuitBreaker.Rollback && !s.CircuitBreaker.Enable {
 			bad("%s: circuitBreaker.rollback needs enable", where)
+		}
+		if c := s.DeploymentConfiguration; c != nil {
+			switch c.Strategy {
+			case "", "ROLLING", "BLUE_GREEN", "LINEAR", "CANARY":
+			default:
+				bad("%s: deploymentConfiguration.strategy %q: want ROLLING, BLUE_GREEN, LINEAR or CANARY", where, c.Strategy)
+			}
 		}
 	}
 	if f.Replication != nil {

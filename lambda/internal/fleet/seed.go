@@ -127,12 +127,23 @@ func (f *World) Seed(ctx context.Context, ecsAPI ECS, ecrAPI ECR) error {
 		if s.LaunchType != "" {
 			in.LaunchType = ecstypes.LaunchType(s.LaunchType)
 		}
+		if s.CircuitBreaker != nil || s.DeploymentConfiguration != nil {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{}
+		}
 		if s.CircuitBreaker != nil {
-			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{
-				DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{
-					Enable:   s.CircuitBreaker.Enable,
-					Rollback: s.CircuitBreaker.Rollback,
-				},
+			in.DeploymentConfiguration.DeploymentCircuitBreaker = &ecstypes.DeploymentCircuitBreaker{
+				Enable:   s.CircuitBreaker.Enable,
+				Rollback: s.CircuitBreaker.Rollback,
+			}
+		}
+		if c := s.DeploymentConfiguration; c != nil {
+			d := in.DeploymentConfiguration
+			d.Strategy, d.BakeTimeInMinutes = ecstypes.DeploymentStrategy(c.Strategy), c.BakeTimeInMinutes
+			if l := c.LinearConfiguration; l != nil {
+				d.LinearConfiguration = &ecstypes.LinearConfiguration{StepPercent: l.StepPercent, StepBakeTimeInMinutes: l.StepBakeTimeInMinutes}
+			}
+			if k := c.CanaryConfiguration; k != nil {
+				d.CanaryConfiguration = &ecstypes.CanaryConfiguration{CanaryPercent: k.CanaryPercent, CanaryBakeTimeInMinutes: k.CanaryBakeTimeInMinutes}
 			}
 		}
 		if _, err := ecsAPI.CreateService(ctx, in); err != nil {
