@@ -38,6 +38,11 @@ const (
 	// TagHeld is the revision (family:revision) registered for a service that waits for
 	// approval: `pinroll approve` moves the service to it, `pinroll reject` drops it.
 	TagHeld = "pinroll:held"
+	// TagReleased is the revision (family:revision) a staged rollout — a push whose services
+	// span several pinroll:wave values — deployed to the service. While the service runs it,
+	// its deployment says how the wave is doing; once it runs anything else (ECS rolled it
+	// back, someone deployed over it), the rollout of that digest is halted at its wave.
+	TagReleased = "pinroll:released"
 )
 
 // Audit tags on every task-definition revision pinroll registers.

@@ -67,11 +67,16 @@ const (
 	TagEvent    = contract.TagEvent
 	TagPrevious = contract.TagPrevious
 	TagHeld     = contract.TagHeld
+	TagReleased = contract.TagReleased
 )
 
 // Audit is what the audit tags record.
 type Audit struct {
 	Tag, Digest, EventID string
+	// Staged: the push is a staged rollout (plan.Staging.Staged), so every service it
+	// deploys records the revision in its pinroll:released tag, which tells the later waves
+	// whether this deployment held (see plan.Stage).
+	Staged bool
 }
 
 // MaxTags is ECS's limit of user tags on one resource (aws: tags do not count).
@@ -250,14 +255,17 @@ func (a *Applier) Apply(ctx context.Context, p plan.Plan, audit Audit, running m
 // targets, which it returns), to hold for approval, failed for good or pending.
 func (a *Applier) place(ctx context.Context, reg plan.Registration, audit Audit, r resolution, running map[discover.ServiceID]string, targets []target, res *Result) []target {
 	step := "register a new revision of " + report.Revision(reg.FromARN())
-	all := append(slices.Clone(reg.Services), reg.Held...)
+	all := slices.Clone(reg.Services)
+	for _, h := range reg.Held {
+		all = append(all, h.Service)
+	}
 	switch err := r.err; {
 	case err == nil:
 		for _, svc := range reg.Services {
-			targets = append(targets, target{svc: svc, arn: r.arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition)})
+			targets = append(targets, target{svc: svc, arn: r.arn, containers: reg.Containers, running: cmp.Or(running[svc.ID()], svc.TaskDefinition), staged: audit.Staged})
 		}
-		for _, svc := range reg.Held {
-			a.hold(ctx, svc, r.arn, audit, res)
+		for _, h := range reg.Held {
+			a.hold(ctx, h, r.arn, audit, res)
 		}
 	case Refused(err):
 		for _, svc := range all {
@@ -269,15 +277,31 @@ func (a *Applier) place(ctx context.Context, reg plan.Registration, audit Audit,
 	return targets
 }
 
+// approvalWhy begins the reason of every service held for approval.
+const approvalWhy = "waits for approval of "
+
+// HeldForApproval reports whether a held service of a Result waits for an approval (else it
+// waits for its wave).
+func HeldForApproval(s report.Service) bool {
+	return strings.HasPrefix(s.Why, approvalWhy) || strings.HasPrefix(s.Why, DryRunApprovalWhy)
+}
+
+// DryRunApprovalWhy is the reason a dry run gives a service it would hold for approval.
+const DryRunApprovalWhy = "would wait for approval"
+
 // maxTagValue is ECS's limit on a tag value.
 const maxTagValue = 256
 
-// hold records on a service that needs approval the revision registered for it (its
-// pinroll:held tag), unless it records that one already: approving it is then one
-// UpdateService. A newer push holds its newer revision in the same tag.
-func (a *Applier) hold(ctx context.Context, svc discover.Service, arn string, audit Audit, res *Result) {
-	revision := report.Revision(arn)
-	waits := serviceEntry(svc, fmt.Sprintf("waits for approval of %s (%s): pinroll approve --cluster %s --service %s", revision, audit.Digest, svc.Cluster, svc.Name))
+// hold records on a service that waits for an approval or its wave the revision registered
+// for it (its pinroll:held tag), unless it records that one already: approving or releasing
+// it is then one UpdateService. A newer push holds its newer revision in the same tag.
+func (a *Applier) hold(ctx context.Context, h plan.HeldService, arn string, audit Audit, res *Result) {
+	svc, revision := h.Service, report.Revision(arn)
+	why := fmt.Sprintf(approvalWhy+"%s (%s): pinroll approve --cluster %s --service %s", revision, audit.Digest, svc.Cluster, svc.Name)
+	if !h.Approval {
+		why = fmt.Sprintf("wave %d %s; %s (%s) is registered and held", h.Wave, h.Why, revision, audit.Digest)
+	}
+	waits := serviceEntry(svc, why)
 	switch {
 	case svc.Tags[TagHeld] == revision:
 		res.Held = append(res.Held, waits)
@@ -293,9 +317,9 @@ func (a *Applier) hold(ctx context.Context, svc discover.Service, arn string, au
 	case err == nil:
 		res.Held = append(res.Held, waits)
 	case Refused(err):
-		res.Failed = append(res.Failed, serviceEntry(svc, "hold for approval: "+Refusal(err)))
+		res.Failed = append(res.Failed, serviceEntry(svc, "hold: "+Refusal(err)))
 	default:
-		res.Pending = append(res.Pending, Step{Name: "hold " + svc.Cluster + "/" + svc.Name + " for approval", Services: names([]discover.Service{svc}), Err: err})
+		res.Pending = append(res.Pending, Step{Name: "hold " + svc.Cluster + "/" + svc.Name, Services: names([]discover.Service{svc}), Err: err})
 	}
 }
 
@@ -528,6 +552,7 @@ type target struct {
 	arn        string
 	containers []report.ContainerChange
 	running    string // the task definition the service is expected to run now
+	staged     bool   // record the deploy in the service's pinroll:released tag
 }
 
 // update moves every target service to its new revision, ten services of a cluster at a
@@ -638,7 +663,7 @@ func (a *Applier) updateService(ctx context.Context, t target, cur *types.Servic
 	}
 	switch now := aws.ToString(cur.TaskDefinition); {
 	case now == t.arn:
-		return outcome{} // an earlier or concurrent attempt moved it already
+		return outcome{err: a.released(ctx, t)} // an earlier or concurrent attempt moved it already
 	case now != t.running:
 		return outcome{planFrom: now, running: now}
 	}
@@ -658,7 +683,22 @@ func (a *Applier) updateService(ctx context.Context, t target, cur *types.Servic
 		// plan again from their revision, or their change is lost.
 		return outcome{planFrom: replaced, running: t.arn}
 	}
-	return outcome{}
+	return outcome{err: a.released(ctx, t)}
+}
+
+// released records a staged rollout's deploy on the service (its pinroll:released tag), after
+// the update: recorded first, a failed update would look like a deployment that failed.
+func (a *Applier) released(ctx context.Context, t target) error {
+	if !t.staged || t.svc.Tags[TagReleased] == report.Revision(t.arn) {
+		return nil
+	}
+	_, err := a.ECS.TagResource(ctx, &ecs.TagResourceInput{
+		ResourceArn: aws.String(t.svc.ARN), Tags: []types.Tag{{Key: aws.String(TagReleased), Value: aws.String(report.Revision(t.arn))}},
+	})
+	if err != nil {
+		return fmt.Errorf("record the deploy in %s: %w", TagReleased, err)
+	}
+	return nil
 }
 
 // replacedTaskDefinition is the task definition of the deployment an update just replaced:

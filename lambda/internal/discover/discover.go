@@ -52,6 +52,10 @@ type Service struct {
 	Tags           map[string]string
 	// Rollout is the deployment ECS has not finished yet, nil when there is none.
 	Rollout *Rollout
+	// RolloutState is the rolloutState of the service's PRIMARY deployment (IN_PROGRESS,
+	// COMPLETED, FAILED; "" when ECS gives none), and RolloutReason ECS's words for it: a
+	// staged rollout (plan.Stage) reads from them whether a wave's deployment failed.
+	RolloutState, RolloutReason string
 }
 
 // Rollout is a service's PRIMARY deployment while ECS is still carrying it out: under ROLLING
@@ -523,6 +527,11 @@ func FromSDK(s types.Service) Service {
 	}
 	for _, t := range s.Tags {
 		svc.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	for _, d := range s.Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" {
+			svc.RolloutState, svc.RolloutReason = string(d.RolloutState), aws.ToString(d.RolloutStateReason)
+		}
 	}
 	return svc
 }

@@ -63,9 +63,10 @@ type Registration struct {
 	Images     map[string]string // container name → new image
 	Containers []report.ContainerChange
 	Services   []discover.Service // to move to the new revision
-	// Held are services that get the new revision only when someone approves it (Gate puts
-	// them here): it is registered, and the service records it in its pinroll:held tag.
-	Held []discover.Service
+	// Held are services that get the new revision only when someone approves it or their
+	// wave opens (Gate puts them here): it is registered, and the service records it in its
+	// pinroll:held tag.
+	Held []HeldService
 }
 
 // FromARN is the ARN of the revision the registration copies.
@@ -83,7 +84,7 @@ func (p Plan) Services() int {
 	return n
 }
 
-// HeldServices counts the services the plan holds for approval.
+// HeldServices counts the services the plan holds for an approval or a wave.
 func (p Plan) HeldServices() int {
 	n := 0
 	for _, r := range p.Registrations {
@@ -215,6 +216,10 @@ func Excluded(svc discover.Service, requireOptIn bool) string {
 	if a, ok := svc.Tags[TagApproval]; ok && a != ApprovalRequired {
 		// Not deployed automatically: an owner who wrote the tag wanted a say.
 		return fmt.Sprintf("%s=%s is not known (known: %s)", TagApproval, a, ApprovalRequired)
+	}
+	if _, err := ParseWave(svc.Tags[TagWave]); err != nil {
+		// Not deployed at all: guessing its wave could deploy it before what it waits for.
+		return err.Error()
 	}
 	return ""
 }

@@ -129,7 +129,9 @@ func (e *Engine) applyInTime(ctx context.Context, t *Target, pl plan.Plan, pushe
 	var rest []discover.Service
 	for _, r := range regs {
 		rest = append(rest, r.Services...)
-		rest = append(rest, r.Held...)
+		for _, h := range r.Held {
+			rest = append(rest, h.Service)
+		}
 	}
 	return total, rest
 }
@@ -150,8 +152,11 @@ func (e *Engine) carryPending(res *apply.Result, rest []discover.Service, pl pla
 	}
 	byName := map[string]discover.Service{}
 	for _, r := range pl.Registrations {
-		for _, s := range append(slices.Clone(r.Services), r.Held...) {
+		for _, s := range r.Services {
 			byName[s.Cluster+"/"+s.Name] = s
+		}
+		for _, h := range r.Held {
+			byName[h.Service.Cluster+"/"+h.Service.Name] = h.Service
 		}
 	}
 	for _, st := range res.Pending {
@@ -286,7 +291,7 @@ func (e *Engine) Continue(ctx context.Context, c trigger.Continuation) (report.R
 		if err != nil {
 			return report.Report{}, fmt.Errorf("discover services: %w", err)
 		}
-		part, left, err := e.deployPart(ctx, t, p, fleet)
+		part, left, err := e.deployFleet(ctx, t, p, fleet)
 		rep.Merge(part)
 		if err != nil {
 			return rep, err
@@ -350,7 +355,7 @@ func (e *Engine) deployServices(ctx context.Context, t *Target, p trigger.Push, 
 	for _, s := range fleet.Services {
 		found[s.ClusterARN+"/"+s.Name] = true
 	}
-	rep, rest, err := e.deployPart(ctx, t, p, fleet)
+	rep, rest, err := e.deployFleet(ctx, t, p, fleet)
 	for _, s := range services {
 		if !found[s.ClusterARN+"/"+s.Name] {
 			rep.Skipped = append(rep.Skipped, report.Service{Account: s.Account(), Cluster: s.Cluster, Service: s.Name, Why: "deleted since the rollout began"})

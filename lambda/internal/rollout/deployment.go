@@ -21,7 +21,8 @@ import (
 // own account or, forwarded to its event bus, in a target account, verified there with that
 // target's credentials: a completed deployment is verified (every running task on the
 // pinned digest), a failed one — the circuit breaker's rollback included — is reported as
-// rolled back, a failure.
+// rolled back, a failure. For a service of a staged rollout, either moves the rollout on
+// (releaseAfter): the next wave opens, or the halted ones are listed in held.
 func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.Report, error) {
 	rep := report.Report{EventID: d.EventID, Kind: string(trigger.KindDeployment)}
 	where := d.Cluster + "/" + d.Service
@@ -67,7 +68,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 		if now := aws.ToString(svc.TaskDefinition); now != deployed {
 			rep.Reason += "; the service now runs " + report.Revision(now)
 		}
-		return rep, nil
+		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, td, &rep)
 	}
 
 	current, err := t.Discoverer.Describe(ctx, aws.ToString(svc.TaskDefinition))
@@ -80,6 +81,10 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 	}
 	rep.Outcome, rep.Reason = verify.Outcome(rep.Verifications)
 	rep.Reason = where + ": " + rep.Reason
+	if d.Completed() {
+		// A staged rollout moves on (or, after a mismatch, lists its halted waves).
+		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, current, &rep)
+	}
 	return rep, nil
 }
 

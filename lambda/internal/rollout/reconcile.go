@@ -56,6 +56,21 @@ func (e *Engine) Reconcile(ctx context.Context, r trigger.Reconcile) (report.Rep
 	if err != nil {
 		return report.Report{}, err
 	}
+	// The missed pushes, each rolled out once across every target (waves span them).
+	for _, key := range slices.Sorted(maps.Keys(all.pushes)) {
+		push := all.pushes[key]
+		sub, err := e.rollOut(ctx, push, all.fleets, false)
+		rep.Changes = append(rep.Changes, sub.Changes...)
+		rep.Failed = append(rep.Failed, sub.Failed...)
+		rep.Held = append(rep.Held, sub.Held...)
+		rep.Skipped = append(rep.Skipped, sub.Skipped...)
+		if err != nil {
+			return report.Report{}, fmt.Errorf("reconcile %s:%s to %s: %w", push.Repository, push.Tag, push.Digest, err)
+		}
+		if len(sub.Changes) > 0 {
+			all.images[push.Repository+":"+push.Tag] = writeBackImage{push.Repository, push.Tag, push.Pushed().Pinned()}
+		}
+	}
 	rep.LimitNearMisses(plan.DefaultNearMissLimit)
 	for _, key := range slices.Sorted(maps.Keys(all.images)) {
 		wb := all.images[key]
@@ -89,27 +104,33 @@ type reconciled struct {
 	images    map[string]writeBackImage // repository:tag → what it was deployed as
 	backwards []string                  // tags not deployed: they point to an older image (no rollbacks)
 	tags      int                       // repository tags pinned in scope
+	pushes    map[string]trigger.Push   // the missed pushes to roll out, by image
+	fleets    map[*Target]*discover.Fleet
 }
 
 type writeBackImage struct{ repository, tag, image string }
 
 func (r *reconciled) add(o reconciled) {
 	if r.images == nil {
-		r.images = map[string]writeBackImage{}
+		r.images, r.pushes, r.fleets = map[string]writeBackImage{}, map[string]trigger.Push{}, map[*Target]*discover.Fleet{}
 	}
 	maps.Copy(r.images, o.images)
+	maps.Copy(r.pushes, o.pushes)
+	maps.Copy(r.fleets, o.fleets)
 	r.backwards = append(r.backwards, o.backwards...)
 	r.tags += o.tags
 }
 
-// reconcileTarget reconciles one target's services.
+// reconcileTarget finds the missed pushes of one target's services (done.pushes) and checks
+// the images they pin.
 func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Reconcile) (report.Report, reconciled, error) {
 	var rep report.Report
-	done := reconciled{images: map[string]writeBackImage{}}
+	done := reconciled{images: map[string]writeBackImage{}, pushes: map[string]trigger.Push{}, fleets: map[*Target]*discover.Fleet{}}
 	fleet, err := t.Discoverer.Discover(ctx, e.Config.Clusters)
 	if err != nil {
 		return rep, done, fmt.Errorf("discover services: %w", err)
 	}
+	done.fleets[t] = fleet
 	home := e.homeAccount(r.Account)
 	if home == "" && len(fleet.Services) > 0 {
 		home = AccountOf(fleet.Services[0].ClusterARN) // a local run: the account ECS answers for
@@ -147,18 +168,7 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 			EventID: "reconcile-" + r.EventID, Time: now.PushedAt, Account: pt.account, Region: pt.region,
 			Repository: pt.repository, Tag: pt.tag, Digest: now.Digest, ActionType: "PUSH", Result: "SUCCESS",
 		}
-		sub, err := e.deploy(ctx, t, push, fleet)
-		rep.Changes = append(rep.Changes, sub.Changes...)
-		rep.Failed = append(rep.Failed, sub.Failed...)
-		rep.Held = append(rep.Held, sub.Held...)
-		if err != nil {
-			return rep, done, fmt.Errorf("reconcile %s:%s to %s: %w", pt.repository, pt.tag, now.Digest, err)
-		}
-		if len(sub.Changes) > 0 {
-			key := pt.repository + ":" + pt.tag
-			done.images[key] = writeBackImage{pt.repository, pt.tag, imageref.Pinned(imageref.ECRHost(pt.account, pt.region)+"/"+pt.repository, pt.tag, now.Digest)}
-		}
-		rep.Skipped = append(rep.Skipped, sub.Skipped...)
+		done.pushes[push.Pushed().Pinned()] = push
 	}
 	return rep, done, nil
 }

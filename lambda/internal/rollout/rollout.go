@@ -126,13 +126,7 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 		return skipped(rep, why), nil
 	}
 
-	parts, err := e.eachTarget(ctx, func(ctx context.Context, t *Target) (report.Report, error) {
-		fleet, err := t.Discoverer.Discover(ctx, e.Config.Clusters)
-		if err != nil {
-			return report.Report{}, fmt.Errorf("discover services: %w", err)
-		}
-		return e.deploy(ctx, t, p, fleet)
-	})
+	parts, err := e.rollOut(ctx, p, nil, false)
 	rep.Merge(parts)
 	rep.LimitNearMisses(plan.DefaultNearMissLimit)
 	if err != nil {
@@ -151,28 +145,33 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 	return rep, nil
 }
 
-// deploy plans a push that is known to be current against one target's discovered fleet and
-// applies the plan (unless this is a dry run). It fills the report's lists; conclude decides
-// the outcome once every target has reported. Push and reconciliation share it. What does
-// not fit the invocation's time continues on the continuation queue (continue.go).
-func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, error) {
-	rep, rest, err := e.deployPart(ctx, t, p, fleet)
+// deploy applies one target's gated plan of a push that is known to be current (unless this
+// is a dry run). It fills the report's lists; conclude decides the outcome once every target
+// has reported. staged records each deploy on its service for the later waves (apply.Audit).
+// What does not fit the invocation's time continues on the continuation queue (continue.go).
+func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet, pl plan.Plan, staged bool) (report.Report, error) {
+	rep, rest, err := e.deployPart(ctx, t, p, fleet, pl, staged)
 	if err != nil || len(rest) == 0 {
 		return rep, err
 	}
 	return rep, e.continueLater(ctx, t, p, &rep, rest, nil)
 }
 
-// deployPart is deploy without sending what is left: it returns the services it did not
-// start moving before the invocation's time ran out (none without a continuation queue).
-func (e *Engine) deployPart(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, []discover.Service, error) {
-	pushed := p.Pushed()
-	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
-	times, err := e.pushTimes(ctx, p, fleet)
+// deployFleet plans a push against part of one target's fleet (a continuation's step), gates
+// it as the whole push is gated (stageFleet), and deploys it without sending what is left.
+func (e *Engine) deployFleet(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet) (report.Report, []discover.Service, error) {
+	pl, s, err := e.stageFleet(ctx, t, p, fleet)
 	if err != nil {
 		return report.Report{}, nil, err
 	}
-	pl := plan.Gate(plan.Make(plan.Input{Pushed: pushed, Fleet: fleet, RequireOptIn: e.Config.RequireOptIn, PushTimes: times}))
+	return e.deployPart(ctx, t, p, fleet, plan.Gate(pl, s), s.Staged)
+}
+
+// deployPart is deploy without sending what is left: it returns the services it did not
+// start moving before the invocation's time ran out (none without a continuation queue).
+func (e *Engine) deployPart(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet, pl plan.Plan, staged bool) (report.Report, []discover.Service, error) {
+	pushed := p.Pushed()
+	log := e.Log.With("event_id", p.EventID, "target", t.String(), "repository", p.Repository, "tag", p.Tag, "digest", p.Digest)
 	rep := report.Report{Unchanged: pl.Unchanged, Skipped: pl.Skipped, NearMisses: pl.NearMisses, NearMissesOmitted: pl.NearMissesOmitted}
 	log.Info("planned", "services_in_scope", len(fleet.Services), "task_definitions", len(fleet.TaskDefinitions),
 		"registrations", len(pl.Registrations), "updates", pl.Services(), "held", pl.HeldServices(), "unchanged", len(pl.Unchanged), "skipped", len(pl.Skipped))
@@ -184,7 +183,7 @@ func (e *Engine) deployPart(ctx context.Context, t *Target, p trigger.Push, flee
 		return rep, nil, nil
 	}
 
-	res, rest := e.applyInTime(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID}, &rep)
+	res, rest := e.applyInTime(ctx, t, pl, pushed, apply.Audit{Tag: p.Tag, Digest: p.Digest, EventID: p.EventID, Staged: staged}, &rep)
 	rest = e.carryPending(&res, rest, pl)
 	rep.Changes, rep.Held, rep.Failed = res.Changes, res.Held, res.Failed
 	rep.Skipped = append(rep.Skipped, res.Gone...)
@@ -245,9 +244,14 @@ func (e *Engine) pushTimes(ctx context.Context, p trigger.Push, fleet *discover.
 
 // conclude sets the outcome and reason of a push's report from its lists.
 func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
-	extra := ""
+	extra, approvals := "", 0
+	for _, h := range rep.Held {
+		if apply.HeldForApproval(h) {
+			approvals++
+		}
+	}
 	if n := len(rep.Held); n > 0 {
-		extra = fmt.Sprintf("; %s wait for approval (see held)", count(n, "service"))
+		extra = fmt.Sprintf("; %s wait for an approval or a wave (see held)", count(n, "service"))
 	}
 	if n := len(rep.Failed); n > 0 {
 		extra += fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
@@ -259,7 +263,7 @@ func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
 	case len(rep.Changes) > 0:
 		rep.Outcome = report.Deployed
 		rep.Reason = summary(rep.Changes, p.Digest, "now") + extra
-	case len(rep.Held) > 0 && len(rep.Failed) == 0:
+	case approvals > 0 && len(rep.Failed) == 0:
 		rep.Outcome = report.AwaitingApproval
 		rep.Reason = fmt.Sprintf("%s registered for %s, waiting for approval (see held: pinroll approve --cluster C --service S)", count(len(rep.Held), "service"), p.Digest)
 		if e.Config.DryRun {
@@ -272,7 +276,11 @@ func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
 		rep.Reason = fmt.Sprintf("no service deployed: %s refused by ECS for good (see failed)", count(len(rep.Failed), "service"))
 	case len(rep.Unchanged) > 0:
 		rep.Outcome = report.Unchanged
-		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(rep.Unchanged), "service"), p.Digest)
+		rep.Reason = fmt.Sprintf("%s already pinned to %s", count(len(rep.Unchanged), "service"), p.Digest) + extra
+	case len(rep.Held) > 0:
+		// Every service waits for a lower wave that another push of this digest deployed.
+		rep.Outcome = report.Unchanged
+		rep.Reason = fmt.Sprintf("%s registered for %s, waiting for their wave (see held)", count(len(rep.Held), "service"), p.Digest)
 	case len(rep.Skipped) > 0:
 		rep.Outcome = report.Skipped
 		rep.Reason = fmt.Sprintf("%s tracks %s:%s but may not be deployed (see skipped)", count(len(rep.Skipped), "service"), p.Repository, p.Tag)
@@ -346,8 +354,12 @@ func planned(pl plan.Plan) (changes []report.Change, held []report.Service) {
 				PreviousTaskDefinition: svc.TaskDefinition, Containers: reg.Containers,
 			})
 		}
-		for _, svc := range reg.Held {
-			held = append(held, report.Service{Account: svc.Account(), Cluster: svc.Cluster, Service: svc.Name, Why: "would wait for approval"})
+		for _, h := range reg.Held {
+			why := apply.DryRunApprovalWhy
+			if !h.Approval {
+				why = fmt.Sprintf("would wait: wave %d %s", h.Wave, h.Why)
+			}
+			held = append(held, report.Service{Account: h.Service.Account(), Cluster: h.Service.Cluster, Service: h.Service.Name, Why: why})
 		}
 	}
 	return changes, held
