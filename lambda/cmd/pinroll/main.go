@@ -65,6 +65,7 @@ type cli struct {
 	Resume    resumeCmd    `cmd:"" help:"Lift a pause: automatic deploys start again."`
 	Approve   approveCmd   `cmd:"" help:"Deploy the revision a service holds for approval (pinroll:approval=required)."`
 	Reject    rejectCmd    `cmd:"" help:"Drop the revision a service holds for approval; it keeps what it runs."`
+	Release   releaseCmd   `cmd:"" help:"Deploy the lowest wave of a staged rollout that waits (pinroll:wave), whatever the wave before it did."`
 	Emulate   emulateCmd   `cmd:"" help:"Serve the local ECS + ECR emulator with a fleet."`
 	Index     indexCmd     `cmd:"" help:"Manage the persistent index table (PINROLL_INDEX_TABLE)."`
 }

@@ -148,3 +148,28 @@ func (c *rejectCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "%s/%s: rejected %s; it keeps what it runs, and the next push is held again\n", a.Cluster, a.Service, a.Revision)
 	return nil
 }
+
+type releaseCmd struct {
+	Image  string `required:"" placeholder:"IMAGE" help:"The staged rollout's pinned image, <registry>/<repository>:<tag>@sha256:…, as its report and its held services name it."`
+	Wave   int    `default:"-1" placeholder:"N" help:"The wave you mean to release; refused when another is the lowest that waits. Default: the lowest that waits."`
+	JSON   bool   `name:"json" help:"Print the report as one line of JSON."`
+	AWSFlags
+}
+
+// Run opens the lowest waiting wave of a staged rollout, in every target account.
+func (c *releaseCmd) Run(e *env) error {
+	s, err := newSession(e, c.AWSFlags, false, "")
+	if err != nil {
+		return err
+	}
+	rep, err := s.engine.Release(s.ctx, c.Image, c.Wave)
+	var refused *rollout.NotReleasableError
+	switch {
+	case errors.As(err, &refused):
+		fmt.Fprintf(e.stderr, "pinroll release: %v\n", err)
+		return exitError{exitFailed}
+	case err != nil:
+		return explain(c.Endpoint, err)
+	}
+	return print(e.stdout, "release", rep, c.JSON)
+}

@@ -56,6 +56,7 @@ type ECS interface {
 	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
 	TagResource(context.Context, *ecs.TagResourceInput, ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
 	ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsInput, ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
+	UntagResource(context.Context, *ecs.UntagResourceInput, ...func(*ecs.Options)) (*ecs.UntagResourceOutput, error)
 }
 
 var _ ECS = (*ecs.Client)(nil)
@@ -663,7 +664,7 @@ func (a *Applier) updateService(ctx context.Context, t target, cur *types.Servic
 	}
 	switch now := aws.ToString(cur.TaskDefinition); {
 	case now == t.arn:
-		return outcome{err: a.released(ctx, t)} // an earlier or concurrent attempt moved it already
+		return outcome{err: a.deployed(ctx, t)} // an earlier or concurrent attempt moved it already
 	case now != t.running:
 		return outcome{planFrom: now, running: now}
 	}
@@ -683,20 +684,26 @@ func (a *Applier) updateService(ctx context.Context, t target, cur *types.Servic
 		// plan again from their revision, or their change is lost.
 		return outcome{planFrom: replaced, running: t.arn}
 	}
-	return outcome{err: a.released(ctx, t)}
+	return outcome{err: a.deployed(ctx, t)}
 }
 
-// released records a staged rollout's deploy on the service (its pinroll:released tag), after
-// the update: recorded first, a failed update would look like a deployment that failed.
-func (a *Applier) released(ctx context.Context, t target) error {
-	if !t.staged || t.svc.Tags[TagReleased] == report.Revision(t.arn) {
-		return nil
+// deployed brings a deployed service's tags up to date, after the update (recorded first, a
+// failed update would look like a deployment that failed): a staged rollout's deploy is
+// recorded in its pinroll:released tag, and a revision it held (for its wave) is no longer
+// waiting.
+func (a *Applier) deployed(ctx context.Context, t target) error {
+	if revision := report.Revision(t.arn); t.staged && t.svc.Tags[TagReleased] != revision {
+		_, err := a.ECS.TagResource(ctx, &ecs.TagResourceInput{
+			ResourceArn: aws.String(t.svc.ARN), Tags: []types.Tag{{Key: aws.String(TagReleased), Value: aws.String(revision)}},
+		})
+		if err != nil {
+			return fmt.Errorf("record the deploy in %s: %w", TagReleased, err)
+		}
 	}
-	_, err := a.ECS.TagResource(ctx, &ecs.TagResourceInput{
-		ResourceArn: aws.String(t.svc.ARN), Tags: []types.Tag{{Key: aws.String(TagReleased), Value: aws.String(report.Revision(t.arn))}},
-	})
-	if err != nil {
-		return fmt.Errorf("record the deploy in %s: %w", TagReleased, err)
+	if t.svc.Tags[TagHeld] != "" {
+		if _, err := a.ECS.UntagResource(ctx, &ecs.UntagResourceInput{ResourceArn: aws.String(t.svc.ARN), TagKeys: []string{TagHeld}}); err != nil {
+			return fmt.Errorf("remove %s: %w", TagHeld, err)
+		}
 	}
 	return nil
 }

@@ -88,6 +88,10 @@ func (f *fakeECS) ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsI
 	return &ecs.ListTaskDefinitionsOutput{}, nil
 }
 
+func (f *fakeECS) UntagResource(context.Context, *ecs.UntagResourceInput, ...func(*ecs.Options)) (*ecs.UntagResourceOutput, error) {
+	return &ecs.UntagResourceOutput{}, nil
+}
+
 func arnOf(family string, revision int) string {
 	return fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:task-definition/%s:%d", family, revision)
 }

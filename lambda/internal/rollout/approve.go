@@ -75,6 +75,11 @@ func (e *Engine) Approve(ctx context.Context, tagger Tagger, cluster, service st
 		return a, fmt.Errorf("deploy %s to %s: %w", a.Revision, where, err)
 	}
 	a.Done = true
+	// Recorded like a wave's deploy, so that the service's deployment event moves a staged
+	// rollout on from here, or halts it.
+	if err := tagService(ctx, t.ECS, aws.ToString(svc.ServiceArn), plan.TagReleased, a.Revision); err != nil {
+		return a, fmt.Errorf("deployed %s to %s, but recording it in %s failed: %w", a.Revision, where, plan.TagReleased, err)
+	}
 	return a, e.unhold(ctx, tagger, svc.ServiceArn, where)
 }
 

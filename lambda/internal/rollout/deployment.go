@@ -68,7 +68,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 		if now := aws.ToString(svc.TaskDefinition); now != deployed {
 			rep.Reason += "; the service now runs " + report.Revision(now)
 		}
-		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, td, &rep)
+		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, td, true, &rep)
 	}
 
 	current, err := t.Discoverer.Describe(ctx, aws.ToString(svc.TaskDefinition))
@@ -83,7 +83,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 	rep.Reason = where + ": " + rep.Reason
 	if d.Completed() {
 		// A staged rollout moves on (or, after a mismatch, lists its halted waves).
-		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, current, &rep)
+		return rep, e.releaseAfter(ctx, discover.FromSDK(svc).Tags, current, rep.Outcome != report.Verified, &rep)
 	}
 	return rep, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
+	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
@@ -26,6 +27,10 @@ import (
 type pinnedTag struct {
 	account, region, repository, tag string
 	pinned                           []string // digests, distinct
+	// held: a service holds a revision pinned to this tag (for its wave or an approval), so
+	// the tag's push is rolled out again even when every running container is current — the
+	// safety net of a staged rollout whose deployment event was lost.
+	held bool
 }
 
 func (p *pinnedTag) key() string { return p.account + "/" + p.repository + ":" + p.tag }
@@ -135,7 +140,10 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 	if home == "" && len(fleet.Services) > 0 {
 		home = AccountOf(fleet.Services[0].ClusterARN) // a local run: the account ECS answers for
 	}
-	tags := e.pinnedTags(fleet, home)
+	tags, err := e.heldTags(ctx, t, fleet, home, e.pinnedTags(fleet, home))
+	if err != nil {
+		return rep, done, err
+	}
 	done.tags = len(tags)
 	pins, err := e.pins(ctx, t, fleet, home)
 	if err != nil {
@@ -152,7 +160,7 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 			rep.Skipped = append(rep.Skipped, report.Service{Account: t.Account, Why: fmt.Sprintf("%s:%s no longer exists in ECR; pinned services keep their digest", pt.repository, pt.tag)})
 			continue
 		}
-		if slices.Equal(pt.pinned, []string{now.Digest}) {
+		if slices.Equal(pt.pinned, []string{now.Digest}) && !pt.held {
 			continue // every container pinned to this tag runs its current digest
 		}
 		if now.Status != ecrtypes.ImageStatusActive {
@@ -209,6 +217,43 @@ func (e *Engine) pinnedTags(fleet *discover.Fleet, home string) []*pinnedTag {
 	}
 	slices.SortFunc(tags, func(a, b *pinnedTag) int { return cmp.Compare(a.key(), b.key()) })
 	return tags
+}
+
+// heldTags adds to tags the repository tags of the revisions that services in scope hold
+// (pinroll:held), marked held.
+func (e *Engine) heldTags(ctx context.Context, t *Target, fleet *discover.Fleet, home string, tags []*pinnedTag) ([]*pinnedTag, error) {
+	byKey := map[string]*pinnedTag{}
+	for _, pt := range tags {
+		byKey[pt.key()] = pt
+	}
+	for _, svc := range fleet.Services {
+		revision := svc.Tags[plan.TagHeld]
+		if revision == "" || plan.Excluded(svc, e.Config.RequireOptIn) != "" {
+			continue
+		}
+		td, err := t.Discoverer.Describe(ctx, revisionARN(svc, revision))
+		if err != nil {
+			return nil, fmt.Errorf("describe %s, the revision %s/%s holds: %w", revision, svc.Cluster, svc.Name, err)
+		}
+		ref, err := imageref.Parse(pinnedImage(td.Definition, tagValue(td.Tags, apply.TagDigest)))
+		if err != nil || ref.Digest == "" || ref.Tag == "" {
+			continue
+		}
+		registry, ok := imageref.ParseECRHost(ref.Host)
+		if !ok || !e.Config.RegistryAllowed(registry.Account, home) {
+			continue
+		}
+		pt := &pinnedTag{account: registry.Account, region: registry.Region, repository: ref.Path, tag: ref.Tag}
+		if have, ok := byKey[pt.key()]; ok {
+			pt = have
+		} else {
+			byKey[pt.key()] = pt
+			tags = append(tags, pt)
+		}
+		pt.held = true
+	}
+	slices.SortFunc(tags, func(a, b *pinnedTag) int { return cmp.Compare(a.key(), b.key()) })
+	return tags, nil
 }
 
 // currentImages asks ECR, per repository, about every digest pinned (the tag-pinned

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -311,7 +312,7 @@ var waveMu sync.Mutex
 // digest, the push is rolled out again from ECS's state, which opens the next wave when this
 // one is verified, or lists the later waves as halted when it failed. A push whose tag has
 // moved on since is left to the newer push's own rollout.
-func (e *Engine) releaseAfter(ctx context.Context, svcTags map[string]string, deployed *discover.TaskDefinition, rep *report.Report) error {
+func (e *Engine) releaseAfter(ctx context.Context, svcTags map[string]string, deployed *discover.TaskDefinition, failed bool, rep *report.Report) error {
 	released := svcTags[plan.TagReleased]
 	if released == "" || released != report.Revision(aws.ToString(deployed.Definition.TaskDefinitionArn)) {
 		return nil
@@ -324,10 +325,16 @@ func (e *Engine) releaseAfter(ctx context.Context, svcTags map[string]string, de
 	waveMu.Lock()
 	defer waveMu.Unlock()
 	current, why, err := e.tagIsCurrent(ctx, push)
-	if err != nil {
+	var gone *CurrencyError
+	switch {
+	case failed && errors.As(err, &gone):
+		// The image itself is gone (the usual reason its tasks could not start): nothing of
+		// this rollout can deploy any more, and its held services stay as they are.
+		rep.Reason += "; the later waves stay held: " + push.Digest + " is no longer in " + push.Repository
+		return nil
+	case err != nil:
 		return err
-	}
-	if !current {
+	case !current:
 		rep.Reason += "; the later waves are left to the newer push (" + why + ")"
 		return nil
 	}
@@ -345,4 +352,61 @@ func (e *Engine) releaseAfter(ctx context.Context, svcTags map[string]string, de
 		rep.Reason += fmt.Sprintf("; %s wait (see held)", count(n, "service"))
 	}
 	return nil
+}
+
+// NotReleasableError says why `pinroll release` deployed nothing. Nothing was changed.
+type NotReleasableError struct{ Why string }
+
+func (e *NotReleasableError) Error() string { return e.Why }
+
+// Release is an operator's `pinroll release`: it deploys the lowest wave of the staged
+// rollout of image (a pinned image, <registry>/<repository>:<tag>@sha256:…) that waits,
+// whatever the wave before it did — past a failure, or before a verification that cannot
+// come. wave, when 0 or more, is the wave the operator means: another is refused. The image
+// must still be what its tag points to (a newer push has its own rollout); services that
+// need approval keep waiting for it, paused ones are left alone. From there the rollout goes
+// on by itself: the released wave gates the next.
+func (e *Engine) Release(ctx context.Context, image string, wave int) (report.Report, error) {
+	push, err := heldPush(image, "")
+	if err != nil {
+		return report.Report{}, &NotReleasableError{fmt.Sprintf("%s: want the pinned image of a push, <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>@sha256:<digest> (the report's image)", err)}
+	}
+	push.EventID = "release-" + push.Digest
+	waveMu.Lock()
+	defer waveMu.Unlock()
+	current, why, err := e.tagIsCurrent(ctx, push)
+	if err != nil {
+		return report.Report{}, err
+	}
+	if !current {
+		return report.Report{}, &NotReleasableError{"nothing deployed: " + why}
+	}
+	plans := e.planTargets(ctx, push, nil)
+	s, err := e.stage(ctx, push, plans, true)
+	if err != nil {
+		return report.Report{}, err
+	}
+	switch {
+	case s.Open < 0 && len(s.Hold) == 0:
+		return report.Report{}, &NotReleasableError{fmt.Sprintf("nothing of %s waits for a wave: nothing deployed", image)}
+	case s.Open < 0:
+		return report.Report{}, &NotReleasableError{"nothing can be released now: " + firstHold(s)}
+	case wave >= 0 && s.Open != wave:
+		return report.Report{}, &NotReleasableError{fmt.Sprintf("the lowest wave of %s that waits is %d, not %d: nothing deployed", image, s.Open, wave)}
+	}
+	rep, err := e.applyTargets(ctx, push, plans, s)
+	rep.EventID, rep.Kind, rep.Image = push.EventID, "release", push.Pushed().Pinned()
+	if err != nil {
+		return rep, err
+	}
+	e.conclude(&rep, push)
+	rep.Reason = fmt.Sprintf("wave %d released: ", s.Open) + rep.Reason
+	return rep, nil
+}
+
+func firstHold(s plan.Staging) string {
+	for _, h := range s.Hold {
+		return h.Why
+	}
+	return ""
 }
