@@ -150,9 +150,9 @@ func (c *rejectCmd) Run(e *env) error {
 }
 
 type releaseCmd struct {
-	Image  string `required:"" placeholder:"IMAGE" help:"The staged rollout's pinned image, <registry>/<repository>:<tag>@sha256:…, as its report and its held services name it."`
-	Wave   int    `default:"-1" placeholder:"N" help:"The wave you mean to release; refused when another is the lowest that waits. Default: the lowest that waits."`
-	JSON   bool   `name:"json" help:"Print the report as one line of JSON."`
+	Image string `required:"" placeholder:"IMAGE" help:"The staged rollout's pinned image, <registry>/<repository>:<tag>@sha256:…, as its report and its held services name it."`
+	Wave  int    `default:"-1" placeholder:"N" help:"The wave you mean to release; refused when another is the lowest that waits. Default: the lowest that waits."`
+	JSON  bool   `name:"json" help:"Print the report as one line of JSON."`
 	AWSFlags
 }
 
