@@ -220,6 +220,10 @@ func TestEveryNotificationFollowsTheSchema(t *testing.T) {
 						t.Errorf("%s: not the report: %v %.200s", p, err, protocols[p])
 					}
 				}
+				if subject != ASCII(Subject(rep)) {
+					t.Errorf("published subject %q, want the ASCII of %q (SNS refuses any other)", subject, Subject(rep))
+				}
+				subject = Subject(rep) // the e-mail and SMS texts keep its arrows
 				if email := protocols["email"]; !strings.HasPrefix(email, subject+"\n") || strings.HasPrefix(email, "{") {
 					t.Errorf("email text starts %.100q, want the subject and a readable table", email)
 				}

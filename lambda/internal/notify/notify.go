@@ -92,7 +92,7 @@ func (t *Topic) Notify(ctx context.Context, rep report.Report) (bool, error) {
 	}
 	_, err = t.SNS.Publish(ctx, &sns.PublishInput{
 		TopicArn:         aws.String(t.ARN),
-		Subject:          aws.String(Subject(rep)),
+		Subject:          aws.String(ASCII(Subject(rep))),
 		Message:          aws.String(msg),
 		MessageStructure: aws.String("json"),
 	})
@@ -302,6 +302,34 @@ func list(names []string) string {
 
 // truncate cuts s to at most max bytes of whole UTF-8 characters, ending with "…", and
 // removes line breaks and control characters, which SNS refuses in a subject.
+// ASCII is subject as SNS takes it: its Publish reference says a subject "must be ASCII
+// text that begins with a letter, number, or punctuation mark; must not include line breaks or
+// control characters", and SNS refuses the whole message otherwise. The arrows and ellipses
+// of Subject (kept where Unicode is welcome: chat titles, the e-mail body) become -> and ...,
+// anything else outside ASCII ?, and the result still fits MaxSubject.
+func ASCII(subject string) string {
+	var b strings.Builder
+	for _, r := range subject {
+		switch {
+		case r == '→':
+			b.WriteString("->")
+		case r == '…':
+			b.WriteString("...")
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		case r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	s := strings.TrimLeft(b.String(), " ")
+	if len(s) > MaxSubject {
+		s = s[:MaxSubject-len("...")] + "..."
+	}
+	return s
+}
+
 func truncate(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {

@@ -108,7 +108,26 @@ func TestNotifyBodyIsTheReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(protocols["default"]), &chat); err != nil || chat.Source != "custom" || chat.Content.Title != Title(rep) {
 		t.Errorf("default is not the custom notification: %v %+v", err, chat)
 	}
-	if aws.ToString(f.got[0].TopicArn) != topic.ARN || aws.ToString(f.got[0].Subject) != Subject(rep) {
+	if aws.ToString(f.got[0].TopicArn) != topic.ARN || aws.ToString(f.got[0].Subject) != ASCII(Subject(rep)) {
 		t.Errorf("published %+v", f.got[0])
+	}
+}
+
+// SNS refuses a subject that is not ASCII (its Publish reference; the emulator does too).
+func TestASCIISubjectIsWhatSNSTakes(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"api, worker → app:latest@sha256:b18964317305 in prod", "api, worker -> app:latest@sha256:b18964317305 in prod"},
+		{"ROLLED BACK deployment… café\n", "ROLLED BACK deployment... caf? "},
+		{strings.Repeat("→", 60), strings.Repeat("->", 48) + "..."},
+	} {
+		got := ASCII(tc.in)
+		if got != tc.want || len(got) > MaxSubject {
+			t.Errorf("ASCII(%q) = %q (%d bytes), want %q", tc.in, got, len(got), tc.want)
+		}
+		for _, r := range got {
+			if r > 0x7e || r < 0x20 {
+				t.Errorf("ASCII(%q) keeps %q", tc.in, r)
+			}
+		}
 	}
 }
