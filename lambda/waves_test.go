@@ -118,7 +118,9 @@ func (w *wavesUnderRIE) runs(service string) string {
 	return aws.ToString(w.world.ServiceTaskDefinition("prod", service).Definition.ContainerDefinitions[0].Image)
 }
 
-func (w *wavesUnderRIE) moved(service string) bool { return strings.HasSuffix(w.runs(service), "@"+w.digest) }
+func (w *wavesUnderRIE) moved(service string) bool {
+	return strings.HasSuffix(w.runs(service), "@"+w.digest)
+}
 
 func changedServices(rep map[string]any) []string {
 	var out []string
