@@ -186,6 +186,8 @@ func Worth(rep report.Report) bool {
 	switch rep.Outcome {
 	case report.Deployed, report.Planned, report.Mismatch, report.RolledBack, report.Unverified, report.AwaitingApproval, Failed:
 		return true
+	case report.Verified:
+		return len(rep.Changes) > 0 // a staged rollout's next wave, deployed by this verification
 	case report.Skipped:
 		return stale(rep) || len(paused(rep)) > 0
 	case report.Unchanged:

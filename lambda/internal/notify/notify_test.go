@@ -62,6 +62,9 @@ func TestWorth(t *testing.T) {
 			t.Errorf("Worth(%s) = %v, want %v", outcome, got, want)
 		}
 	}
+	if !Worth(report.Report{Outcome: report.Verified, Changes: []report.Change{{Cluster: "prod", Service: "web"}}}) {
+		t.Error("a verification that deployed the next wave is not worth a notification")
+	}
 	if !Worth(report.Report{Outcome: report.Skipped, Reason: "stale event: …"}) {
 		t.Error("a stale push is worth a notification")
 	}

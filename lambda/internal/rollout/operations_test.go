@@ -94,8 +94,8 @@ func TestWriteBackNotificationsAndMetrics(t *testing.T) {
 			if json.Unmarshal([]byte(envelope.Message), &chat); chat.Source == "custom" {
 				t.Errorf("the queue got the chat notification, not the report: %q", envelope.Message)
 			}
-			if len(envelope.Subject) >= 100 || !strings.HasPrefix(envelope.Subject, "api → ") {
-				t.Errorf("subject %q, want the one-line summary", envelope.Subject)
+			if len(envelope.Subject) >= 100 || !strings.HasPrefix(envelope.Subject, "api -> ") {
+				t.Errorf("subject %q, want the one-line summary, in the ASCII SNS takes", envelope.Subject)
 			}
 		}
 
