@@ -84,7 +84,9 @@ demo: dist/pinroll ## the incident and its fix, on the built-in emulator (no AWS
 
 # The organisation, told with the real commands: registry account 111111111111 pushes in
 # us-east-1; ECR replicates to us-west-2; the hub of each region deploys in the dev (222222222222)
-# and prod (333333333333) accounts through their roles; verify checks every task everywhere.
+# account through its role, and in the prod (333333333333) account — its services are tagged
+# pinroll:wave=1 — only once dev's deployment events have verified wave 0; verify checks every
+# task everywhere.
 demo-org: dist/pinroll ## an organisation: a push replicated to a second region, deployed in two target accounts by each region's hub (ORG_ADDR=127.0.0.1:4567)
 	@set -euo pipefail; url=http://$(ORG_ADDR); tcp=/dev/tcp/$${url#http://}; tcp=$${tcp%:*}/$${tcp##*:}; tmp=$$(mktemp -d); \
 	run() { echo; echo "\$$ $${AWS_REGION:+AWS_REGION=$$AWS_REGION }$${PINROLL_TARGET_ROLES:+PINROLL_TARGET_ROLES=… }pinroll $$*"; ./dist/pinroll "$$@"; }; \
@@ -101,19 +103,24 @@ demo-org: dist/pinroll ## an organisation: a push replicated to a second region,
 	digest=$$(aws --endpoint-url $$url ecr put-image --repository-name shop/api --image-tag latest --image-manifest "$$manifest" --query image.imageId.imageDigest --output text); \
 	echo "pushed $$digest"; for i in $$(seq 100); do [ -n "$$(ls $$tmp/events/*-us-west-2.json 2>/dev/null)" ] && break; sleep 0.05; done; \
 	echo; echo "[2] ECR's events, one per region (the push in us-east-1, the replica in us-west-2):"; ls $$tmp/events | sed 's/^/  /'; \
-	echo; echo "[3] The hub in us-east-1 deploys its region's services in both target accounts:"; \
+	echo; echo "[3] The hub in us-east-1 deploys wave 0, the dev account; prod's api (pinroll:wave=1) is registered and held:"; \
 	AWS_REGION=us-east-1 PINROLL_TARGET_ROLES=$$dev,$$prod run replay --endpoint-url $$url $$tmp/events/*-us-east-1.json; \
-	echo "[4] The hub in us-west-2 deploys the replica there, from us-west-2's own registry host:"; \
+	echo "[4] The hub in us-west-2 does the same with the replica, from us-west-2's own registry host:"; \
 	AWS_REGION=us-west-2 PINROLL_TARGET_ROLES=$$dev,$$prod run replay --endpoint-url $$url $$tmp/events/*-us-west-2.json; \
-	echo "[5] Verify every task, in every account and region, acting in each through its role:"; \
+	echo "[5] ECS reports dev's deployments complete; each hub verifies dev's tasks, and only then deploys wave 1, prod:"; \
+	for region in us-east-1 us-west-2; do completed=; for i in $$(seq 100); do \
+	  completed=$$(grep -l SERVICE_DEPLOYMENT_COMPLETED $$tmp/events/*-ecs-deployment-state-change-222222222222-$$region.json 2>/dev/null || true); [ -n "$$completed" ] && break; sleep 0.05; done; \
+	  [ -n "$$completed" ] || { echo "demo-org: no completed deployment from dev in $$region" >&2; exit 1; }; \
+	  AWS_REGION=$$region PINROLL_TARGET_ROLES=$$dev,$$prod run replay --endpoint-url $$url $$completed; done; \
+	echo "[6] Verify every task, in every account and region, acting in each through its role:"; \
 	for region in us-east-1 us-west-2; do for role in $$dev $$prod; do \
 	  AWS_REGION=$$region run verify --service api --role $$role --endpoint-url $$url > $$tmp/verify || { cat $$tmp/verify; echo "demo-org: $$role in $$region does not run $$digest" >&2; exit 1; }; \
 	  grep -q "$${digest:0:19}" $$tmp/verify || { cat $$tmp/verify; echo "demo-org: $$role in $$region does not run $$digest" >&2; exit 1; }; \
 	  echo "  → every api task of $${role:13:12} in $$region runs $$digest"; done; done; \
-	echo; echo "[6] The look-alike — dev's OWN shop/api repository, in 222222222222's registry — was not touched:"; \
+	echo; echo "[7] The look-alike — dev's OWN shop/api repository, in 222222222222's registry — was not touched:"; \
 	AWS_REGION=us-east-1 run verify --service lookalike --role $$dev --endpoint-url $$url | tee $$tmp/lookalike; \
 	grep -q "shop-api-lookalike:1 " $$tmp/lookalike || { echo "demo-org: the look-alike moved" >&2; exit 1; }; \
-	echo; echo "demo-org: OK — one push, two regions, two target accounts, every task verified, look-alike untouched."
+	echo; echo "demo-org: OK — one push, two regions, two target accounts in two waves (prod after dev was verified), every task verified, look-alike untouched."
 
 replay: dist/pinroll ## replay EVENTS (default: every sample push) against ENDPOINT (default: AWS) — make replay ENDPOINT=http://127.0.0.1:4566 EVENTS=events/push-tagged.json
 	./dist/pinroll replay $(if $(ENDPOINT),--endpoint-url $(ENDPOINT)) $(or $(EVENTS),events/push-*.json)

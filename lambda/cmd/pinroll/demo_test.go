@@ -68,7 +68,8 @@ func TestMakeDemo(t *testing.T) {
 }
 
 // make demo-org is the organisation's story; it checks itself (every task in every account
-// and region on the pushed digest, the look-alike untouched) and fails otherwise.
+// and region on the pushed digest, the look-alike untouched) and fails otherwise. The push
+// rolls out in two waves: the dev account, then — after dev's deployment is verified — prod.
 func TestMakeDemoOrg(t *testing.T) {
 	out, err := makeCmd(t, []string{"AWS_REGION=eu-west-1", "AWS_PROFILE=nonexistent"}, "demo-org", "ORG_ADDR="+freeAddr(t))
 	if err != nil {
@@ -77,7 +78,11 @@ func TestMakeDemoOrg(t *testing.T) {
 	const digest = "sha256:51914e70739b31d8857a8ce174fb50cd3af72dc511cc94dde2c3fe121c779594"
 	for _, want := range []string{
 		"0002-ecr-replication-action-111111111111-us-west-2.json",
-		"DEPLOYED  2 services in 2 clusters of 2 accounts now pinned to " + digest,
+		// Wave 0, the dev account, first; prod (pinroll:wave=1) registered and held...
+		"DEPLOYED  1 service in 1 cluster now pinned to " + digest + "; 1 service waits for an approval or a wave (see held)",
+		"333333333333 prod/api        HELD: wave 1 waits for wave 0, deployed now, to be verified; shop-api:2 (" + digest + ") is registered and held",
+		// ...until dev's deployment event verifies its tasks and deploys prod.
+		"VERIFIED  dev/api: every running container checked (1) runs the digest it should; next wave deployed: 1 service (see changes)",
 		"111111111111.dkr.ecr.us-west-2.amazonaws.com/shop/api:latest@" + digest,
 		"(the replica from 111111111111 in us-east-1)",
 		"every api task of 333333333333 in us-west-2 runs " + digest,

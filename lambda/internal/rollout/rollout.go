@@ -251,7 +251,7 @@ func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
 		}
 	}
 	if n := len(rep.Held); n > 0 {
-		extra = fmt.Sprintf("; %s wait for an approval or a wave (see held)", count(n, "service"))
+		extra = fmt.Sprintf("; %s %s for an approval or a wave (see held)", count(n, "service"), plural(n, "waits", "wait"))
 	}
 	if n := len(rep.Failed); n > 0 {
 		extra += fmt.Sprintf("; %s failed for good (see failed)", count(n, "service"))
@@ -376,6 +376,14 @@ func summary(changes []report.Change, digest, verb string) string {
 		where += " of " + count(len(accounts), "account")
 	}
 	return fmt.Sprintf("%s in %s %s pinned to %s", count(len(changes), "service"), where, verb, digest)
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func count(n int, noun string) string {

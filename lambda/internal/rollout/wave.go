@@ -349,7 +349,7 @@ func (e *Engine) releaseAfter(ctx context.Context, svcTags map[string]string, de
 		rep.Reason += fmt.Sprintf("; next wave deployed: %s (see changes)", count(n, "service"))
 	}
 	if n := len(next.Held); n > 0 {
-		rep.Reason += fmt.Sprintf("; %s wait (see held)", count(n, "service"))
+		rep.Reason += fmt.Sprintf("; %s %s (see held)", count(n, "service"), plural(n, "waits", "wait"))
 	}
 	return nil
 }
