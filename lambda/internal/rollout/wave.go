@@ -171,7 +171,8 @@ func (e *Engine) stage(ctx context.Context, p trigger.Push, plans []*targetPlan,
 // progress fills in how far a service of a staged push has come, from ECS's state: one that
 // does not run the digest waits — unless this rollout deployed it already (its
 // pinroll:released revision carries the digest), and it runs something else now: failed.
-// One on the digest is as far as its PRIMARY deployment.
+// One on the digest is as far as its PRIMARY deployment (discover.Service.Rollout: under
+// BLUE_GREEN, LINEAR and CANARY through the bake time too).
 func (e *Engine) progress(ctx context.Context, p trigger.Push, m *member) error {
 	svc := m.Service
 	if m.Progress == plan.Waiting {
@@ -192,12 +193,12 @@ func (e *Engine) progress(ctx context.Context, p trigger.Push, m *member) error 
 		}
 		return nil
 	}
-	switch svc.Rollout {
-	case "IN_PROGRESS":
+	switch {
+	case svc.Rollout != nil: // still rolling out, or baking (BLUE_GREEN, LINEAR, CANARY)
 		m.Progress = plan.Deploying
-	case "FAILED":
+	case svc.RolloutState == "FAILED":
 		m.Progress, m.Why = plan.Failed, "deployment failed: "+svc.RolloutReason
-	default: // COMPLETED, or no deployment listed: its tasks tell
+	default: // COMPLETED, or no state given: its tasks tell
 		m.Progress = plan.Deployed
 	}
 	return nil
