@@ -438,3 +438,76 @@ func TestAStagedPushHoldsItsLaterWavesOnBothBackends(t *testing.T) {
 		}
 	})
 }
+
+// A wave below deployed BLUE_GREEN with a bake time gates the next until ECS says the bake is
+// over (SERVICE_DEPLOYMENT_COMPLETED): while it bakes, with blue beside green, neither a
+// redelivered push nor reconciliation deploys the next wave.
+func TestAWaveWaitsForTheBakeOfTheWaveBelow(t *testing.T) {
+	var mu sync.Mutex
+	var events [][]byte
+	srv, err := emulator.Start("127.0.0.1:0", emulator.Options{BakeMinute: time.Hour, OnEvent: func(_ context.Context, ev []byte) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	cfg := awstest.Config(t, srv.URL())
+	h := newHarness(t, cfg, config.Config{})
+	h.Repository("app")
+	h.Push("app", "latest", "v1")
+	h.Cluster("prod")
+	h.Service("prod", "api", h.TaskDefinition("api", awstest.Container("app", h.Image("app", "latest"))), func(in *ecs.CreateServiceInput) {
+		in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(5)}
+	})
+	h.Service("prod", "web", h.TaskDefinition("web", awstest.Container("app", h.Image("app", "latest"))), awstest.Tags("pinroll:wave", "1"))
+	take := func() []deployment {
+		srv.Emulator().Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		evs := deployments(t, events)
+		events = nil
+		return evs
+	}
+	take()
+	push := awstest.PushEvent("bg", awstest.Account, "app", "latest", h.Push("app", "latest", "v2"))
+	if rep := h.mustHandle(push); !slices.Equal(changed(rep), []string{awstest.Account + " prod/api"}) {
+		t.Fatalf("push: %s (%s) changes %v; want wave 0 alone", rep.Outcome, rep.Reason, changed(rep))
+	}
+	web := func() string { return image(h.ServiceTaskDefinition("prod", "web"), "app") }
+	before := web()
+	var moved []string
+	checked := 0
+	for step := 0; step < 5 && moved == nil; step++ { // green's tasks, the traffic shift, the bake
+		for _, d := range take() {
+			rep := h.mustHandle(d.raw)
+			if d.name == "SERVICE_DEPLOYMENT_COMPLETED" {
+				moved = changed(rep)
+			} else if len(rep.Changes) != 0 {
+				t.Fatalf("%s %s before the bake ended deployed %v", d.service, d.name, changed(rep))
+			}
+		}
+		if moved != nil {
+			break
+		}
+		if rep := h.mustHandle(push); len(rep.Changes) != 0 {
+			t.Fatalf("redelivered push during the bake deployed %v", changed(rep))
+		}
+		if rep, err := h.engine.Reconcile(context.Background(), recEvent()); err != nil || len(rep.Changes) != 0 {
+			t.Fatalf("reconcile during the bake: %v, deployed %v", err, changed(rep))
+		}
+		if web() != before {
+			t.Fatalf("wave 1 moved during wave 0's bake: %s", web())
+		}
+		checked++
+		srv.Emulator().Advance()
+	}
+	if checked == 0 {
+		t.Error("the bake ended before anything was checked during it")
+	}
+	if !slices.Equal(moved, []string{awstest.Account + " prod/web"}) {
+		t.Errorf("after the bake, wave 0's completion deployed %v, want prod/web", moved)
+	}
+}
