@@ -53,14 +53,18 @@ func (e *Emulator) schedule(d *deployment, delay time.Duration, step func()) {
 		return
 	}
 	d.next = step
-	d.timer = time.AfterFunc(delay, func() {
-		e.mu.Lock()
-		if !e.closed && d.timer != nil {
+	var timer *time.Timer
+	timer = time.AfterFunc(delay, func() {
+		e.mu.Lock() // held by schedule's caller until timer is set
+		// Only if this timer is still the deployment's: Settle or Advance may have run its
+		// step meanwhile and scheduled the next one.
+		if !e.closed && d.timer == timer {
 			e.fire(d)
 		}
 		e.mu.Unlock()
 		e.deliverEvents()
 	})
+	d.timer = timer
 }
 
 // fire runs the deployment's pending step now. Call with e.mu held.
