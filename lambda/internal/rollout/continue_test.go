@@ -507,3 +507,42 @@ func TestContinuationSurvivesAFunctionThatFails(t *testing.T) {
 		t.Errorf("dead-letter queue: %+v, want the malformed message", dlq)
 	}
 }
+
+// A continuation that could not list its services (too many to fit a message: All) plans the
+// whole fleet again: the services done are unchanged, the rest deploy, nothing twice.
+func TestContinuationOfEveryServiceInScope(t *testing.T) {
+	w := newCWorld(t, contServices)
+	first := w.push(t, "all")
+	msgs := w.queued("pinroll-continue.fifo")
+	c, err := trigger.DecodeContinuation([]byte(msgs[0].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Services, c.All = nil, true
+	body, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace the listed step by the same step for every service in scope.
+	if _, _, err := (&awstest.EventSourceMapping{SQS: w.sqs, QueueURL: w.queueURL, Invoke: func(context.Context, []byte) ([]byte, error) {
+		return []byte(`{"batchItemFailures":[]}`), nil
+	}}).Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(w.queueURL), MessageBody: aws.String(string(body)), MessageGroupId: aws.String(awstest.Account), MessageDeduplicationId: aws.String("all-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.mapping().Drain(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	final := w.reports[len(w.reports)-1]
+	if final.Totals == nil || final.Outcome != report.Deployed {
+		t.Fatalf("final: %s %q %+v", final.Outcome, final.Reason, final.Totals)
+	}
+	if got := w.pinned(t, digestOf("app v2")); got != contServices {
+		t.Errorf("%d of %d pinned", got, contServices)
+	}
+	if final.Totals.Changes+final.Totals.Unchanged < contServices || final.Totals.Changes > contServices {
+		t.Errorf("totals %+v: the %d the first invocation moved are unchanged, the other %d changed", *final.Totals, len(first.Changes), contServices-len(first.Changes))
+	}
+}

@@ -2,9 +2,11 @@ package trigger
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -161,7 +163,10 @@ type continuationJSON struct {
 	Target   string              `json:"target"`
 	Step     int                 `json:"step"`
 	Services map[string][]string `json:"services,omitempty"`
-	All      bool                `json:"all,omitempty"`
+	// ServicesGzip is Services, gzipped and base64-encoded, when the plain list would not fit
+	// the message (service names compress well: 10,000 of them fit).
+	ServicesGzip []byte `json:"services_gzip,omitempty"`
+	All          bool   `json:"all,omitempty"`
 	Totals   report.Totals       `json:"totals"`
 	Held     []report.Service    `json:"held,omitempty"`
 	Failed   []report.Service    `json:"failed,omitempty"`
@@ -169,13 +174,38 @@ type continuationJSON struct {
 	Began    time.Time           `json:"began"`
 }
 
-// Encode renders c as a message body.
+// Encode renders c as a message body: the services listed as they are, or gzipped when the
+// plain list would make the body larger than MaxContinuationSize less an envelope's room. The
+// body may still be too large (a caller then sets All).
 func (c Continuation) Encode() ([]byte, error) {
-	return json.Marshal(continuationJSON{
+	in := continuationJSON{
 		Format: ContinuationFormat, Event: c.Push.Event(), Target: c.Target, Step: c.Step,
 		Services: c.Services, All: c.All, Totals: c.Totals, Held: c.Held, Failed: c.Failed, Pace: c.Pace, Began: c.Began,
-	})
+	}
+	body, err := json.Marshal(in)
+	if err != nil || len(body) <= MaxContinuationSize-envelopeRoom {
+		return body, err
+	}
+	plain, err := json.Marshal(c.Services)
+	if err != nil {
+		return nil, err
+	}
+	var gz bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = w.Write(plain) // a bytes.Buffer does not fail
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	in.Services, in.ServicesGzip = nil, gz.Bytes()
+	return json.Marshal(in)
 }
+
+// envelopeRoom is what a body leaves of SQS's limit for the message's own attributes.
+const envelopeRoom = 8 * 1024
+
+// maxServicesJSON bounds a gzipped service list once unzipped (10,000 names of 255
+// characters take 2.6 MB): a body that inflates past it is refused, not read.
+const maxServicesJSON = 4 << 20
 
 // Remaining counts the services the continuation still has to move (-1 with All: unknown).
 func (c Continuation) Remaining() int {
@@ -246,6 +276,13 @@ func (d *decoder) continuation(body []byte) Continuation {
 	if in.Step < 1 || in.Step > maxSteps {
 		d.add("step", strconv.Itoa(in.Step), "want 1 to %d", maxSteps)
 	}
+	if len(in.ServicesGzip) > 0 {
+		if len(in.Services) > 0 {
+			d.add("services_gzip", "", "given with services; a continuation sends one or the other")
+		} else if err := gunzipServices(in.ServicesGzip, &in.Services); err != nil {
+			d.add("services_gzip", "", "%v", err)
+		}
+	}
 	c.All = in.All
 	switch {
 	case in.All && len(in.Services) > 0:
@@ -308,6 +345,25 @@ func (d *decoder) continuation(body []byte) Continuation {
 	}
 	c.Began = in.Began
 	return c
+}
+
+// gunzipServices reads a gzipped service list, at most maxServicesJSON bytes of it.
+func gunzipServices(gz []byte, into *map[string][]string) error {
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return fmt.Errorf("not gzip: %v", err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxServicesJSON+1))
+	if err != nil {
+		return fmt.Errorf("cannot unzip: %v", err)
+	}
+	if len(plain) > maxServicesJSON {
+		return fmt.Errorf("more than %d bytes unzipped", maxServicesJSON)
+	}
+	if err := json.Unmarshal(plain, into); err != nil {
+		return fmt.Errorf("not a service list: %v", err)
+	}
+	return nil
 }
 
 // maxSteps bounds a chain of continuations: 2,000 registrations at 1 a second take 3

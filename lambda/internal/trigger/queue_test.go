@@ -1,8 +1,10 @@
 package trigger
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,3 +169,69 @@ func TestDecodeQueueBatch(t *testing.T) {
 		}
 	}
 }
+
+// A continuation for 10,000 services fits SQS's 256 KiB: listed plainly when the names are
+// short, gzipped when they are not, and decoded back to the same list either way. The sizes
+// are logged (go test -v -run TestContinuationSizeAtTenThousandServices).
+func TestContinuationSizeAtTenThousandServices(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		svc  func(c, i int) string
+	}{
+		{"short names (svc-000)", func(c, i int) string { return fmt.Sprintf("svc-%03d", i) }},
+		{"realistic names (payments-ledger-api-worker-0042)", func(c, i int) string {
+			teams := []string{"payments", "checkout", "search", "identity", "catalog"}
+			return fmt.Sprintf("%s-%s-api-worker-%04d", teams[(c+i)%len(teams)], []string{"ledger", "gateway", "indexer", "sessions"}[i%4], c*100+i)
+		}},
+		{"random 32-character names", func(c, i int) string {
+			sum := fmt.Sprintf("%x", [16]byte{byte(c), byte(i), byte(i >> 8), byte(c * 7), byte(i * 13), byte(i * 31), byte(c * i), 1, 2, byte(i * 97), byte(c + i), byte(i ^ 0x5a), byte(i * 3), byte(c ^ i), byte(i * 251), byte(c * 17)})
+			return sum
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := sampleContinuation(t)
+			c.Services = map[string][]string{}
+			for cl := range 100 {
+				arn := fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:cluster/workload-cluster-%03d", cl)
+				for i := range 100 {
+					c.Services[arn] = append(c.Services[arn], tc.svc(cl, i))
+				}
+			}
+			plain, _ := json.Marshal(c.Services)
+			body, err := c.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("10,000 services: list %d bytes, message %d bytes (limit %d; gzipped: %v)", len(plain), len(body), MaxContinuationSize, strings.Contains(string(body), "services_gzip"))
+			if len(body) > MaxContinuationSize-envelopeRoom {
+				t.Fatalf("message of %d bytes does not fit", len(body))
+			}
+			got, err := DecodeContinuation(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.Services, got.Services); diff != "" {
+				t.Errorf("services differ after the round trip:\n%.2000s", diff)
+			}
+			if got.Remaining() != 10000 {
+				t.Errorf("Remaining = %d", got.Remaining())
+			}
+		})
+	}
+	// A gzipped list that inflates past the bound is refused.
+	var gz strings.Builder
+	w := gzipWriter(&gz)
+	_, _ = w.Write([]byte(`{"arn:aws:ecs:us-east-1:123456789012:cluster/x":["` + strings.Repeat("a", maxServicesJSON) + `"]}`))
+	_ = w.Close()
+	var m map[string]any
+	body, _ := sampleContinuation(t).Encode()
+	_ = json.Unmarshal(body, &m)
+	delete(m, "services")
+	m["services_gzip"] = []byte(gz.String())
+	raw, _ := json.Marshal(m)
+	if _, err := DecodeContinuation(raw); err == nil || !strings.Contains(err.Error(), "bytes unzipped") {
+		t.Errorf("a gzip bomb: %v", err)
+	}
+}
+
+func gzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }
