@@ -165,13 +165,13 @@ type continuationJSON struct {
 	Services map[string][]string `json:"services,omitempty"`
 	// ServicesGzip is Services, gzipped and base64-encoded, when the plain list would not fit
 	// the message (service names compress well: 10,000 of them fit).
-	ServicesGzip []byte `json:"services_gzip,omitempty"`
-	All          bool   `json:"all,omitempty"`
-	Totals   report.Totals       `json:"totals"`
-	Held     []report.Service    `json:"held,omitempty"`
-	Failed   []report.Service    `json:"failed,omitempty"`
-	Pace     map[string]Bucket   `json:"pace,omitempty"`
-	Began    time.Time           `json:"began"`
+	ServicesGzip []byte            `json:"services_gzip,omitempty"`
+	All          bool              `json:"all,omitempty"`
+	Totals       report.Totals     `json:"totals"`
+	Held         []report.Service  `json:"held,omitempty"`
+	Failed       []report.Service  `json:"failed,omitempty"`
+	Pace         map[string]Bucket `json:"pace,omitempty"`
+	Began        time.Time         `json:"began"`
 }
 
 // Encode renders c as a message body: the services listed as they are, or gzipped when the
