@@ -473,6 +473,9 @@ func (a *Applier) recentAttempt(ctx context.Context, reg plan.Registration, audi
 		if rev <= reg.From.Definition.Revision {
 			break
 		}
+		if err := a.wait(ctx, "DescribeTaskDefinition"); err != nil {
+			return "", fmt.Errorf("describe %s: %w", report.Revision(arn), err)
+		}
 		d, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 			TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
 		})

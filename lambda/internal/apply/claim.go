@@ -416,6 +416,9 @@ func (a *Applier) reuse(ctx context.Context, reg plan.Registration, audit Audit,
 	if err != nil {
 		return resolution{err: err}
 	}
+	if err := a.wait(ctx, "DescribeTaskDefinition"); err != nil {
+		return resolution{err: err}
+	}
 	out, err := a.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(cur.Revision), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
 	})

@@ -93,6 +93,7 @@ func BenchmarkPerformance(b *testing.B) {
 	}
 
 	hubTable(b, out)
+	sidecarTable(b, out)
 
 	startupTable(out, startup(b))
 
