@@ -143,6 +143,7 @@ invoke: dist/pinroll ## run EVENT (default events/push-tagged.json) through the 
 	for try in 1 2 3 4 5; do api=$$(free); rt=$$(free); \
 	  env -u AWS_PROFILE -u AWS_DEFAULT_REGION -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL=http://127.0.0.1:$$emu AWS_REGION=us-east-1 \
 	    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test PINROLL_REGISTRY_ACCOUNTS=123456789012 \
+	    PINROLL_CONTINUE_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/pinroll-continue.fifo \
 	    "$$tmp/aws-lambda-rie" --runtime-interface-emulator-address 127.0.0.1:$$api --runtime-api-address 127.0.0.1:$$rt "$$tmp/bootstrap" >"$$tmp/function.log" 2>&1 & rie=$$!; pids="$$pids $$rie"; \
 	  up $$api $$rie && break; \
 	  grep -q "address already in use" "$$tmp/function.log" && [ $$try -lt 5 ] && continue; \

@@ -88,6 +88,17 @@ func TestFunctionUnderRuntimeInterfaceEmulator(t *testing.T) {
 	if got["errorType"] != "InvalidEventError" || !strings.Contains(got["errorMessage"].(string), "image-digest") {
 		t.Errorf("malformed event: %v, want an InvalidEventError naming image-digest", got)
 	}
+
+	// An SQS event of the continuation queue is answered with a batch response: a record
+	// whose body is no continuation is a batch item failure (the queue keeps it, and its
+	// dead-letter queue after maxReceiveCount), not a function error.
+	sqsEvent := []byte(`{"Records":[{"messageId":"m-1","receiptHandle":"h","body":"{\"format\":\"nope\"}","attributes":{"ApproximateReceiveCount":"1","MessageGroupId":"123456789012"},` +
+		`"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:123456789012:pinroll-continue.fifo","awsRegion":"us-east-1"}]}`)
+	got = fn.Invoke(t, sqsEvent)
+	failures, _ := got["batchItemFailures"].([]any)
+	if len(failures) != 1 || failures[0].(map[string]any)["itemIdentifier"] != "m-1" {
+		t.Errorf("SQS event with a malformed body: %v, want batchItemFailures naming m-1", got)
+	}
 }
 
 // The built function under the Runtime Interface Emulator, pointed at pinroll's emulator:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pinroll/pinroll/lambda/internal/config"
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/fleet"
 )
@@ -28,6 +30,7 @@ type emulateCmd struct {
 	EventsDir   string        `placeholder:"DIR" help:"Also write every event the emulator emits into DIR, one file each (NNNN-<detail-type>-<account>-<region>.json), to replay them with pinroll replay."`
 	PushEvents  bool          `help:"Emit an ECR Image Action (PUSH) event for every image pushed (PutImage), as ECR does."`
 	Account     string        `placeholder:"ID" help:"The account that requests without assumed-role credentials act in (default: the fleet's first world's account, else 123456789012)."`
+	Queue       string        `name:"continue-queue" default:"pinroll-continue.fifo" placeholder:"NAME" help:"Create this SQS FIFO queue (and NAME-dlq.fifo, its dead-letter queue after 5 receives) in the world's account and region, for PINROLL_CONTINUE_QUEUE_URL: the queue that carries the rest of a push that outlives one invocation; '' for none."`
 }
 
 // eventFiles writes each event into dir as its own file, in the order emitted.
@@ -122,6 +125,17 @@ func (c *emulateCmd) Run(e *env) error {
 		region = world.Region
 	}
 	fmt.Fprintf(e.stdout, "pinroll emulator (ECS + ECR) listening on %s — fleet %s\n", srv.URL(), name)
+	if c.Queue != "" {
+		if !strings.HasSuffix(c.Queue, ".fifo") {
+			return usageError{fmt.Sprintf("--continue-queue %s: the continuation queue is a FIFO queue; its name ends in .fifo", c.Queue)}
+		}
+		account := cmp.Or(opts.Account, emulator.DefaultAccount)
+		url, err := srv.Emulator().CreateQueue(account, region, c.Queue, strings.TrimSuffix(c.Queue, ".fifo")+"-dlq.fifo", 5, 90*time.Minute)
+		if err != nil {
+			return fmt.Errorf("--continue-queue %s: %w", c.Queue, err)
+		}
+		fmt.Fprintf(e.stdout, "continuation queue: %s=%s\n", config.EnvContinueQueue, url)
+	}
 	fmt.Fprintf(e.stdout, "try: pinroll verify --endpoint-url %s   or   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s aws --endpoint-url %s ecs list-services --cluster prod\n",
 		srv.URL(), region, srv.URL())
 	<-e.ctx.Done()

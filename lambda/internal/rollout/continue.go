@@ -318,6 +318,15 @@ func (e *Engine) Continue(ctx context.Context, c trigger.Continuation) (report.R
 		rest = append(rest, todo...)
 	}
 	rep.LimitNearMisses(plan.DefaultNearMissLimit)
+	if !c.All {
+		// Every listed service was still to move when the step before sent it; one found
+		// already pinned was moved by this rollout (an update whose answer the deadline cut
+		// off, or a step delivered again), so the totals count it as changed. (Totals.Add
+		// counts the report's unchanged list: taken back here.)
+		moved := len(rep.Unchanged)
+		c.Totals.Changes += moved
+		c.Totals.Unchanged -= moved
+	}
 	if len(rest) > 0 {
 		if err := e.continueLater(ctx, t, p, &rep, rest, &c); err != nil {
 			return rep, err

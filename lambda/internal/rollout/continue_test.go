@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/config"
@@ -227,6 +228,9 @@ func TestContinuationFinishesAPushAcrossInvocations(t *testing.T) {
 	sum := 0
 	for _, r := range w.reports {
 		sum += len(r.Changes)
+		if r.Step > 0 {
+			sum += len(r.Unchanged) // moved by the rollout, an answer cut off (see Continue)
+		}
 	}
 	if final.Totals.Changes != contServices || sum != final.Totals.Changes || final.Totals.Invocations != len(w.reports) || final.Totals.Invocations < 2 {
 		t.Errorf("totals %+v; the %d invocations changed %d services together, want %d", *final.Totals, len(w.reports), sum, contServices)
@@ -545,4 +549,98 @@ func TestContinuationOfEveryServiceInScope(t *testing.T) {
 	if final.Totals.Changes+final.Totals.Unchanged < contServices || final.Totals.Changes > contServices {
 		t.Errorf("totals %+v: the %d the first invocation moved are unchanged, the other %d changed", *final.Totals, len(first.Changes), contServices-len(first.Changes))
 	}
+}
+
+// The main scenario on every backend — moto's SQS (a third-party implementation of the queue)
+// and pinroll's emulator: a push too large for one invocation continues through the FIFO
+// queue, driven by the event source mapping over the SQS API, until every service is pinned,
+// nothing registered twice, with one final report whose totals are the sum.
+func TestContinuationOnEveryBackend(t *testing.T) {
+	const services = 90 // more than one invocation registers (15 at once, then 1 a second for 40 s)
+	eachBackend(t, func(t *testing.T, cfg aws.Config) {
+		ctx := context.Background()
+		spec := fleetSpec{repos: map[string][]string{"app": {"app v1", "app v2"}}, clusters: []string{"c0"}}
+		for i := range services {
+			family := fmt.Sprintf("td%02d", i)
+			spec.tds = append(spec.tds, taskDefJSON(family, containerJSON("sidecar", "{{registry}}/app:latest")))
+			spec.services = append(spec.services, serviceJSON("c0", fmt.Sprintf("s%02d", i), family+":1"))
+		}
+		ecsClient := ecs.NewFromConfig(cfg)
+		if err := spec.build(t).Seed(ctx, ecsClient, ecr.NewFromConfig(cfg)); err != nil {
+			t.Fatal(err)
+		}
+		q := sqs.NewFromConfig(cfg)
+		dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("pinroll-continue-dlq.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dlqAttrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("pinroll-continue.fifo"), Attributes: map[string]string{
+			"FifoQueue": "true", "VisibilityTimeout": "900",
+			"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":5}`, dlqAttrs.Attributes["QueueArn"]),
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := aws.ToString(created.QueueUrl)
+		clock := fastClock{start: time.Now()}
+		var logged []report.Report
+		engine := func() *rollout.Engine {
+			e := atHome(rollout.New(config.Config{ContinueQueue: url}, ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg), slog.New(reportCollector{&logged})))
+			e.Queue = q
+			e.Home().Discoverer.Pace = discover.NewPacer(discover.ECSLimits, clock)
+			e.Budget = func(ctx context.Context) (time.Duration, bool) {
+				d, ok := ctx.Deadline()
+				return time.Until(d) * contScale, ok
+			}
+			return e
+		}
+		ictx, cancel := invocation()
+		first, err := engine().HandleRaw(ictx, awstest.PushEvent("moto-push", awstest.Account, "app", "latest", digestOf("app v2")))
+		cancel()
+		if err != nil || first.Continuing == 0 {
+			t.Fatalf("first invocation: %v, %s %q continuing %d", err, first.Outcome, first.Reason, first.Continuing)
+		}
+		m := &awstest.EventSourceMapping{SQS: q, QueueURL: url, Invoke: func(_ context.Context, event []byte) ([]byte, error) {
+			ctx, cancel := invocation()
+			defer cancel()
+			out, err := engine().Invoke(ctx, event)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(out)
+		}}
+		deliveries, err := m.Drain(ctx, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var final *report.Report
+		sum := len(first.Changes)
+		for i := range logged {
+			if logged[i].Step > 0 {
+				// A continuation's unchanged services were moved by the rollout too (an update
+				// whose answer the deadline cut off): the totals count them as changes.
+				sum += len(logged[i].Changes) + len(logged[i].Unchanged)
+			}
+			if logged[i].Totals != nil {
+				final = &logged[i]
+			}
+		}
+		if final == nil || final.Totals.Changes != services || sum != services || final.Totals.Invocations != 1+len(deliveries) {
+			t.Fatalf("final report %+v; %d changes over %d invocations", final, sum, 1+len(deliveries))
+		}
+		for i := range services {
+			out, err := ecsClient.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(fmt.Sprintf("td%02d", i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(out.TaskDefinitionArns); n != 2 {
+				t.Errorf("td%02d has %d revisions, want 2", i, n)
+			}
+		}
+		t.Logf("%s: %d invocations", t.Name(), 1+len(deliveries))
+	})
 }
