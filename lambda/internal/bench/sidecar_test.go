@@ -50,7 +50,7 @@ type sidecarRun struct {
 	registered  int // RegisterTaskDefinition calls
 	throttled   int
 	which       map[string]int // throttled calls by operation
-	maxMessage  int // the largest continuation message, bytes
+	maxMessage  int            // the largest continuation message, bytes
 }
 
 // floor is RegisterTaskDefinition's: the registrations beyond its burst, at 1 a second.
