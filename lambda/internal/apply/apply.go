@@ -278,18 +278,6 @@ func (a *Applier) place(ctx context.Context, reg plan.Registration, audit Audit,
 	return targets
 }
 
-// approvalWhy begins the reason of every service held for approval.
-const approvalWhy = "waits for approval of "
-
-// HeldForApproval reports whether a held service of a Result waits for an approval (else it
-// waits for its wave).
-func HeldForApproval(s report.Service) bool {
-	return strings.HasPrefix(s.Why, approvalWhy) || strings.HasPrefix(s.Why, DryRunApprovalWhy)
-}
-
-// DryRunApprovalWhy is the reason a dry run gives a service it would hold for approval.
-const DryRunApprovalWhy = "would wait for approval"
-
 // maxTagValue is ECS's limit on a tag value.
 const maxTagValue = 256
 
@@ -298,7 +286,7 @@ const maxTagValue = 256
 // it is then one UpdateService. A newer push holds its newer revision in the same tag.
 func (a *Applier) hold(ctx context.Context, h plan.HeldService, arn string, audit Audit, res *Result) {
 	svc, revision := h.Service, report.Revision(arn)
-	why := fmt.Sprintf(approvalWhy+"%s (%s): pinroll approve --cluster %s --service %s", revision, audit.Digest, svc.Cluster, svc.Name)
+	why := fmt.Sprintf(report.WaitsForApproval+"%s (%s): pinroll approve --cluster %s --service %s", revision, audit.Digest, svc.Cluster, svc.Name)
 	if !h.Approval {
 		why = fmt.Sprintf("wave %d %s; %s (%s) is registered and held", h.Wave, h.Why, revision, audit.Digest)
 	}

@@ -174,8 +174,9 @@ type section struct {
 type entry struct{ account, text string }
 
 // Description is the reason, then one section per kind of entry, failures first — failed,
-// mismatch, rolled back, unverified — then held for approval, deployed, verified, paused, and
-// a count of what was left alone. With services in several accounts, each section lists them per account.
+// mismatch, rolled back, unverified — then held for approval, waiting for their wave, deployed,
+// verified, paused, and a count of what was left alone. With services in several accounts,
+// each section lists them per account.
 // It is at most MaxDescription bytes: past that, it ends "… and N more".
 func Description(rep report.Report) string {
 	sections := sectionsOf(rep)
@@ -313,8 +314,14 @@ func sectionsOf(rep report.Report) []section {
 	if rep.Outcome == report.Planned {
 		approval.heading = "✋ Would wait for approval (dry run)"
 	}
+	waves := section{heading: "⏳ Waiting for their wave"}
 	for _, s := range rep.Held {
-		approval.entries = append(approval.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + " → " + code(shortDigest(digestOf(rep.Image))) + ": " + s.Why})
+		e := entry{s.Account, code(s.Cluster+"/"+s.Service) + " → " + code(shortDigest(digestOf(rep.Image))) + ": " + s.Why}
+		if s.ForApproval() {
+			approval.entries = append(approval.entries, e)
+		} else {
+			waves.entries = append(waves.entries, e)
+		}
 	}
 	pausedSection := section{heading: "⏸️ Paused, not deployed"}
 	for _, s := range rep.Skipped {
@@ -322,7 +329,7 @@ func sectionsOf(rep report.Report) []section {
 			pausedSection.entries = append(pausedSection.entries, entry{s.Account, code(s.Cluster+"/"+s.Service) + ": " + s.Why})
 		}
 	}
-	return []section{failed, missing, mismatch, rolledBack, unverified, approval, deployed, verified, pausedSection}
+	return []section{failed, missing, mismatch, rolledBack, unverified, approval, waves, deployed, verified, pausedSection}
 }
 
 // leftAlone counts what the description does not list: unchanged and skipped services
@@ -348,7 +355,7 @@ func leftAlone(rep report.Report) string {
 type target struct{ account, cluster, service string }
 
 // NextSteps are the exact pinroll commands to run: approve (or reject) what waits for
-// approval, verify what runs, roll back what was deployed or does not run what it should,
+// approval, release a halted staged rollout, verify what runs, roll back what was deployed or does not run what it should,
 // resume what is paused. A service in an account
 // with a known target role gets its --role; with no roles known (Topic.Roles nil), a
 // command for a service whose account is known says how to add one.
@@ -404,9 +411,13 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	for _, m := range rep.MissingImages {
 		add(&verifyTargets, target{m.Account, m.Cluster, m.Service})
 	}
+	halted := false
 	if rep.Outcome != report.Planned {
 		for _, s := range rep.Held {
-			add(&approveTargets, target{s.Account, s.Cluster, s.Service})
+			if s.ForApproval() {
+				add(&approveTargets, target{s.Account, s.Cluster, s.Service})
+			}
+			halted = halted || strings.Contains(s.Why, " halted: ")
 		}
 	}
 
@@ -416,6 +427,10 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 	}
 	for _, x := range approveTargets {
 		cmds = append(cmds, "Or reject (it keeps what it runs): "+t.command("pinroll reject --cluster "+x.cluster+" --service "+x.service, x.account))
+	}
+	if halted && rep.Image != "" {
+		// Every target's held services at once, so no --role: it runs with PINROLL_TARGET_ROLES.
+		cmds = append(cmds, "Go on past the halted wave anyway: "+code("pinroll release --image "+rep.Image))
 	}
 	cmds = append(cmds, t.verifyCommands(verifyTargets)...)
 	for _, x := range rollbackTargets {

@@ -516,3 +516,29 @@ func TestTargetRoles(t *testing.T) {
 		t.Error("no roles must still mean known: every account is pinroll's own")
 	}
 }
+
+// A staged rollout's halted wave has its own section, and the next step that goes on anyway;
+// approve and reject are offered for what waits for approval only.
+func TestAHaltedWaveSaysHowToGoOn(t *testing.T) {
+	image := "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest@" + digest
+	rep := report.Report{
+		EventID: "e1", Kind: "deployment", Image: image, Outcome: report.RolledBack,
+		Reason: "deployment ecs-svc/1 of prod/web (web:2, " + digest + ") failed and ECS rolled it back",
+		Held: []report.Service{
+			{Account: home, Cluster: "prod", Service: "edge", Why: "wave 2 wave 1 halted: prod/web runs web:1, not web:2 it was deployed; edge:2 (" + digest + ") is registered and held"},
+			{Account: home, Cluster: "prod", Service: "payments", Why: "waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"},
+		},
+	}
+	desc := Description(rep)
+	waves, approval := strings.Index(desc, "⏳ Waiting for their wave"), strings.Index(desc, "✋ Waiting for approval")
+	if waves < 0 || approval < 0 || !strings.Contains(desc[waves:], "prod/edge") || strings.Contains(desc[approval:waves], "prod/edge") {
+		t.Errorf("description does not put prod/edge under its wave and prod/payments under approval:\n%s", desc)
+	}
+	steps := strings.Join((&Topic{}).NextSteps(rep), "\n")
+	if !strings.Contains(steps, "pinroll release --image "+image) {
+		t.Errorf("next steps lack the release of the halted wave:\n%s", steps)
+	}
+	if strings.Contains(steps, "--service edge") || !strings.Contains(steps, "pinroll approve --cluster prod --service payments") {
+		t.Errorf("next steps offer approve/reject for the wrong services:\n%s", steps)
+	}
+}

@@ -128,6 +128,18 @@ type Service struct {
 	Why     string `json:"why"`
 }
 
+// The reason of a held service says what it waits for: one held for approval begins with
+// WaitsForApproval (WouldWaitForApproval in a dry run); any other waits for its wave.
+const (
+	WaitsForApproval     = "waits for approval of "
+	WouldWaitForApproval = "would wait for approval"
+)
+
+// ForApproval reports whether a held service waits for an approval (else for its wave).
+func (s Service) ForApproval() bool {
+	return strings.HasPrefix(s.Why, WaitsForApproval) || strings.HasPrefix(s.Why, WouldWaitForApproval)
+}
+
 // NearMiss is a container whose image looks related to the pushed one but is not it.
 type NearMiss struct {
 	Account   string `json:"account"`

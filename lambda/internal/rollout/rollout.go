@@ -246,7 +246,7 @@ func (e *Engine) pushTimes(ctx context.Context, p trigger.Push, fleet *discover.
 func (e *Engine) conclude(rep *report.Report, p trigger.Push) {
 	extra, approvals := "", 0
 	for _, h := range rep.Held {
-		if apply.HeldForApproval(h) {
+		if h.ForApproval() {
 			approvals++
 		}
 	}
@@ -355,7 +355,7 @@ func planned(pl plan.Plan) (changes []report.Change, held []report.Service) {
 			})
 		}
 		for _, h := range reg.Held {
-			why := apply.DryRunApprovalWhy
+			why := report.WouldWaitForApproval
 			if !h.Approval {
 				why = fmt.Sprintf("would wait: wave %d %s", h.Wave, h.Why)
 			}
