@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/google/go-cmp/cmp"
@@ -233,5 +234,31 @@ func TestEmulateRefusesNonLoopbackAddresses(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("emulate on loopback: exit %d\n%s", code, errOut.String())
+	}
+}
+
+// pinroll release refuses, exit 1, what it cannot release, and says why; it changes nothing.
+func TestReleaseRefusesWhatNoWaveHolds(t *testing.T) {
+	url := seededMoto(t)
+	const image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/content-marketing-swarm-backend:latest@sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"release"}, exitUsage, "missing flags: --image"},
+		{[]string{"release", "--image", "content-marketing-swarm-backend:latest", "--endpoint-url", url}, exitFailed, "want the pinned image of a push"},
+		{[]string{"release", "--image", image, "--endpoint-url", url}, exitFailed, "no service holds " + image + " for its wave: nothing deployed"},
+	} {
+		code, stdout, stderr := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("pinroll %v: exit %d, stdout %q, stderr %q; want exit %d mentioning %q", tc.args, code, stdout, stderr, tc.code, tc.want)
+		}
+	}
+	w := awstest.NewWorld(t, awstest.Config(t, url))
+	for _, svc := range []string{"api", "worker"} {
+		if img := aws.ToString(w.ServiceTaskDefinition("prod", svc).Definition.ContainerDefinitions[0].Image); strings.Contains(img, "@") {
+			t.Errorf("a refused release deployed prod/%s: it runs %s", svc, img)
+		}
 	}
 }

@@ -395,6 +395,10 @@ func (e *Engine) Release(ctx context.Context, image string, wave int) (report.Re
 	case wave >= 0 && s.Open != wave:
 		return report.Report{}, &NotReleasableError{fmt.Sprintf("the lowest wave of %s that waits is %d, not %d: nothing deployed", image, s.Open, wave)}
 	}
+	if !holdsAny(plans, s) {
+		// Not a staged rollout halted or waiting: what moves would be a push's first wave.
+		return report.Report{}, &NotReleasableError{fmt.Sprintf("no service holds %s for its wave: nothing deployed (a push deploys it: its event, or pinroll replay)", image)}
+	}
 	rep, err := e.applyTargets(ctx, push, plans, s)
 	rep.EventID, rep.Kind, rep.Image = push.EventID, "release", push.Pushed().Pinned()
 	if err != nil {
@@ -403,6 +407,20 @@ func (e *Engine) Release(ctx context.Context, image string, wave int) (report.Re
 	e.conclude(&rep, push)
 	rep.Reason = fmt.Sprintf("wave %d released: ", s.Open) + rep.Reason
 	return rep, nil
+}
+
+// holdsAny reports whether a service the staging moves holds a revision (pinroll:held).
+func holdsAny(plans []*targetPlan, s plan.Staging) bool {
+	for _, tp := range plans {
+		for _, reg := range tp.plan.Registrations {
+			for _, svc := range reg.Services {
+				if s.Move[svc.ID()] && svc.Tags[plan.TagHeld] != "" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func firstHold(s plan.Staging) string {
