@@ -232,7 +232,10 @@ func (e *Engine) heldTags(ctx context.Context, t *Target, fleet *discover.Fleet,
 			continue
 		}
 		td, err := t.Discoverer.Describe(ctx, revisionARN(svc, revision))
-		if err != nil {
+		switch {
+		case apply.Refused(err):
+			continue // no such revision (deleted, or the tag was edited): nothing to roll out
+		case err != nil:
 			return nil, fmt.Errorf("describe %s, the revision %s/%s holds: %w", revision, svc.Cluster, svc.Name, err)
 		}
 		ref, err := imageref.Parse(pinnedImage(td.Definition, tagValue(td.Tags, apply.TagDigest)))

@@ -181,7 +181,11 @@ func (e *Engine) progress(ctx context.Context, p trigger.Push, m *member) error 
 			return nil
 		}
 		td, err := m.t.Discoverer.Describe(ctx, revisionARN(svc, released))
-		if err != nil {
+		switch {
+		case apply.Refused(err):
+			return nil // no such revision (deleted, or the tag was edited): not this rollout's
+		case err != nil:
+			// Not guessed: taken for waiting, a failed service would be deployed again.
 			return fmt.Errorf("describe %s, the revision %s/%s was deployed: %w", released, svc.Cluster, svc.Name, err)
 		}
 		if tagValue(td.Tags, apply.TagDigest) == p.Digest {

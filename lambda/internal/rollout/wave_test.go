@@ -511,3 +511,32 @@ func TestAWaveWaitsForTheBakeOfTheWaveBelow(t *testing.T) {
 		t.Errorf("after the bake, wave 0's completion deployed %v, want prod/web", moved)
 	}
 }
+
+// Tags that name revisions that do not exist (edited by hand, or the revision deleted) are
+// nobody's rollout: a push and reconciliation go on without them instead of failing for good.
+func TestHeldAndReleasedTagsNamingNoRevisionAreIgnored(t *testing.T) {
+	eachBackend(t, func(t *testing.T, cfg aws.Config) {
+		h := newHarness(t, cfg, config.Config{})
+		h.Repository("app")
+		h.Push("app", "1.0", "v1")
+		h.Push("app", "latest", "v1")
+		h.Cluster("prod")
+		h.Service("prod", "api", h.TaskDefinition("api", awstest.Container("app", h.Image("app", "latest"))))
+		h.Service("prod", "web", h.TaskDefinition("web", awstest.Container("app", h.Image("app", "latest"))),
+			awstest.Tags("pinroll:wave", "1", "pinroll:held", "nope:9", "pinroll:released", "nope:3"))
+		rep, err := h.handle(awstest.PushEvent("g1", awstest.Account, "app", "latest", h.Push("app", "latest", "v2")))
+		if err != nil || !slices.Equal(changed(rep), []string{awstest.Account + " prod/api"}) {
+			t.Fatalf("push: %v, %s (%s) changes %v; want wave 0 deployed", err, rep.Outcome, rep.Reason, changed(rep))
+		}
+		if why := heldWhy(rep)[awstest.Account+" prod/web"]; !strings.HasPrefix(why, "wave 1 waits for wave 0") {
+			t.Errorf("prod/web held because %q", why)
+		}
+		if got := serviceTag(t, cfg, "prod", "web", "pinroll:held"); got != "web:2" {
+			t.Errorf("prod/web pinroll:held = %q, want web:2 (the push's own)", got)
+		}
+		h.Service("prod", "odd", h.TaskDefinition("odd", awstest.Container("app", h.Image("app", "latest"))), awstest.Tags("pinroll:held", "gone:1"))
+		if _, err := h.engine.Reconcile(context.Background(), recEvent()); err != nil {
+			t.Errorf("reconcile with a held tag naming no revision: %v", err)
+		}
+	})
+}
