@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/apply"
 	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
+	"github.com/pinroll/pinroll/lambda/internal/metrics"
+	"github.com/pinroll/pinroll/lambda/internal/notify"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 	"github.com/pinroll/pinroll/lambda/internal/trigger"
@@ -474,41 +478,37 @@ func (e *Engine) handleRecord(ctx context.Context, r trigger.QueueRecord) (err e
 	log := e.Log.With("message_id", r.MessageID, "receive_count", r.ReceiveCount)
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("panic while handling a continuation", "panic", fmt.Sprint(p))
+			log.Error("panic while handling a continuation", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error: %v", p)
 		}
 	}()
+	ctx, calls := metrics.WithCounter(ctx)
 	c, err := trigger.DecodeContinuation([]byte(r.Body))
 	if err != nil {
 		log.Error("rejected continuation: it stays on the queue until the dead-letter queue takes it", "error", err)
+		e.finish(ctx, report.Report{Kind: string(trigger.KindContinue), Outcome: notify.Failed, Reason: err.Error()}, calls, time.Time{})
 		return err
 	}
 	rep, err := e.Continue(ctx, c)
 	if err != nil {
 		log.Error("continuation step failed; the queue delivers it again", "event_id", c.Push.EventID, "step", c.Step, "error", err)
+		e.finish(ctx, report.Report{EventID: c.Push.EventID, Kind: string(trigger.KindPush), Image: rep.Image, Step: c.Step, Outcome: notify.Failed, Reason: err.Error(), Changes: rep.Changes}, calls, c.Push.Time)
 		return err
 	}
 	rep.Normalize()
-	level := "report"
-	if rep.Continuing == 0 {
-		level = "final report"
+	level := slog.LevelInfo
+	if rep.IsFailure() {
+		level = slog.LevelError
 	}
-	log.Info(level, "event_id", rep.EventID, "kind", rep.Kind, "step", rep.Step, "outcome", string(rep.Outcome), "reason", rep.Reason, "report", rep)
-	e.notify(ctx, rep)
+	msg := "report"
+	if rep.Totals != nil {
+		msg = "final report"
+	}
+	log.Log(ctx, level, msg, "event_id", rep.EventID, "kind", rep.Kind, "step", rep.Step, "outcome", string(rep.Outcome), "reason", rep.Reason, "report", rep)
+	// Metrics for every step (each counts its own services); a notification only for the
+	// final report (finish skips a report that continues).
+	e.finish(ctx, rep, calls, c.Push.Time)
 	return nil
-}
-
-// notify sends rep when it is worth it: never the report of an invocation whose work
-// continues (the final one reports the whole push).
-func (e *Engine) notify(ctx context.Context, rep report.Report) {
-	if e.Notifier == nil || rep.Continuing > 0 {
-		return
-	}
-	if sent, err := e.Notifier.Notify(ctx, rep); err != nil {
-		e.Log.Warn("notification not sent", "event_id", rep.EventID, "error", err)
-	} else if sent {
-		e.Log.Info("notified", "event_id", rep.EventID)
-	}
 }
 
 // Invoke is the function's whole entry point: an SQS event of the continuation queue gets
