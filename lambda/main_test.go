@@ -13,10 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/emulator"
 	"github.com/pinroll/pinroll/lambda/internal/fleet"
+	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/trigger"
 )
 
 const newDigest = "sha256:b18964317305a4f423dd0426ca9bb8952a0753c7c882480feb4462d3927b476d"
@@ -98,6 +101,40 @@ func TestFunctionUnderRuntimeInterfaceEmulator(t *testing.T) {
 	failures, _ := got["batchItemFailures"].([]any)
 	if len(failures) != 1 || failures[0].(map[string]any)["itemIdentifier"] != "m-1" {
 		t.Errorf("SQS event with a malformed body: %v, want batchItemFailures naming m-1", got)
+	}
+
+	// A continuation through moto's SQS, delivered by the event source mapping to the built
+	// function: the step of the push above for prod/api (already pinned, so nothing to do) ends
+	// the rollout, and the mapping deletes the message the function handled.
+	ctx := context.Background()
+	q := sqs.NewFromConfig(cfg)
+	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("pinroll-continue.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := trigger.Decode(push)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := trigger.Continuation{
+		Push: *ev.Push, Target: awstest.Account, Step: 1, Began: time.Now().UTC(),
+		Services: map[string][]string{"arn:aws:ecs:us-east-1:" + awstest.Account + ":cluster/prod": {"api"}},
+		Totals:   report.Totals{Changes: 1, Invocations: 1},
+	}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: created.QueueUrl, MessageBody: aws.String(string(body)),
+		MessageGroupId: aws.String(awstest.Account), MessageDeduplicationId: aws.String("step-1")}); err != nil {
+		t.Fatal(err)
+	}
+	mapping := &awstest.EventSourceMapping{SQS: q, QueueURL: aws.ToString(created.QueueUrl), Invoke: awstest.InvokeURL(fn.URL)}
+	d, ok, err := mapping.Poll(ctx)
+	if err != nil || !ok || d.Err != nil || len(d.Failed) != 0 || !strings.Contains(string(d.Answer), `"batchItemFailures":[]`) {
+		t.Fatalf("continuation under the RIE: %+v %v %v (answer %s)", d, ok, err, d.Answer)
+	}
+	if _, ok, err := mapping.Poll(ctx); ok || err != nil {
+		t.Errorf("the handled continuation is still on the queue (%v)", err)
 	}
 }
 

@@ -1,10 +1,13 @@
 package awstest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,4 +136,37 @@ func (m *EventSourceMapping) Drain(ctx context.Context, max int) ([]Delivery, er
 		all = append(all, d)
 	}
 	return all, fmt.Errorf("event source mapping: still messages after %d invocations", max)
+}
+
+// InvokeURL is an EventSourceMapping.Invoke that posts each event to a Lambda invoke URL — the
+// Runtime Interface Emulator's (/2015-03-31/functions/function/invocations) — and returns the
+// function's answer; an answer with an errorType (a function error) is an error.
+func InvokeURL(url string) func(ctx context.Context, event []byte) ([]byte, error) {
+	return func(ctx context.Context, event []byte) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("invoke %s: %w", url, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("invoke %s: %w", url, err)
+		}
+		var failure struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if json.Unmarshal(body, &failure) == nil && failure.ErrorType != "" {
+			return body, fmt.Errorf("function error %s: %s", failure.ErrorType, failure.ErrorMessage)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return body, fmt.Errorf("invoke %s: HTTP %d", url, resp.StatusCode)
+		}
+		return body, nil
+	}
 }
