@@ -525,7 +525,7 @@ func TestAHaltedWaveSaysHowToGoOn(t *testing.T) {
 		EventID: "e1", Kind: "deployment", Image: image, Outcome: report.RolledBack,
 		Reason: "deployment ecs-svc/1 of prod/web (web:2, " + digest + ") failed and ECS rolled it back",
 		Held: []report.Service{
-			{Account: home, Cluster: "prod", Service: "edge", Why: "wave 2 wave 1 halted: prod/web runs web:1, not web:2 it was deployed; edge:2 (" + digest + ") is registered and held"},
+			{Account: home, Cluster: "prod", Service: "edge", Why: "wave 2 waits: wave 1 halted: prod/web runs web:1, not web:2 it was deployed; edge:2 (" + digest + ") is registered and held"},
 			{Account: home, Cluster: "prod", Service: "payments", Why: "waits for approval of payments:9 (" + digest + "): pinroll approve --cluster prod --service payments"},
 		},
 	}

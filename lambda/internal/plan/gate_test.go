@@ -68,7 +68,7 @@ func TestGateSkipsServicesWhoseDeploymentFailed(t *testing.T) {
 	if len(got.Skipped) != 1 || got.Skipped[0].Service != "a" {
 		t.Fatalf("skipped = %+v; want dev/a, whose deployment failed", got.Skipped)
 	}
-	if want := "wave 0 halted: dev/a rolled back"; got.Registrations[0].Held[0].Why != want {
+	if want := "waits: wave 0 halted: dev/a rolled back"; got.Registrations[0].Held[0].Why != want {
 		t.Errorf("b waits because %q, want %q", got.Registrations[0].Held[0].Why, want)
 	}
 }

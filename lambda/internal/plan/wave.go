@@ -168,7 +168,7 @@ func Stage(in StageInput) Staging {
 		switch {
 		case len(failed) > 0:
 			open, s.Halted, s.Check = false, failed, nil
-			why = fmt.Sprintf("wave %d halted: %s", gate, listMembers(failed, true))
+			why = fmt.Sprintf("waits: wave %d halted: %s", gate, listMembers(failed, true))
 		case len(unverified) > 0:
 			open = false
 			why = fmt.Sprintf("waits for wave %d to be verified (%d of %d verified; not yet: %s)", gate, len(prev)-len(unverified), len(prev), listMembers(unverified, false))

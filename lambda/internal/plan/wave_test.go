@@ -105,13 +105,13 @@ func TestStage(t *testing.T) {
 			name:    "a failure halts every later wave",
 			members: []Member{member("a", 0, Verified), member("b", 1, Failed), member("b2", 1, Verified), member("c", 2, Waiting), member("d", 3, Waiting)},
 			open:    -1, halted: []string{"b"}, staged: true,
-			hold: map[string]string{"c": "wave 1 halted: c/b rolled back", "d": "wave 1 halted: c/b rolled back"},
+			hold: map[string]string{"c": "waits: wave 1 halted: c/b rolled back", "d": "waits: wave 1 halted: c/b rolled back"},
 		},
 		{
 			name:    "a failure halts even while others of its wave still deploy, and nothing is checked",
 			members: []Member{member("b", 1, Failed), member("b2", 1, Deployed), member("c", 2, Waiting)},
 			open:    -1, halted: []string{"b"}, staged: true,
-			hold: map[string]string{"c": "wave 1 halted: c/b rolled back"},
+			hold: map[string]string{"c": "waits: wave 1 halted: c/b rolled back"},
 		},
 		{
 			name:    "an operator's release opens the halted wave",

@@ -285,7 +285,7 @@ func TestAFailedWaveHaltsTheLaterWaves(t *testing.T) {
 	}
 	w.calls.Reset()
 	reps = w.deliver(t, w.engine, failed)
-	if why := heldWhy(reps[prodAPI])[prodEdge]; !strings.Contains(why, "wave 2 wave 1 halted: prod/api runs api:1, not api:2 it was deployed") ||
+	if why := heldWhy(reps[prodAPI])[prodEdge]; !strings.Contains(why, "wave 2 waits: wave 1 halted: prod/api runs api:1, not api:2 it was deployed") ||
 		!strings.Contains(why, "pinroll release --image "+w.Image("app", "latest")+"@"+digest) {
 		t.Errorf("redelivered failure: %s held because %q", prodEdge, why)
 	}
