@@ -56,9 +56,9 @@ func TestIndexTable(t *testing.T) {
 	}
 
 	vpc.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(0))
-	// Only the continuation queue's variable is left.
+	// Only the continuation queue's variable is left, beside the collector's setting.
 	vpc.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-		"Environment": map[string]any{"Variables": map[string]any{"PINROLL_CONTINUE_QUEUE_URL": map[string]any{"Ref": vpc.id("ContinueQueue")}}},
+		"Environment": map[string]any{"Variables": map[string]any{"PINROLL_CONTINUE_QUEUE_URL": map[string]any{"Ref": vpc.id("ContinueQueue")}, "GOGC": "200"}},
 	})
 	for _, st := range roleStatements(t, vpc) {
 		if strings.Contains(strings.Join(st.Action, ","), "dynamodb:") || strings.Contains(st.Sid, "IndexTable") {

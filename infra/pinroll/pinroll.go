@@ -144,6 +144,7 @@ func New(scope constructs.Construct, id string, props *Props) *Pinroll {
 		env[contract.EnvIndexTable] = p.IndexTable.TableName()
 	}
 	env[contract.EnvContinueQueue] = p.ContinueQueue.QueueUrl()
+	env[contract.EnvGOGC] = jsii.String(contract.GOGC) // no collection before the first event (see contract)
 
 	p.Function = awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
 		Description:  jsii.String("pinroll: on ECR push, re-register ECS task definitions pinned by digest and update services"),

@@ -254,10 +254,11 @@ func TestFunction(t *testing.T) {
 			"PINROLL_TARGET_ROLES":       "arn:aws:iam::777788889999:role/pinroll-target-eu-west-1,arn:aws:iam::222233334444:role/ops/pinroll",
 			"PINROLL_INDEX_TABLE":        "${" + full.id("IndexTable") + "}",
 			"PINROLL_CONTINUE_QUEUE_URL": "${" + full.id("ContinueQueue") + "}",
+			"GOGC":                       "200",
 		}, 2, 731, 600},
 		// Reserved concurrency 3 by default: the continuation mapping's 2, and 1 for the pushes.
 		"minimal": {min, map[string]any{"PINROLL_INDEX_TABLE": "${" + min.id("IndexTable") + "}",
-			"PINROLL_CONTINUE_QUEUE_URL": "${" + min.id("ContinueQueue") + "}"}, 3, 365, 300},
+			"PINROLL_CONTINUE_QUEUE_URL": "${" + min.id("ContinueQueue") + "}", "GOGC": "200"}, 3, 365, 300},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := tc.s

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pinroll/pinroll/lambda/contract"
+	"github.com/pinroll/pinroll/lambda/internal/awstest"
 )
 
 // starts is how many times each binary is started: an odd number, so the median is a run.
@@ -25,6 +28,7 @@ const starts = 9
 // and the times from the invocation that started it to its answer, one per start.
 type binary struct {
 	name, pkg    string
+	env          []string // beside the Lambda-like environment every binary gets
 	size, zipped int64
 	starts       []time.Duration
 	initAllocs   int64 // what its packages' initialisation allocated: counted, not timed
@@ -38,12 +42,16 @@ func (b binary) spread() (lo, hi time.Duration) { return slices.Min(b.starts), s
 
 // The binaries compared, pinroll first and the baseline it is held to second: the SDK hello
 // world is what any Go function that calls ECS and ECR pays; the bare aws-lambda-go hello world
-// is the runtime loop alone.
+// is the runtime loop alone. All run with the collector setting the CDK app gives the function
+// (contract.GOGC); the last row is pinroll with Go's default, to show what the setting saves.
 var binaries = []binary{
-	{name: "pinroll bootstrap", pkg: "./lambda"},
-	{name: "SDK hello world (aws-lambda-go, LoadDefaultConfig, ECS and ECR clients)", pkg: "./lambda/internal/bench/testdata/sdkhello"},
-	{name: "hello-world aws-lambda-go", pkg: "./lambda/internal/bench/testdata/hello"},
+	{name: "pinroll bootstrap", pkg: "./lambda", env: []string{deployedGOGC}},
+	{name: "SDK hello world (aws-lambda-go, LoadDefaultConfig, ECS and ECR clients)", pkg: "./lambda/internal/bench/testdata/sdkhello", env: []string{deployedGOGC}},
+	{name: "hello-world aws-lambda-go", pkg: "./lambda/internal/bench/testdata/hello", env: []string{deployedGOGC}},
+	{name: "pinroll bootstrap, GOGC unset (Go's default: 100)", pkg: "./lambda"},
 }
+
+var deployedGOGC = contract.EnvGOGC + "=" + contract.GOGC
 
 // BenchmarkStartup prints `make bench`'s start-up table alone:
 //
@@ -52,7 +60,7 @@ func BenchmarkStartup(b *testing.B) { startupTable(os.Stdout, startup(b)) }
 
 func startupTable(out io.Writer, bs []binary) {
 	fmt.Fprintf(out, "\nstart-up: each binary started %d times under the Runtime Interface Emulator, alternately, in one run\n", starts)
-	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc) | size | zip | start-up to first answer under the RIE (host arch, median of 9) | fastest–slowest of 9 | package initialisation: allocations, bytes |")
+	fmt.Fprintln(out, "\n| binary (linux/arm64, -trimpath -ldflags \"-s -w\" -tags lambda.norpc; GOGC=200) | size | zip | start-up to first answer under the RIE (host arch, median of 9) | fastest–slowest of 9 | package initialisation: allocations, bytes |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|")
 	for _, b := range bs {
 		lo, hi := b.spread()
@@ -104,33 +112,17 @@ func startup(tb testing.TB) []binary {
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_ENDPOINT_URL=http://127.0.0.1:9"}
 	for range starts {
 		for i := range bs {
-			bs[i].starts = append(bs[i].starts, firstAnswer(tb, rie, filepath.Join(dir, strconv.Itoa(i)), event, env))
+			bs[i].starts = append(bs[i].starts, firstAnswer(tb, rie, filepath.Join(dir, strconv.Itoa(i)), event, append(env, bs[i].env...)))
 		}
 	}
 	return bs
 }
 
-// initCost runs bin once with GODEBUG=inittrace=1 and adds up what the initialisation of its
-// packages allocated: a count that, unlike time on a shared machine, is the same every run.
-// The runtime API it is given refuses connections, so the process ends at lambda.Start.
+// initCost is what the initialisation of bin's packages allocated (see awstest.InitAllocations).
 func initCost(tb testing.TB, bin string) (allocs, bytes int64) {
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"GODEBUG=inittrace=1", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1", "AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_EC2_METADATA_DISABLED=true"}
-	out, _ := cmd.CombinedOutput() // it fails at lambda.Start, by design
-	for line := range strings.Lines(string(out)) {
-		// init <package> @<t> ms, <t> ms clock, <n> bytes, <n> allocs
-		if f := strings.Fields(line); len(f) == 11 && f[0] == "init" && f[10] == "allocs" {
-			b, err1 := strconv.ParseInt(f[7], 10, 64)
-			a, err2 := strconv.ParseInt(f[9], 10, 64)
-			if err1 != nil || err2 != nil {
-				tb.Fatalf("%s: unreadable inittrace line %q", bin, line)
-			}
-			bytes, allocs = bytes+b, allocs+a
-		}
-	}
-	if allocs == 0 {
-		tb.Fatalf("%s printed no package initialisation with GODEBUG=inittrace=1:\n%s", bin, out)
+	allocs, bytes, _, err := awstest.InitAllocations(bin)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return allocs, bytes
 }
