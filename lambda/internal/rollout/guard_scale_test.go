@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -81,15 +82,32 @@ func guardFleet(t *testing.T, services, families int, repos []string) (f *fleet.
 // perRepository counts DescribeImages calls by repository.
 type perRepository struct {
 	rollout.ECR
-	mu    sync.Mutex
-	calls map[string]int
+	mu       sync.Mutex
+	calls    map[string]int
+	attempts int // HTTP requests the SDK made for those calls, its own retries included
 }
 
 func (p *perRepository) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, opts ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	out, err := p.ECR.DescribeImages(ctx, in, opts...)
+	attempts := 1 // a failed call fails the test anyway: the fleet is healthy
+	if out != nil {
+		if results, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(results.Results) > 0 {
+			attempts = len(results.Results)
+		}
+	}
 	p.mu.Lock()
 	p.calls[aws.ToString(in.RepositoryName)]++
+	p.attempts += attempts
 	p.mu.Unlock()
-	return p.ECR.DescribeImages(ctx, in, opts...)
+	return out, err
+}
+
+func (p *perRepository) total() int {
+	n := 0
+	for _, c := range p.calls {
+		n += c
+	}
+	return n
 }
 
 func ceilDiv(n, d int) int { return (n + d - 1) / d }
@@ -144,8 +162,12 @@ func TestGuarding5000ServicesCostsOneDescribeImagesPerHundredDigests(t *testing.
 			logged++
 		}
 	}
-	if logged > bound || logged == 0 {
-		t.Errorf("the emulator's call log has %d DescribeImages calls, want at most Σ⌈digests/100⌉ = %d", logged, bound)
+	// The emulator sees every HTTP request: pinroll's calls and the SDK's retries of them (on
+	// a loaded machine a request now and then meets a transient failure and is sent again;
+	// once that made 7 logged requests for 6 calls). The calls are what the bound is about.
+	if retries := counted.attempts - counted.total(); logged-retries > bound || logged == 0 || logged != counted.attempts {
+		t.Errorf("the emulator's call log has %d DescribeImages requests for %d calls (%d SDK retries), want at most Σ⌈digests/100⌉ = %d calls, one request each but for retries",
+			logged, counted.total(), retries, bound)
 	}
 	t.Logf("5000 services, %v digests per repository: %d DescribeImages calls (bound %d), %v per repository, in %v", digests, logged, bound, counted.calls, elapsed.Round(time.Millisecond))
 
