@@ -2,11 +2,15 @@ package bench
 
 // Bound is issue 7's lower bound of API calls for one push, term by term:
 //
-//	1 (ECR) + ⌈C/100⌉ + Σ⌈S_c/100⌉ + Σ⌈S_c/10⌉ + U + F + K
+//	1 (ECR) + ⌈C/100⌉ + Σ⌈S_c/100⌉ + Σ⌈S_c/10⌉ + Σ⌈K_c/10⌉ + U + F + K
 //
 // where U counts the task definitions that must be described (all distinct ones cold; those
 // not seen before when the cache is warm), F the task definitions re-registered and K the
-// services updated.
+// services updated. Σ⌈K_c/10⌉ is the fresh read of the services to update, ten of a cluster
+// a call, right before their UpdateService: ECS's UpdateService has no condition on what the
+// service runs, so this read is the only guard against overwriting a deploy made since
+// discovery (minutes earlier in a large fleet, or behind hundreds of paced registrations) —
+// part of a correct push, like the claims' writes with the index.
 //
 // With the index (a new process, the table warm), U counts the revisions the table does not
 // hold, and the table's batch calls are added: ⌈D/100⌉ BatchGetItem for the D distinct task
@@ -27,7 +31,7 @@ func LowerBound(s Shape, u, f, k int) Bound {
 		DescribeImages:         1,
 		ListClusters:           ceil(s.Clusters, 100),
 		ListServices:           s.Clusters * ceil(s.PerCluster, 100),
-		DescribeServices:       s.Clusters * ceil(s.PerCluster, 10),
+		DescribeServices:       s.Clusters*ceil(s.PerCluster, 10) + s.Rereads(),
 		DescribeTaskDefinition: u,
 		RegisterTaskDefinition: f,
 		UpdateService:          k,

@@ -40,3 +40,21 @@ func TestPeakHeapPlanningTenThousandServices(t *testing.T) {
 		t.Errorf("planning 10,000 services peaks at %d MiB of heap, over 64 MiB", peak>>20)
 	}
 }
+
+// TestRereadsCountTenServicesOfAClusterACall: the bound's re-read term follows where the
+// updated services are, ten of one cluster per DescribeServices call.
+func TestRereadsCountTenServicesOfAClusterACall(t *testing.T) {
+	for _, c := range []struct {
+		s    Shape
+		want int
+	}{
+		{Small, 1},  // 5 updated services, all in the one cluster
+		{Medium, 5}, // 5 spread over 10 clusters: one each in 5 of them
+		{Shape{Clusters: 1, PerCluster: 100, Distinct: 25, K: 25}, 3},
+		{Shape{Clusters: 2, PerCluster: 50, Distinct: 40, K: 40}, 4}, // 20 in each: 2 calls each
+	} {
+		if got := c.s.Rereads(); got != c.want {
+			t.Errorf("%v with K=%d: %d re-reads, want %d", c.s, c.s.K, got, c.want)
+		}
+	}
+}

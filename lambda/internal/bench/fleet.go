@@ -56,6 +56,22 @@ func (s Shape) Updated(g int) (int, bool) {
 	return 0, false
 }
 
+// Rereads is Σ⌈K_c/10⌉: the DescribeServices calls that re-read the K updated services, ten
+// of a cluster a call, right before they are updated.
+func (s Shape) Rereads() int {
+	perCluster := map[int]int{}
+	for g := range s.Services() {
+		if _, ok := s.Updated(g); ok {
+			perCluster[g/s.PerCluster]++
+		}
+	}
+	n := 0
+	for _, k := range perCluster {
+		n += ceil(k, 10)
+	}
+	return n
+}
+
 // Build returns the fleet as the fleet package describes it, ready for emulator.Load.
 func (s Shape) Build() (*fleet.Fleet, error) {
 	if s.Distinct < s.K || s.Services()-s.K < s.Distinct-s.K {
