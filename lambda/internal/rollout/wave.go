@@ -48,13 +48,17 @@ func (e *Engine) rollOut(ctx context.Context, p trigger.Push, fleets map[*Target
 	return e.applyTargets(ctx, p, plans, staging)
 }
 
-// planTargets discovers (unless fleets has it) and plans the push in every target, in parallel.
+// planTargets discovers (unless fleets has it) and plans the push in every target, in
+// parallel, at most maxParallelTargets at once (as eachTarget).
 func (e *Engine) planTargets(ctx context.Context, p trigger.Push, fleets map[*Target]*discover.Fleet) []*targetPlan {
 	plans := make([]*targetPlan, len(e.Targets))
+	slots := make(chan struct{}, maxParallelTargets)
 	var wg sync.WaitGroup
 	for i, t := range e.Targets {
 		plans[i] = &targetPlan{t: t, fleet: fleets[t]}
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			tp := plans[i]
 			defer func() {
 				if r := recover(); r != nil {
