@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -74,9 +73,9 @@ func sidecar(tb testing.TB) sidecarRun {
 		tb.Fatal(err)
 	}
 	var run sidecarRun
-	var logged []report.Report
+	logged := &awstest.Reports{}
 	engine := func() *rollout.Engine {
-		e := rollout.FromAWSConfig(config.Config{ContinueQueue: url}, w.cfg, slog.New(collector{&logged}))
+		e := rollout.FromAWSConfig(config.Config{ContinueQueue: url}, w.cfg, logged.Logger())
 		e.SetHomeAccount(emulator.DefaultAccount)
 		e.Home().Discoverer.Pace = discover.NewPacer(discover.ECSLimits, w.clock)
 		e.Budget = func(ctx context.Context) (time.Duration, bool) {
@@ -143,7 +142,7 @@ func sidecar(tb testing.TB) sidecarRun {
 	run.registered = w.emu.Calls()["RegisterTaskDefinition"]
 	w.emu.DisableThrottling()
 	run.dlq = len(w.emu.QueueMessages(emulator.DefaultAccount, emulator.DefaultRegion, "pinroll-continue-dlq.fifo"))
-	for _, r := range logged {
+	for _, r := range logged.Take() {
 		if r.Totals != nil {
 			run.final = r
 		}
@@ -200,22 +199,6 @@ func sidecarCheck(tb testing.TB, w *world) (duplicates, lost int) {
 	}
 	return duplicates, lost
 }
-
-// collector is a slog handler that keeps the reports the engine logs.
-type collector struct{ reports *[]report.Report }
-
-func (collector) Enabled(context.Context, slog.Level) bool { return true }
-func (c collector) Handle(_ context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if rep, ok := a.Value.Any().(report.Report); ok && a.Key == "report" {
-			*c.reports = append(*c.reports, rep)
-		}
-		return true
-	})
-	return nil
-}
-func (c collector) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c collector) WithGroup(string) slog.Handler      { return c }
 
 // sidecarTable prints the long push's row and fails the bench when a target is missed.
 func sidecarTable(b *testing.B, out io.Writer) {

@@ -138,32 +138,16 @@ func (w *cworld) mapping() *awstest.EventSourceMapping {
 		ctx, cancel := invocation()
 		defer cancel()
 		e := w.newEngine()
-		var logged []report.Report
-		e.Log = slog.New(reportCollector{&logged})
+		logged := &awstest.Reports{}
+		e.Log = logged.Logger()
 		out, err := e.Invoke(ctx, event)
 		if err != nil {
 			return nil, err
 		}
-		w.reports = append(w.reports, logged...)
+		w.reports = append(w.reports, logged.Take()...)
 		return json.Marshal(out)
 	}}
 }
-
-// reportCollector is a slog handler that keeps the reports a continuation logs.
-type reportCollector struct{ reports *[]report.Report }
-
-func (reportCollector) Enabled(context.Context, slog.Level) bool { return true }
-func (c reportCollector) Handle(_ context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if rep, ok := a.Value.Any().(report.Report); ok && a.Key == "report" {
-			*c.reports = append(*c.reports, rep)
-		}
-		return true
-	})
-	return nil
-}
-func (c reportCollector) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c reportCollector) WithGroup(string) slog.Handler      { return c }
 
 // pinned counts the services running a revision pinned to digest, and checks that no family
 // has more than two revisions (the original and one pinned): no duplicate registration.
@@ -587,9 +571,9 @@ func TestContinuationOnEveryBackend(t *testing.T) {
 		}
 		url := aws.ToString(created.QueueUrl)
 		clock := fastClock{start: time.Now()}
-		var logged []report.Report
+		reports := &awstest.Reports{}
 		engine := func() *rollout.Engine {
-			e := atHome(rollout.New(config.Config{ContinueQueue: url}, ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg), slog.New(reportCollector{&logged})))
+			e := atHome(rollout.New(config.Config{ContinueQueue: url}, ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg), reports.Logger()))
 			e.Queue = q
 			e.Home().Discoverer.Pace = discover.NewPacer(discover.ECSLimits, clock)
 			e.Budget = func(ctx context.Context) (time.Duration, bool) {
@@ -619,6 +603,7 @@ func TestContinuationOnEveryBackend(t *testing.T) {
 		}
 		var final *report.Report
 		sum := len(first.Changes)
+		logged := reports.Take()
 		for i := range logged {
 			if logged[i].Step > 0 {
 				// A continuation's unchanged services were moved by the rollout too (an update
