@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -45,6 +44,7 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/index"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 	"github.com/pinroll/pinroll/lambda/internal/taskdef"
 )
 
@@ -418,7 +418,7 @@ func (a *Applier) register(ctx context.Context, reg plan.Registration, audit Aud
 		if derr != nil {
 			return "", fmt.Errorf("register task definition: %w", errors.Join(err, derr))
 		}
-		if !sleep(ctx, delay) {
+		if sleep.For(ctx, delay) != nil {
 			return "", fmt.Errorf("register task definition: %w", errors.Join(err, ctx.Err()))
 		}
 	}
@@ -747,17 +747,6 @@ func abbreviate(items []string, n int) string {
 		return strings.Join(items, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func tagMap(tags []types.Tag) map[string]string {

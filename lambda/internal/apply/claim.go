@@ -20,6 +20,7 @@ import (
 	"github.com/pinroll/pinroll/lambda/internal/index"
 	"github.com/pinroll/pinroll/lambda/internal/plan"
 	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // ClaimStore keeps claims: *index.Claims, in the index table.
@@ -282,7 +283,7 @@ func (a *Applier) settle(ctx context.Context, reg plan.Registration, audit Audit
 			}
 			return resolution{err: fmt.Errorf("%w (claim held by event %s until %s)", errClaimHeld, cur.Event, cur.Expires.UTC().Format(time.RFC3339))}
 		}
-		if !sleep(ctx, c.poll(look)) {
+		if sleep.For(ctx, c.poll(look)) != nil {
 			return resolution{err: ctx.Err()}
 		}
 	}

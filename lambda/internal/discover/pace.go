@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // Limit is one of ECS's per-account, per-region token buckets: Burst calls at once, refilled
@@ -51,16 +53,7 @@ type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
 
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error { return sleep.For(ctx, d) }
 
 // Pacer spaces calls so that ECS's token buckets are never overrun: a client-side copy of each
 // bucket (a golang.org/x/time/rate Limiter of the bucket's rate whose burst is the bucket's

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // Target prefixes of the AWS JSON 1.1 services (the X-Amz-Target header).
@@ -139,7 +141,7 @@ func (jsonProtocol) writeResult(w http.ResponseWriter, _ string, out any) string
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn opFunc, p protocol, body []byte) string {
 	ctx := r.Context()
 	if d := e.latency(op); d > 0 {
-		if !sleep(ctx, d) {
+		if sleep.For(ctx, d) != nil {
 			return "RequestCanceled"
 		}
 	}
@@ -155,7 +157,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, op string, fn o
 		case ServerError:
 			return p.writeError(w, serverError("injected fault: the service is unavailable"))
 		case Timeout:
-			if !sleep(ctx, f.Delay) {
+			if sleep.For(ctx, f.Delay) != nil {
 				return "RequestCanceled"
 			}
 		case Reset:
@@ -228,7 +230,7 @@ func (e *Emulator) serveLostAnswer(w http.ResponseWriter, r *http.Request, op st
 		resetConnection(w)
 		return "ConnectionReset (applied)"
 	}
-	if !sleep(r.Context(), f.Delay) {
+	if sleep.For(r.Context(), f.Delay) != nil {
 		return "RequestCanceled (applied)"
 	}
 	if err != nil {
@@ -285,18 +287,6 @@ func isMutating(op string) bool {
 		}
 	}
 	return false
-}
-
-// sleep waits d or until ctx is done; it reports whether the whole d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // resetConnection closes the client's connection without an answer.

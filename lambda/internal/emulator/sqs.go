@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // SQS: the operations pinroll's continuation queue and its event source mapping use —
@@ -601,7 +603,7 @@ func (e *Emulator) opReceiveMessage(rc *request) (any, error) {
 			}
 			return map[string]any{"Messages": msgs}, nil
 		}
-		if !sleep(rc.ctx, 20*time.Millisecond) {
+		if sleep.For(rc.ctx, 20*time.Millisecond) != nil {
 			return map[string]any{}, nil
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // Creator is the part of the DynamoDB API that creates the table, with the SDK's signatures.
@@ -61,7 +63,7 @@ func Create(ctx context.Context, db Creator, name string) (created bool, err err
 		if time.Now().After(deadline) {
 			return created, fmt.Errorf("table %s is %s after a minute", name, out.Table.TableStatus)
 		}
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := sleep.For(ctx, time.Second); err != nil {
 			return created, err
 		}
 	}

@@ -52,6 +52,8 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+
+	"github.com/pinroll/pinroll/lambda/internal/sleep"
 )
 
 // DynamoDB is the part of the DynamoDB API the index uses, with the SDK's exact signatures.
@@ -158,7 +160,7 @@ func (t *Table) Get(ctx context.Context, arns []string) (Result, error) {
 				if attempt > t.attempts() {
 					break // still unprocessed: not found, described from ECS
 				}
-				if err := sleep(ctx, t.backoff(attempt-1)); err != nil {
+				if err := sleep.For(ctx, t.backoff(attempt-1)); err != nil {
 					return res, err
 				}
 			}
@@ -211,7 +213,7 @@ func (t *Table) Put(ctx context.Context, revs []*Revision) (calls int, err error
 					problems = append(problems, fmt.Errorf("index table %s: %d items still unprocessed after %d attempts", t.Name, len(req[t.Name]), t.attempts()))
 					break
 				}
-				if err := sleep(ctx, t.backoff(attempt-1)); err != nil {
+				if err := sleep.For(ctx, t.backoff(attempt-1)); err != nil {
 					return calls, errors.Join(append(problems, err)...)
 				}
 			}
@@ -399,15 +401,4 @@ func Unmarshal(raw []byte) (*Revision, error) {
 		return nil, err
 	}
 	return &Revision{Definition: out.TaskDefinition, Tags: out.Tags}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
