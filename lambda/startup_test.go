@@ -69,6 +69,27 @@ func TestFunctionDoesNotLinkTheReferencePackages(t *testing.T) {
 	}
 }
 
+// The function does not link the SSM client's schemas again. From v1.80.0 the SDK's SSM
+// client (de)serialises through generated schemas, and initialising that package cost every
+// cold start 2.6 ms and 7,885 allocations (GODEBUG=inittrace=1, linux/amd64, 2026-12-02), the
+// largest part of pinroll's start-up beyond an SDK hello world, for two calls that only
+// write-back makes. go.mod holds service/ssm at v1.79.x for this.
+func TestFunctionDoesNotLinkTheSSMSchemas(t *testing.T) {
+	const schemas = "github.com/aws/aws-sdk-go-v2/service/ssm/schemas"
+	ssm := false
+	for _, f := range linked(t) {
+		ssm = ssm || f[0] == "github.com/aws/aws-sdk-go-v2/service/ssm"
+		if f[0] == schemas {
+			t.Errorf("the function links %s again: initialising it costs every cold start ~2.6 ms and ~7,900 allocations, "+
+				"for write-back's GetParameter and PutParameter. Either accept the cost (and change README's start-up target and "+
+				"numbers, and go.mod's comment), or replace those two calls with a small SSM client of pinroll's own and drop service/ssm", schemas)
+		}
+	}
+	if !ssm {
+		t.Error("the function no longer links service/ssm: this test and go.mod's hold on its version can go")
+	}
+}
+
 // linked lists the packages the function links: import path, directory, Go files.
 func linked(t *testing.T) [][]string {
 	t.Helper()
