@@ -66,6 +66,21 @@ type Report struct {
 	// the lists above are the last invocation's (and the held and failed services carried from
 	// the ones before, up to MaxCarried each).
 	Totals *Totals `json:"totals,omitempty"`
+	// Accounts, in the final report of a push that continued in several target accounts, is
+	// each account's share (the totals above are their sum). That report is published by the
+	// account that finished last, through the index table's join.
+	Accounts []AccountTotals `json:"accounts,omitempty"`
+	// Joining, in the final report of one account of such a push, counts the accounts still
+	// going: this report is logged, and the event's final report comes with the last of them.
+	Joining int `json:"joining,omitempty"`
+}
+
+// AccountTotals is one target account's share of a push that continued.
+type AccountTotals struct {
+	Account string  `json:"account"`
+	Outcome Outcome `json:"outcome"`
+	Reason  string  `json:"reason"`
+	Totals  Totals  `json:"totals"`
 }
 
 // Totals counts what the invocations of one push that continued did, together.
@@ -86,6 +101,17 @@ func (t *Totals) Add(r Report) {
 	t.Skipped += len(r.Skipped)
 	t.Failed += len(r.Failed)
 	t.Invocations++
+}
+
+// Combine adds another target account's totals of the same push: the one invocation every
+// account's chain began with, the event's first, counts once.
+func (t *Totals) Combine(o Totals) {
+	t.Changes += o.Changes
+	t.Unchanged += o.Unchanged
+	t.Held += o.Held
+	t.Skipped += o.Skipped
+	t.Failed += o.Failed
+	t.Invocations += max(o.Invocations-1, 0)
 }
 
 // MaxCarried is how many held and how many failed services a continuation carries to the

@@ -37,7 +37,8 @@ import (
 // an SQS FIFO queue, and reports "continuing". The same function consumes the queue through
 // an event source mapping; each message is one step (Continue), which does the same and
 // either sends the next step or, when nothing is left, returns (logs, notifies) the final
-// report of the whole push, with totals.
+// report of the push in its account, with totals — with several accounts, joined into one
+// report of the whole event by the account that finishes last (join.go).
 //
 // Why it is safe:
 //   - The message's group is the target account, so the steps of one account — which share its
@@ -174,14 +175,97 @@ func (e *Engine) carryPending(res *apply.Result, rest []discover.Service, pl pla
 	return rest
 }
 
+// targetDone is what one target's share of a push did in this invocation: its report, the
+// services it did not start moving in time, and whether it succeeded.
+type targetDone struct {
+	rep  report.Report
+	rest []discover.Service
+	ok   bool
+}
+
+// continueTargets sends, once every target is done, the rest of each target's work as the
+// first step of that account's chain, and returns how many services continue. With several
+// targets and the index table, it first begins the event's join (the accounts still going,
+// and the share of each account already done), so that the chain finishing last reports the
+// whole event; without it, each account's chain reports on its own. A send that fails is that
+// target's error: the event fails and its redelivery sends it again.
+func (e *Engine) continueTargets(ctx context.Context, p trigger.Push, done map[*Target]*targetDone) (int, map[*Target]error) {
+	var going []*Target
+	for _, t := range e.Targets {
+		if d := done[t]; d != nil && len(d.rest) > 0 {
+			going = append(going, t)
+		}
+	}
+	if len(going) == 0 {
+		return 0, nil
+	}
+	join := 0
+	if e.Joins != nil && len(e.Targets) > 1 {
+		join = len(e.Targets)
+		waiting, parts := make([]string, len(going)), map[string][]byte{}
+		for i, t := range going {
+			waiting[i] = e.accountOf(t, p)
+		}
+		for _, t := range e.Targets {
+			if d := done[t]; d != nil && d.ok && len(d.rest) == 0 {
+				parts[e.accountOf(t, p)] = encodePart(e.firstPart(d.rep, e.accountOf(t, p), p), join)
+			}
+		}
+		if err := e.Joins.Begin(ctx, p.EventID, waiting, parts); err != nil {
+			e.Log.Warn("the event's final report cannot be joined across accounts: each account's chain reports on its own", "event_id", p.EventID, "error", err)
+			join = 0
+		}
+	}
+	continuing, errs := 0, map[*Target]error{}
+	for _, t := range going {
+		d := done[t]
+		n, err := e.continueLater(ctx, t, p, d.rep, d.rest, nil, join)
+		if err != nil {
+			errs[t] = err
+			continue
+		}
+		continuing += n
+	}
+	return continuing, errs
+}
+
+// withTargetErrors adds the targets' continuation errors to err, eachTarget's: with one
+// target its error as it is, with several a TargetsError naming each.
+func (e *Engine) withTargetErrors(err error, more map[*Target]error) error {
+	if len(more) == 0 {
+		return err
+	}
+	if len(e.Targets) == 1 {
+		return cmp.Or(err, more[e.Targets[0]])
+	}
+	all := &TargetsError{}
+	if te := (*TargetsError)(nil); errors.As(err, &te) {
+		all.Failed = append(all.Failed, te.Failed...)
+	}
+	for _, t := range e.Targets {
+		if m := more[t]; m != nil {
+			e.Log.Error("target failed", "target", t.String(), "error", m)
+			all.Failed = append(all.Failed, &TargetError{Target: t.String(), Err: m})
+		}
+	}
+	return all
+}
+
+// accountOf is the 12-digit account of target t (the home target's from the push when the
+// function does not know its own).
+func (e *Engine) accountOf(t *Target, p trigger.Push) string {
+	return cmp.Or(t.Account, e.homeAccount(p.Account))
+}
+
 // continueLater sends the rest of one target's work as the continuation step after prior (nil
-// for the event's first invocation) and records it in rep.
-func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, rep *report.Report, rest []discover.Service, prior *trigger.Continuation) error {
-	c := trigger.Continuation{Push: p, Target: cmp.Or(t.Account, e.homeAccount(p.Account)), Step: 1, Services: map[string][]string{}, Began: time.Now().UTC()}
+// for the event's first invocation), whose report of the account is rep, and returns how many
+// services continue. join is the number of accounts of the event's join (0: none).
+func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, rep report.Report, rest []discover.Service, prior *trigger.Continuation, join int) (int, error) {
+	c := trigger.Continuation{Push: p, Target: e.accountOf(t, p), Step: 1, Services: map[string][]string{}, Began: time.Now().UTC(), Join: join}
 	if prior != nil {
 		c.Step, c.Totals, c.Held, c.Failed, c.Began = prior.Step+1, prior.Totals, prior.Held, prior.Failed, prior.Began
 	}
-	c.Totals.Add(*rep)
+	c.Totals.Add(rep)
 	c.Held = carry(c.Held, rep.Held)
 	c.Failed = carry(c.Failed, rep.Failed)
 	seen := map[string]bool{}
@@ -207,7 +291,7 @@ func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, r
 		body, err = c.Encode()
 	}
 	if err != nil {
-		return fmt.Errorf("continuation: encode: %w", err)
+		return 0, fmt.Errorf("continuation: encode: %w", err)
 	}
 	// The invocation's context may be done already (the safety margin is what is left): the
 	// send gets a few seconds of its own, within the margin of a real invocation.
@@ -220,11 +304,10 @@ func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, r
 		MessageDeduplicationId: aws.String(deduplicationID(p.EventID, c.Target, c.Step)),
 	})
 	if err != nil {
-		return fmt.Errorf("continuation: send step %d for %d services to %s: %w", c.Step, len(seen), e.Config.ContinueQueue, err)
+		return 0, fmt.Errorf("continuation: send step %d for %d services to %s: %w", c.Step, len(seen), e.Config.ContinueQueue, err)
 	}
-	rep.Continuing += len(seen)
-	e.Log.Info("continues", "event_id", p.EventID, "target", t.String(), "step", c.Step, "services", len(seen), "bytes", len(body))
-	return nil
+	e.Log.Info("continues", "event_id", p.EventID, "target", t.String(), "step", c.Step, "services", len(seen), "bytes", len(body), "join", join)
+	return len(seen), nil
 }
 
 // deduplicationID names one continuation step: the same for a step sent twice (SQS then drops
@@ -273,6 +356,7 @@ func (e *Engine) Continue(ctx context.Context, c trigger.Continuation) (report.R
 	stop := func(why string) (report.Report, error) {
 		rep.Outcome, rep.Reason = report.Skipped, fmt.Sprintf("the rollout stops at step %d: %s; %s not deployed", c.Step, why, remaining(c))
 		e.finalTotals(&rep, c)
+		e.join(ctx, &rep, c, true)
 		return rep, nil
 	}
 	if why := p.SkipReason(); why != "" {
@@ -332,14 +416,17 @@ func (e *Engine) Continue(ctx context.Context, c trigger.Continuation) (report.R
 		c.Totals.Unchanged -= moved
 	}
 	if len(rest) > 0 {
-		if err := e.continueLater(ctx, t, p, &rep, rest, &c); err != nil {
+		n, err := e.continueLater(ctx, t, p, rep, rest, &c, c.Join)
+		if err != nil {
 			return rep, err
 		}
+		rep.Continuing = n
 		e.conclude(&rep, p)
 		concludeContinuing(&rep)
 		return rep, nil
 	}
 	e.finalTotals(&rep, c)
+	e.join(ctx, &rep, c, false)
 	return rep, nil
 }
 
@@ -411,7 +498,17 @@ func (e *Engine) finalTotals(rep *report.Report, c trigger.Continuation) {
 	if rep.Outcome == report.Skipped && rep.Reason != "" {
 		return // the chain stopped; the reason says why
 	}
-	took := fmt.Sprintf("in %s over %s", time.Since(c.Began).Round(time.Second), count(totals.Invocations, "invocation"))
+	rep.Outcome, rep.Reason = totalsOutcome(totals, c.Push.Digest, took(c.Began, totals))
+}
+
+// took says how long a push's invocations took: "in 35m12s over 3 invocations".
+func took(began time.Time, totals report.Totals) string {
+	return fmt.Sprintf("in %s over %s", time.Since(began).Round(time.Second), count(totals.Invocations, "invocation"))
+}
+
+// totalsOutcome is the outcome and reason of a push from what all its invocations did; in
+// says when (took).
+func totalsOutcome(totals report.Totals, digest, in string) (report.Outcome, string) {
 	extra := ""
 	if totals.Held > 0 {
 		extra += fmt.Sprintf("; %s wait for approval", count(totals.Held, "service"))
@@ -421,15 +518,15 @@ func (e *Engine) finalTotals(rep *report.Report, c trigger.Continuation) {
 	}
 	switch {
 	case totals.Changes > 0:
-		rep.Outcome, rep.Reason = report.Deployed, fmt.Sprintf("rollout complete: %s pinned to %s %s%s", count(totals.Changes, "service"), c.Push.Digest, took, extra)
+		return report.Deployed, fmt.Sprintf("rollout complete: %s pinned to %s %s%s", count(totals.Changes, "service"), digest, in, extra)
 	case totals.Held > 0 && totals.Failed == 0:
-		rep.Outcome, rep.Reason = report.AwaitingApproval, fmt.Sprintf("rollout complete: %s registered for %s, waiting for approval", count(totals.Held, "service"), c.Push.Digest)
+		return report.AwaitingApproval, fmt.Sprintf("rollout complete: %s registered for %s, waiting for approval", count(totals.Held, "service"), digest)
 	case totals.Failed > 0:
-		rep.Outcome, rep.Reason = report.EventFailed, fmt.Sprintf("rollout complete: no service deployed%s", extra)
+		return report.EventFailed, fmt.Sprintf("rollout complete: no service deployed%s", extra)
 	case totals.Unchanged > 0:
-		rep.Outcome, rep.Reason = report.Unchanged, fmt.Sprintf("rollout complete: %s already pinned to %s", count(totals.Unchanged, "service"), c.Push.Digest)
+		return report.Unchanged, fmt.Sprintf("rollout complete: %s already pinned to %s", count(totals.Unchanged, "service"), digest)
 	default:
-		rep.Outcome, rep.Reason = report.Skipped, "rollout complete: nothing left to deploy"
+		return report.Skipped, "rollout complete: nothing left to deploy"
 	}
 }
 
@@ -501,7 +598,10 @@ func (e *Engine) handleRecord(ctx context.Context, r trigger.QueueRecord) (err e
 		level = slog.LevelError
 	}
 	msg := "report"
-	if rep.Totals != nil {
+	switch {
+	case rep.Joining > 0:
+		msg = "final report of the account" // the event's comes with the last account's
+	case rep.Totals != nil:
 		msg = "final report"
 	}
 	log.Log(ctx, level, msg, "event_id", rep.EventID, "kind", rep.Kind, "step", rep.Step, "outcome", string(rep.Outcome), "reason", rep.Reason, "report", rep)

@@ -59,8 +59,9 @@ func (e *Engine) HandleRaw(ctx context.Context, raw []byte) (rep report.Report, 
 // finish emits the event's metrics and, when worth it, its notification. Neither can fail
 // the event: a lost notification is logged, the work itself is done (or will be retried).
 func (e *Engine) finish(ctx context.Context, rep report.Report, calls *metrics.Counter, pushed time.Time) {
-	// A push whose work continues is notified once, by its final report (continue.go).
-	if e.Notifier != nil && rep.Continuing == 0 {
+	// A push whose work continues is notified once, by its final report (continue.go) — with
+	// several accounts joined, by the last account's (join.go).
+	if e.Notifier != nil && rep.Continuing == 0 && rep.Joining == 0 {
 		if sent, err := e.Notifier.Notify(ctx, rep); err != nil {
 			e.Log.Warn("notification not sent", "event_id", rep.EventID, "error", err)
 		} else if sent {

@@ -56,6 +56,10 @@ type Engine struct {
 	// Queue sends continuations to Config.ContinueQueue (continue.go); nil: work that does
 	// not fit one invocation is left to a redelivery of the event.
 	Queue Queue
+	// Joins collects, in the index table, the final parts of a push that continues in several
+	// target accounts, so that one final report covers the event (join.go); nil: each
+	// account's chain reports on its own.
+	Joins Joins
 	// Budget, when set, says how long the invocation may still start work, on the clock the
 	// targets' pacers run on (a benchmark's scaled clock); nil: until the context's deadline.
 	Budget func(context.Context) (time.Duration, bool)
@@ -143,18 +147,6 @@ func (e *Engine) Push(ctx context.Context, p trigger.Push) (report.Report, error
 		}
 	}
 	return rep, nil
-}
-
-// deploy applies one target's gated plan of a push that is known to be current (unless this
-// is a dry run). It fills the report's lists; conclude decides the outcome once every target
-// has reported. staged records each deploy on its service for the later waves (apply.Audit).
-// What does not fit the invocation's time continues on the continuation queue (continue.go).
-func (e *Engine) deploy(ctx context.Context, t *Target, p trigger.Push, fleet *discover.Fleet, pl plan.Plan, staged bool) (report.Report, error) {
-	rep, rest, err := e.deployPart(ctx, t, p, fleet, pl, staged)
-	if err != nil || len(rest) == 0 {
-		return rep, err
-	}
-	return rep, e.continueLater(ctx, t, p, &rep, rest, nil)
 }
 
 // deployFleet plans a push against part of one target's fleet (a continuation's step), gates

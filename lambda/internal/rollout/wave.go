@@ -256,23 +256,35 @@ func (e *Engine) holdForUnknownTargets(s *plan.Staging, plans []*targetPlan) {
 	s.Open = -1
 }
 
-// applyTargets applies each target's share of a staged push, in parallel, and reports.
+// applyTargets applies each target's share of a staged push, in parallel, and reports. It
+// fills the report's lists; conclude decides the outcome once every target has reported.
+// staged records each deploy on its service for the later waves (apply.Audit). What does not
+// fit the invocation's time continues on the continuation queue, once every target is done
+// (continueTargets).
 func (e *Engine) applyTargets(ctx context.Context, p trigger.Push, plans []*targetPlan, s plan.Staging) (report.Report, error) {
 	byTarget := map[*Target]*targetPlan{}
 	for _, tp := range plans {
 		byTarget[tp.t] = tp
 	}
-	return e.eachTarget(ctx, func(ctx context.Context, t *Target) (report.Report, error) {
+	var mu sync.Mutex
+	done := map[*Target]*targetDone{}
+	rep, err := e.eachTarget(ctx, func(ctx context.Context, t *Target) (report.Report, error) {
 		tp := byTarget[t]
 		if tp.err != nil {
 			return report.Report{}, tp.err
 		}
-		rep, err := e.deploy(ctx, t, p, tp.fleet, plan.Gate(tp.plan, s), s.Staged)
+		rep, rest, err := e.deployPart(ctx, t, p, tp.fleet, plan.Gate(tp.plan, s), s.Staged)
 		if err == nil && s.Staged && !e.Config.DryRun {
 			err = e.recordReleased(ctx, t, p, tp)
 		}
+		mu.Lock()
+		done[t] = &targetDone{rep: rep, rest: rest, ok: err == nil}
+		mu.Unlock()
 		return rep, err
 	})
+	continuing, sendErrs := e.continueTargets(ctx, p, done)
+	rep.Continuing += continuing
+	return rep, e.withTargetErrors(err, sendErrs)
 }
 
 // recordReleased makes sure each service of a staged push that runs the digest records it in

@@ -47,6 +47,7 @@ func FromAWSConfig(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *Engi
 		db := dynamodb.NewFromConfig(awsCfg, index.ClientOptions)
 		idx := index.New(db, cfg.IndexTable)
 		claims.Store = index.NewClaims(db, cfg.IndexTable) // the same table, keys claim#…
+		e.Joins = index.NewJoins(db, cfg.IndexTable)       // and join#…
 		for _, t := range e.Targets {
 			t.Discoverer.Index, t.Discoverer.Log = idx, log
 		}

@@ -143,6 +143,10 @@ type Continuation struct {
 	Pace map[string]Bucket
 	// Began is when the event's first invocation began.
 	Began time.Time
+	// Join counts the target accounts whose final parts the index table's join collects for
+	// the event's one final report (0: no join; this account's final report is the event's
+	// in this account).
+	Join int
 }
 
 // Bucket is one token bucket's level at a time.
@@ -172,6 +176,7 @@ type continuationJSON struct {
 	Failed       []report.Service  `json:"failed,omitempty"`
 	Pace         map[string]Bucket `json:"pace,omitempty"`
 	Began        time.Time         `json:"began"`
+	Join         int               `json:"join,omitempty"`
 }
 
 // Encode renders c as a message body: the services listed as they are, or gzipped when the
@@ -181,6 +186,7 @@ func (c Continuation) Encode() ([]byte, error) {
 	in := continuationJSON{
 		Format: ContinuationFormat, Event: c.Push.Event(), Target: c.Target, Step: c.Step,
 		Services: c.Services, All: c.All, Totals: c.Totals, Held: c.Held, Failed: c.Failed, Pace: c.Pace, Began: c.Began,
+		Join: c.Join,
 	}
 	body, err := json.Marshal(in)
 	if err != nil || len(body) <= MaxContinuationSize-envelopeRoom {
@@ -344,8 +350,15 @@ func (d *decoder) continuation(body []byte) Continuation {
 		d.add("began", "", "missing")
 	}
 	c.Began = in.Began
+	if in.Join < 0 || in.Join == 1 || in.Join > maxJoin {
+		d.add("join", strconv.Itoa(in.Join), "want 0 (no join) or 2 to %d accounts", maxJoin)
+	}
+	c.Join = in.Join
 	return c
 }
+
+// maxJoin bounds the accounts of one join: far more than PINROLL_TARGET_ROLES can name.
+const maxJoin = 1000
 
 // gunzipServices reads a gzipped service list, at most maxServicesJSON bytes of it.
 func gunzipServices(gz []byte, into *map[string][]string) error {

@@ -57,6 +57,7 @@ func sampleContinuation(t *testing.T) Continuation {
 		Held:     []report.Service{{Account: "123456789012", Cluster: "prod", Service: "pay", Why: "waits for approval"}},
 		Pace:     map[string]Bucket{"RegisterTaskDefinition": {Tokens: 0.25, At: at}},
 		Began:    at.Add(-30 * time.Minute),
+		Join:     3,
 	}
 }
 
@@ -113,6 +114,8 @@ func TestDecodeContinuationRejects(t *testing.T) {
 		}), []string{`target "1234": want exactly 12 digits`, `step "0": want 1 to 1000`, `services "prod": not an ECS cluster ARN`,
 			"a cluster of account 210987654321, not of target 1234", `services.x "a b": not an ECS service name`, `"a b": listed twice`,
 			`totals.changes "-1": a count cannot be negative`, "totals.invocations", "pace.ListServices: not a paced operation", `pace.ListServices "-2"`}},
+		{"a join of one account", edit(func(m map[string]any) { m["join"] = 1 }), []string{`join "1": want 0 (no join) or 2 to 1000 accounts`}},
+		{"a join of a negative count", edit(func(m map[string]any) { m["join"] = -2 }), []string{`join "-2"`}},
 		{"neither services nor all", edit(func(m map[string]any) { delete(m, "services") }), []string{"services: missing"}},
 		{"services and all", edit(func(m map[string]any) { m["all"] = true }), []string{"listed although all is set"}},
 		{"too large", strings.Repeat(" ", MaxContinuationSize+1), []string{"more than SQS's limit"}},
