@@ -231,6 +231,14 @@ func Subject(rep report.Report) string {
 	default:
 		names, clusters := changed(rep.Changes)
 		s = list(names) + " → " + image + " in " + strings.Join(clusters, ", ")
+		if t := rep.Totals; t != nil && rep.Outcome == report.Deployed {
+			// The final report of a rollout that continued: its lists are the last step's.
+			where := strings.Join(clusters, ", ")
+			if len(rep.Accounts) > 0 {
+				where = fmt.Sprintf("%d accounts", len(rep.Accounts))
+			}
+			s = fmt.Sprintf("%d services → %s in %s", t.Changes, image, where)
+		}
 		if rep.Outcome == report.Planned {
 			s = "dry run: " + s
 		}

@@ -33,6 +33,11 @@ func TestSubject(t *testing.T) {
 		{deployed("api", "worker"), "api, worker → content-marketing-swarm-backend:latest@sha256:b18964317305 in prod"},
 		{deployed("a", "b", "c", "d", "e"), "a, b, c +2 → content-marketing-swarm-backend:latest@sha256:b18964317305 in prod"},
 		{deployed(long), long[:99-len("…")] + "…"},
+		{func() report.Report {
+			r := deployed("s98", "s99")
+			r.Totals, r.Accounts = &report.Totals{Changes: 190, Invocations: 5}, []report.AccountTotals{{Account: "1"}, {Account: "2"}, {Account: "3"}}
+			return r
+		}(), "190 services → content-marketing-swarm-backend:latest@sha256:b18964317305 in 3 accounts"},
 		{report.Report{Outcome: report.Mismatch, Verifications: []report.Verification{{Cluster: "prod", Service: "api"}, {Cluster: "prod", Service: "api"}, {Cluster: "prod", Service: "web", OK: true}}},
 			"MISMATCH prod/api: tasks do not run what they should"},
 		{report.Report{Outcome: report.RolledBack, Image: image, Reason: "deployment ecs-svc/1 of prod/api (backend:2, sha256:…) failed and ECS rolled it back"},

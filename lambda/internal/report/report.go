@@ -251,6 +251,10 @@ func (r Report) Summary() string {
 	if r.Image != "" {
 		fmt.Fprintf(&b, "\n  image  %s", r.Image)
 	}
+	for _, a := range r.Accounts {
+		fmt.Fprintf(&b, "\n  account %s  %s: %d changed, %d unchanged, %d held, %d failed", a.Account, strings.ToUpper(string(a.Outcome)),
+			a.Totals.Changes, a.Totals.Unchanged, a.Totals.Held, a.Totals.Failed)
+	}
 	for _, c := range r.Changes {
 		for _, cc := range c.Containers {
 			fmt.Fprintf(&b, "\n  %-28s %-10s %s\n  %-28s %-10s → %s", where(c.Account, c.Cluster, c.Service), cc.Name, cc.From, "", "", cc.To)
