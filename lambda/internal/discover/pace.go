@@ -19,10 +19,20 @@ type Limit struct {
 	PerSecond float64
 }
 
-// ECSLimits are ECS's documented request rates (the ECS API reference's request throttling page) for the
-// operations discovery and apply call. Each operation has its own bucket, per account and
-// region: one Pacer serves all the work of one account (a rollout Target's discovery, apply
-// and verification), so a push never overruns a bucket it shares with itself.
+// ECSLimits are ECS's per-action request rates for the operations discovery and apply call. Each
+// operation has its own bucket, per account and region: one Pacer serves all the work of one
+// account (a rollout Target's discovery, apply and verification), so a push never overruns a
+// bucket it shares with itself. The emulator's ECSLimits must hold the same figures (a bench test
+// compares them): the pacer is only proven against buckets that match its own.
+//
+// Source: "Request throttling for the Amazon ECS API",
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html, whose
+// table gives each action's bucket maximum capacity (Burst) and refill rate (PerSecond).
+// Not verified against that table: the last check (December 2026) could read only the page's
+// opening, so these are the figures recorded when pacing was written. RegisterTaskDefinition's
+// 20 and 1/s are also what others quote from the page (issue 502 of
+// aws-actions/amazon-ecs-deploy-task-definition); the rest, UpdateService's 50 and 5/s among
+// them, rest on that record alone.
 var ECSLimits = map[string]Limit{
 	"ListClusters":           {Burst: 50, PerSecond: 20},
 	"ListServices":           {Burst: 100, PerSecond: 20},

@@ -60,8 +60,12 @@ type Limit struct {
 	PerSecond float64
 }
 
-// ECSLimits are ECS's documented per-account, per-region request rates for the operations pinroll
-// calls most; DefaultLimit applies to every other operation.
+// ECSLimits are ECS's per-account, per-region request rates for the operations pinroll calls
+// most; DefaultLimit applies to every other operation. They are the figures of pinroll's pacer
+// (discover.ECSLimits, where their source is discussed; a bench test keeps the two equal), taken
+// from https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html but
+// not re-verified against that page's per-action table, which could not be read when last
+// checked (December 2026).
 var ECSLimits = map[string]Limit{
 	"ListServices":           {Burst: 100, PerSecond: 20},
 	"DescribeServices":       {Burst: 100, PerSecond: 20},
@@ -71,7 +75,9 @@ var ECSLimits = map[string]Limit{
 	"ListClusters":           {Burst: 50, PerSecond: 20},
 }
 
-// DefaultLimit is the generous bucket of operations without a documented one.
+// DefaultLimit is the generous bucket of every operation not in ECSLimits (among them DescribeTasks,
+// ListTasks and TagResource, which pinroll calls unpaced): not a documented ECS figure, it
+// stands for "not modelled here", so that only the buckets above ever throttle.
 var DefaultLimit = Limit{Burst: 1000, PerSecond: 1000}
 
 type throttler struct {
