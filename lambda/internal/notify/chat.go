@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pinroll/pinroll/lambda/internal/pattern"
 	"github.com/pinroll/pinroll/lambda/internal/report"
 )
 
@@ -284,10 +283,8 @@ func sectionsOf(rep report.Report) []section {
 		verified.entries = append(verified.entries, entry{k.account, fmt.Sprintf("%s %s: %d task%s run %s", k.service, k.container, ok[k], plural(ok[k]), code(shortDigest(k.running)))})
 	}
 	rolledBack := section{heading: "↩️ Rolled back"}
-	if rep.Outcome == report.RolledBack {
-		if cluster, service := rolledBackService(rep.Reason); service != "" {
-			rolledBack.entries = append(rolledBack.entries, entry{"", code(cluster+"/"+service) + " " + code(shortDigest(digestOf(rep.Image)))})
-		}
+	if d := rep.Deployment; rep.Outcome == report.RolledBack && d != nil {
+		rolledBack.entries = append(rolledBack.entries, entry{d.Account, code(d.Cluster+"/"+d.Service) + " " + code(shortDigest(digestOf(rep.Image)))})
 	}
 	deployed := section{heading: "✅ Deployed"}
 	if rep.Outcome == report.Planned {
@@ -378,8 +375,8 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 			steps = append(steps, "Show the plan again: "+code(fmt.Sprintf("pinroll plan --repository %s --tag %s --digest %s", repo, tag, digest)))
 		}
 	case report.RolledBack:
-		if cluster, service := rolledBackService(rep.Reason); service != "" {
-			add(&verifyTargets, target{"", cluster, service})
+		if d := rep.Deployment; d != nil {
+			add(&verifyTargets, target{d.Account, d.Cluster, d.Service})
 		}
 		steps = append(steps, "ECS already runs the previous revision; fix the image and push again.")
 	case report.Skipped, report.Unchanged:
@@ -395,8 +392,8 @@ func (t *Topic) NextSteps(rep report.Report) []string {
 				add(&rollbackTargets, x)
 			}
 		}
-		if m := verifiedReason.FindStringSubmatch(rep.Reason); len(verifyTargets) == 0 && m != nil {
-			add(&verifyTargets, target{"", m[1], m[2]}) // "prod/api: nothing was checked: …"
+		if d := rep.Deployment; len(verifyTargets) == 0 && d != nil {
+			add(&verifyTargets, target{d.Account, d.Cluster, d.Service}) // "nothing was checked": no verification to name it
 		}
 	}
 	for _, s := range rep.Skipped {
@@ -577,21 +574,6 @@ func accountsOf(rep report.Report) []string {
 	}
 	slices.Sort(accounts)
 	return accounts
-}
-
-// rolledBackReason is how rollout words a failed deployment: "deployment <id> of
-// <cluster>/<service> (<revision>, <digest>) failed…". A rolled-back report names its service
-// only there.
-var rolledBackReason = pattern.Must(`^deployment \S+ of ([^/\s]+)/(\S+) \(`)
-
-// verifiedReason is how rollout words a deployment's verification: "<cluster>/<service>: …".
-var verifiedReason = pattern.Must(`^([^/\s]+)/([^\s:]+): `)
-
-func rolledBackService(reason string) (cluster, service string) {
-	if m := rolledBackReason.FindStringSubmatch(reason); m != nil {
-		return m[1], m[2]
-	}
-	return "", ""
 }
 
 // imageParts splits registry/repository:tag@digest into the repository, tag and digest.

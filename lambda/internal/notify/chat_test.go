@@ -110,10 +110,12 @@ func reports() map[string]report.Report {
 		}),
 		"unverified, nothing checked": with(func(r *report.Report) {
 			r.Kind, r.Outcome, r.Reason = "deployment", report.Unverified, "prod/api: nothing was checked: no running task with a container whose digest can be known"
+			r.Deployment = &report.DeploymentRef{Account: home, Cluster: "prod", Service: "api", ID: "ecs-svc/41"}
 		}),
 		"rolled back": with(func(r *report.Report) {
 			r.Kind, r.Outcome = "deployment", report.RolledBack
 			r.Reason = "deployment ecs-svc/42 of prod/api (backend:2, " + digest + ") failed and ECS rolled it back: tasks failed to start"
+			r.Deployment = &report.DeploymentRef{Account: home, Cluster: "prod", Service: "api", ID: "ecs-svc/42"}
 		}),
 		"failed": with(func(r *report.Report) {
 			r.Outcome, r.Reason = Failed, "update service prod/worker: ThrottlingException: Rate exceeded\n(after 5 attempts)"

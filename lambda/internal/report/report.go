@@ -66,6 +66,9 @@ type Report struct {
 	// the lists above are the last invocation's (and the held and failed services carried from
 	// the ones before, up to MaxCarried each).
 	Totals *Totals `json:"totals,omitempty"`
+	// Deployment, in the report of an ECS deployment event, names the deployment and its
+	// service: what a rolled_back, verified, mismatch or unverified report is about.
+	Deployment *DeploymentRef `json:"deployment,omitempty"`
 	// Accounts, in the final report of a push that continued in several target accounts, is
 	// each account's share (the totals above are their sum). That report is published by the
 	// account that finished last, through the index table's join.
@@ -73,6 +76,16 @@ type Report struct {
 	// Joining, in the final report of one account of such a push, counts the accounts still
 	// going: this report is logged, and the event's final report comes with the last of them.
 	Joining int `json:"joining,omitempty"`
+}
+
+// DeploymentRef is one ECS deployment of a service.
+type DeploymentRef struct {
+	Account string `json:"account"`
+	Cluster string `json:"cluster"`
+	Service string `json:"service"`
+	ID      string `json:"id"`
+	// TaskDefinition is the revision the deployment rolled out, once known.
+	TaskDefinition string `json:"task_definition,omitempty"`
 }
 
 // AccountTotals is one target account's share of a push that continued.

@@ -24,9 +24,10 @@ import (
 // rolled back, a failure. For a service of a staged rollout, either moves the rollout on
 // (releaseAfter): the next wave opens, or the halted ones are listed in held.
 func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.Report, error) {
-	rep := report.Report{EventID: d.EventID, Kind: string(trigger.KindDeployment)}
 	where := d.Cluster + "/" + d.Service
 	account := AccountOf(d.ServiceARN)
+	ref := &report.DeploymentRef{Account: account, Cluster: d.Cluster, Service: d.Service, ID: d.DeploymentID}
+	rep := report.Report{EventID: d.EventID, Kind: string(trigger.KindDeployment), Deployment: ref}
 	t := e.target(account)
 	switch {
 	case t == nil:
@@ -50,6 +51,7 @@ func (e *Engine) Deployment(ctx context.Context, d trigger.Deployment) (report.R
 	if err != nil {
 		return report.Report{}, err
 	}
+	ref.TaskDefinition = deployed
 	digest := tagValue(td.Tags, apply.TagDigest)
 	if digest == "" {
 		return skipped(rep, fmt.Sprintf("deployment %s of %s rolled out %s, which pinroll did not register", d.DeploymentID, where, report.Revision(deployed))), nil

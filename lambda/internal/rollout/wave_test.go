@@ -273,6 +273,9 @@ func TestAFailedWaveHaltsTheLaterWaves(t *testing.T) {
 	if !ok || r.Outcome != report.RolledBack || !r.IsFailure() {
 		t.Fatalf("wave 1's failed deployment: %s (%s); want rolled_back, a failure", r.Outcome, r.Reason)
 	}
+	if d := r.Deployment; d == nil || d.Account != prodAccount || d.Cluster != "prod" || d.Service != "api" || d.ID == "" || !strings.Contains(d.TaskDefinition, ":task-definition/") {
+		t.Errorf("the rolled-back report names its deployment %+v; want prod's prod/api, its id and the revision it rolled out", d)
+	}
 	if got := image(prod.ServiceTaskDefinition("prod", "edge"), "app"); strings.Contains(got, digest) {
 		t.Fatalf("wave 2 moved after wave 1 failed: %s", got)
 	}
