@@ -38,8 +38,8 @@ func TestDiscoverPagesThroughEverything(t *testing.T) {
 	}
 	emu.ResetCalls()
 
-	rec := &awstest.Recorder{}
-	d := discover.New(ecs.NewFromConfig(rec.Wrap(cfg)))
+	ops := &awstest.Operations{}
+	d := discover.New(ecs.NewFromConfig(ops.Wrap(cfg)))
 	f, err := d.Discover(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +54,15 @@ func TestDiscoverPagesThroughEverything(t *testing.T) {
 		}
 		seen[s.ARN] = true
 	}
-	calls := emu.Calls()
 	// 120 clusters: 2 pages of 100. 250 services in c000: 3 pages; 119 empty clusters: 1 each.
-	// 250 services: 25 DescribeServices of 10. One task definition: 1 describe.
+	// 250 services: 25 DescribeServices of 10. One task definition: 1 describe. Counted as
+	// discovery calls them (a loaded machine's SDK retry once made the emulator see 123
+	// ListServices for 122 calls); the emulator saw at least as many.
 	want := map[string]int{"ListClusters": 2, "ListServices": 3 + 119, "DescribeServices": 25, "DescribeTaskDefinition": 1}
+	served := emu.Calls()
 	for op, n := range want {
-		if calls[op] != n {
-			t.Errorf("%s called %d times, want %d", op, calls[op], n)
+		if got := ops.Count(op); got != n || served[op] < n {
+			t.Errorf("%s called %d times (the emulator served %d), want %d", op, got, served[op], n)
 		}
 	}
 }
