@@ -386,3 +386,20 @@ func TestGlobPolicyParsing(t *testing.T) {
 		}
 	}
 }
+
+// A bad constraint is refused with the tag and what is wrong with it.
+func TestSemverPolicyParsing(t *testing.T) {
+	if p, err := ParsePolicy("semver:>= 1.2, < 2 || 3.x"); err != nil || !p.Semver || p.Constraint == nil {
+		t.Errorf("semver:>= 1.2, < 2 || 3.x: %+v, %v", p, err)
+	}
+	for bad, why := range map[string]string{
+		"semver:":         "pinroll:policy=semver:: empty constraint",
+		"semver:~1.4.0.1": `pinroll:policy=semver:~1.4.0.1: "1.4.0.1" is not a version`,
+		"semver:=> 1,":    "pinroll:policy=semver:=> 1,: a comma with no constraint after it",
+		"semver:>>1":      `pinroll:policy=semver:>>1: ">>" is not an operator`,
+	} {
+		if _, err := ParsePolicy(bad); err == nil || !strings.HasPrefix(err.Error(), why) {
+			t.Errorf("ParsePolicy(%q) = %v; want an error starting %q", bad, err, why)
+		}
+	}
+}

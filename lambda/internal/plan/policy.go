@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
-
 	"github.com/pinroll/pinroll/lambda/internal/imageref"
 	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/semver"
 )
 
 // Policy is how a service follows new images, from its pinroll:policy tag.
@@ -27,7 +26,8 @@ type Policy struct {
 }
 
 // ParsePolicy reads a pinroll:policy tag value: "" or "track", "semver", "semver:<constraint>"
-// (Masterminds/semver syntax: "~1.4", "^2", ">= 1.2, < 2").
+// (Masterminds/semver syntax: "~1.4", "^2", ">= 1.2, < 2"; package semver keeps its semantics
+// without its start-up cost).
 func ParsePolicy(tag string) (Policy, error) {
 	switch {
 	case tag == "" || tag == "track":
