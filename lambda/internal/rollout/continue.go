@@ -211,7 +211,12 @@ func (e *Engine) continueTargets(ctx context.Context, p trigger.Push, done map[*
 				parts[e.accountOf(t, p)] = encodePart(e.firstPart(d.rep, e.accountOf(t, p), p), join)
 			}
 		}
-		if err := e.Joins.Begin(ctx, p.EventID, waiting, parts); err != nil {
+		// As the sends below, the join gets a few seconds of its own: the invocation's context
+		// may be done already (the safety margin cut the last chunk short).
+		jctx, cancel := detached(ctx)
+		err := e.Joins.Begin(jctx, p.EventID, waiting, parts)
+		cancel()
+		if err != nil {
 			e.Log.Warn("the event's final report cannot be joined across accounts: each account's chain reports on its own", "event_id", p.EventID, "error", err)
 			join = 0
 		}
@@ -293,9 +298,7 @@ func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, r
 	if err != nil {
 		return 0, fmt.Errorf("continuation: encode: %w", err)
 	}
-	// The invocation's context may be done already (the safety margin is what is left): the
-	// send gets a few seconds of its own, within the margin of a real invocation.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	sendCtx, cancel := detached(ctx)
 	defer cancel()
 	_, err = e.Queue.SendMessage(sendCtx, &sqs.SendMessageInput{
 		QueueUrl:               aws.String(e.Config.ContinueQueue),
@@ -308,6 +311,14 @@ func (e *Engine) continueLater(ctx context.Context, t *Target, p trigger.Push, r
 	}
 	e.Log.Info("continues", "event_id", p.EventID, "target", t.String(), "step", c.Step, "services", len(seen), "bytes", len(body), "join", join)
 	return len(seen), nil
+}
+
+// detached is ctx without its cancellation, for sendTimeout: what a continuation writes once the
+// invocation has stopped starting work — the message, the join — may find the invocation's
+// context done already (the safety margin is what is left), and gets a few seconds of its own,
+// within the margin of a real invocation.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 }
 
 // deduplicationID names one continuation step: the same for a step sent twice (SQS then drops

@@ -92,7 +92,9 @@ func (e *Engine) join(ctx context.Context, rep *report.Report, c trigger.Continu
 	}
 	mine := joinPart{AccountTotals: report.AccountTotals{Account: c.Target, Outcome: rep.Outcome, Reason: rep.Reason, Totals: *rep.Totals},
 		Held: rep.Held, Failed: rep.Failed, Stopped: stopped}
-	parts, waiting, err := e.Joins.Finish(ctx, c.Push.EventID, c.Target, encodePart(mine, c.Join))
+	jctx, cancel := detached(ctx) // the step's context may be done: the margin cut it short
+	defer cancel()
+	parts, waiting, err := e.Joins.Finish(jctx, c.Push.EventID, c.Target, encodePart(mine, c.Join))
 	if err != nil {
 		log.Warn("the event's final report cannot be joined across accounts: this account reports on its own", "error", err)
 		rep.Reason += fmt.Sprintf(" (account %s alone: the event's report could not be joined: %v)", c.Target, err)

@@ -1,13 +1,20 @@
 package rollout
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/pinroll/pinroll/lambda/internal/config"
+	"github.com/pinroll/pinroll/lambda/internal/discover"
 	"github.com/pinroll/pinroll/lambda/internal/report"
+	"github.com/pinroll/pinroll/lambda/internal/trigger"
 )
 
 // A share stays within its bound however many services it carries, so that every account's
@@ -56,5 +63,58 @@ func TestCombineSumsTheAccounts(t *testing.T) {
 		if !strings.Contains(rep.Reason, w) {
 			t.Errorf("reason %q does not say %q", rep.Reason, w)
 		}
+	}
+}
+
+// fakeJoins records whether each call's context was still usable.
+type fakeJoins struct{ deadCtx []string }
+
+func (f *fakeJoins) Begin(ctx context.Context, _ string, _ []string, _ map[string][]byte) error {
+	if ctx.Err() != nil {
+		f.deadCtx = append(f.deadCtx, "Begin")
+	}
+	return ctx.Err()
+}
+
+func (f *fakeJoins) Finish(ctx context.Context, _, _ string, _ []byte) (map[string][]byte, int, error) {
+	if ctx.Err() != nil {
+		f.deadCtx = append(f.deadCtx, "Finish")
+	}
+	return nil, 1, ctx.Err()
+}
+
+type fakeQueue struct{ sent int }
+
+func (q *fakeQueue) SendMessage(ctx context.Context, _ *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	q.sent++
+	return &sqs.SendMessageOutput{}, nil
+}
+
+// The join is written after the invocation has stopped starting work, when the safety margin
+// may have ended its context already: it gets a few seconds of its own, as the messages do, so
+// that a push cut short at the margin still ends with one report of the whole event.
+func TestTheJoinOutlivesTheInvocationsContext(t *testing.T) {
+	joins, queue := &fakeJoins{}, &fakeQueue{}
+	e := New(config.Config{ContinueQueue: "https://sqs.us-east-1.amazonaws.com/111111111111/q.fifo"}, nil, nil, slog.New(slog.DiscardHandler))
+	e.Targets = []*Target{NewTarget("111111111111", "", nil, nil), NewTarget("222222222222", "arn:aws:iam::222222222222:role/t", nil, nil)}
+	e.Joins, e.Queue = joins, queue
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the margin is reached
+	p := trigger.Push{EventID: "e1", Account: "111111111111", Region: "us-east-1", Repository: "app", Tag: "latest", Digest: "sha256:" + strings.Repeat("a", 64)}
+	rest := []discover.Service{{ClusterARN: "arn:aws:ecs:us-east-1:222222222222:cluster/prod", Cluster: "prod", Name: "api"}}
+	n, errs := e.continueTargets(ctx, p, map[*Target]*targetDone{e.Targets[0]: {ok: true}, e.Targets[1]: {rest: rest, ok: true}})
+	if n != 1 || len(errs) != 0 || queue.sent != 1 {
+		t.Errorf("continued %d services (errors %v, %d sent), want 1", n, errs, queue.sent)
+	}
+	rep := report.Report{Totals: &report.Totals{Invocations: 2}}
+	e.join(ctx, &rep, trigger.Continuation{Push: p, Target: "222222222222", Join: 2, Began: time.Now()}, false)
+	if len(joins.deadCtx) != 0 {
+		t.Errorf("%v got the invocation's done context", joins.deadCtx)
+	}
+	if rep.Joining != 1 {
+		t.Errorf("the account's report: joining %d (%q), want 1", rep.Joining, rep.Reason)
 	}
 }
