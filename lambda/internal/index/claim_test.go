@@ -138,7 +138,12 @@ func TestClaimsOnTheEmulator(t *testing.T) {
 	claimLifecycle(t, db, "pinroll-index")
 }
 
-func TestClaimsOnMoto(t *testing.T) {
+func TestClaimsOnMoto(t *testing.T) { claimLifecycle(t, motoTable(t), "pinroll-index") }
+
+// motoTable is a DynamoDB client of a moto server the test starts (and stops), with the table
+// pinroll-index created by index.Create.
+func motoTable(t *testing.T) *dynamodb.Client {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("moto: not in -short")
 	}
@@ -146,10 +151,10 @@ func TestClaimsOnMoto(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	defer m.Close()
+	t.Cleanup(m.Close)
 	db := dynamodb.NewFromConfig(awstest.Config(t, m.URL))
 	if _, err := index.Create(context.Background(), db, "pinroll-index"); err != nil {
 		t.Fatal(err)
 	}
-	claimLifecycle(t, db, "pinroll-index")
+	return db
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/pinroll/pinroll/lambda/internal/awstest"
 	"github.com/pinroll/pinroll/lambda/internal/index"
 )
 
@@ -129,18 +128,4 @@ func TestJoinsOnTheEmulator(t *testing.T) {
 	joinLifecycle(t, db, "pinroll-index")
 }
 
-func TestJoinsOnMoto(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moto: not in -short")
-	}
-	m, err := awstest.StartMoto()
-	if err != nil {
-		t.Skip(err)
-	}
-	defer m.Close()
-	db := dynamodb.NewFromConfig(awstest.Config(t, m.URL))
-	if _, err := index.Create(context.Background(), db, "pinroll-index"); err != nil {
-		t.Fatal(err)
-	}
-	joinLifecycle(t, db, "pinroll-index")
-}
+func TestJoinsOnMoto(t *testing.T) { joinLifecycle(t, motoTable(t), "pinroll-index") }
