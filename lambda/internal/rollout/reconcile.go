@@ -185,46 +185,27 @@ func (e *Engine) reconcileTarget(ctx context.Context, t *Target, r trigger.Recon
 // that a container is pinned to (repo:tag@digest). Containers that are not pinned yet are
 // left to the next push; images of registries that may not deploy here are ignored.
 func (e *Engine) pinnedTags(fleet *discover.Fleet, home string) []*pinnedTag {
-	byKey := map[string]*pinnedTag{}
+	var set tagSet
 	for _, svc := range fleet.Services {
 		td := fleet.TaskDefinitions[svc.TaskDefinition]
 		if td == nil || plan.Excluded(svc, e.Config.RequireOptIn) != "" {
 			continue
 		}
 		for _, c := range td.Definition.ContainerDefinitions {
-			ref, err := imageref.Parse(aws.ToString(c.Image))
-			if err != nil || ref.Digest == "" || ref.Tag == "" {
-				continue
-			}
-			registry, ok := imageref.ParseECRHost(ref.Host)
-			if !ok || !e.Config.RegistryAllowed(registry.Account, home) {
-				continue
-			}
-			pt := &pinnedTag{account: registry.Account, region: registry.Region, repository: ref.Path, tag: ref.Tag}
-			if have, ok := byKey[pt.key()]; ok {
-				pt = have
-			} else {
-				byKey[pt.key()] = pt
-			}
-			if !slices.Contains(pt.pinned, ref.Digest) {
-				pt.pinned = append(pt.pinned, ref.Digest)
+			if pt, digest, ok := e.tagOf(&set, aws.ToString(c.Image), home); ok && !slices.Contains(pt.pinned, digest) {
+				pt.pinned = append(pt.pinned, digest)
 			}
 		}
 	}
-	tags := make([]*pinnedTag, 0, len(byKey))
-	for _, pt := range byKey {
-		tags = append(tags, pt)
-	}
-	slices.SortFunc(tags, func(a, b *pinnedTag) int { return cmp.Compare(a.key(), b.key()) })
-	return tags
+	return set.sorted()
 }
 
 // heldTags adds to tags the repository tags of the revisions that services in scope hold
 // (pinroll:held), marked held.
 func (e *Engine) heldTags(ctx context.Context, t *Target, fleet *discover.Fleet, home string, tags []*pinnedTag) ([]*pinnedTag, error) {
-	byKey := map[string]*pinnedTag{}
+	var set tagSet
 	for _, pt := range tags {
-		byKey[pt.key()] = pt
+		set.add(pt)
 	}
 	for _, svc := range fleet.Services {
 		revision := svc.Tags[plan.TagHeld]
@@ -238,25 +219,54 @@ func (e *Engine) heldTags(ctx context.Context, t *Target, fleet *discover.Fleet,
 		case err != nil:
 			return nil, fmt.Errorf("describe %s, the revision %s/%s holds: %w", revision, svc.Cluster, svc.Name, err)
 		}
-		ref, err := imageref.Parse(pinnedImage(td.Definition, tagValue(td.Tags, apply.TagDigest)))
-		if err != nil || ref.Digest == "" || ref.Tag == "" {
-			continue
+		if pt, _, ok := e.tagOf(&set, pinnedImage(td.Definition, tagValue(td.Tags, apply.TagDigest)), home); ok {
+			pt.held = true
 		}
-		registry, ok := imageref.ParseECRHost(ref.Host)
-		if !ok || !e.Config.RegistryAllowed(registry.Account, home) {
-			continue
-		}
-		pt := &pinnedTag{account: registry.Account, region: registry.Region, repository: ref.Path, tag: ref.Tag}
-		if have, ok := byKey[pt.key()]; ok {
-			pt = have
-		} else {
-			byKey[pt.key()] = pt
-			tags = append(tags, pt)
-		}
-		pt.held = true
+	}
+	return set.sorted(), nil
+}
+
+// tagSet is a set of repository tags, each once.
+type tagSet struct {
+	byKey map[string]*pinnedTag
+	list  []*pinnedTag
+}
+
+// add puts pt in the set, or returns the one already there under its key.
+func (s *tagSet) add(pt *pinnedTag) *pinnedTag {
+	if have, ok := s.byKey[pt.key()]; ok {
+		return have
+	}
+	if s.byKey == nil {
+		s.byKey = map[string]*pinnedTag{}
+	}
+	s.byKey[pt.key()] = pt
+	s.list = append(s.list, pt)
+	return pt
+}
+
+// sorted lists the set by key.
+func (s *tagSet) sorted() []*pinnedTag {
+	tags := slices.Clone(s.list)
+	if tags == nil {
+		tags = []*pinnedTag{}
 	}
 	slices.SortFunc(tags, func(a, b *pinnedTag) int { return cmp.Compare(a.key(), b.key()) })
-	return tags, nil
+	return tags
+}
+
+// tagOf is the repository tag in set of image, when image is pinned (repo:tag@digest) in an
+// ECR registry that may deploy here, and its digest.
+func (e *Engine) tagOf(set *tagSet, image, home string) (*pinnedTag, string, bool) {
+	ref, err := imageref.Parse(image)
+	if err != nil || ref.Digest == "" || ref.Tag == "" {
+		return nil, "", false
+	}
+	registry, ok := imageref.ParseECRHost(ref.Host)
+	if !ok || !e.Config.RegistryAllowed(registry.Account, home) {
+		return nil, "", false
+	}
+	return set.add(&pinnedTag{account: registry.Account, region: registry.Region, repository: ref.Path, tag: ref.Tag}), ref.Digest, true
 }
 
 // currentImages asks ECR, per repository, about every digest pinned (the tag-pinned
